@@ -1,0 +1,39 @@
+# Every target sets up .venv first when needed (fresh clone, or requirements.lock changed).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
+
+.PHONY: help venv run dry-run aggregate test clean
+
+help:
+	@echo "make run        default ablation (attn=none,cot,ema on the embedded dataset) + table"
+	@echo "make test       the test suite"
+	@echo "make dry-run    cost table (params, GFLOPs) of every attention x position, no training"
+	@echo "make aggregate  rebuild the table of a sweep: make aggregate SWEEP=outputs/sweeps/<dir>"
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.2
+	$(PY) -m pip install --quiet -r requirements.lock
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(PY) -m src.run -m attn=none,cot,ema
+
+dry-run: venv
+	$(PY) -m src.run -m attn=none,cot,cot_lite,ema pos=backbone_p5,backbone,neck,replace_c2psa dry_run=true
+
+aggregate: venv
+	@test -n "$(SWEEP)" || { echo "no sweep found under outputs/sweeps; pass SWEEP=DIR"; exit 2; }
+	$(PY) -m src.aggregate $(SWEEP)
+
+test: venv
+	$(PY) -m pytest
+
+clean:
+	rm -rf outputs/sweeps outputs/runs outputs/cache

@@ -1,0 +1,169 @@
+"""One ablation job: config -> model YAML -> measured model -> trained run -> result.json.
+
+Everything a job does ends in exactly one result.json in its directory, written atomically,
+whatever happened: a failure is recorded there instead of propagating, so one bad job never takes
+the rest of a sweep down.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import subprocess
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from src import PROJECT_ROOT, architecture, attention, data, measure, ultralytics_glue
+from src.results import COMPLETED, DRY_RUN, FAILED, empty_result, write_result
+from src.validate import validate
+
+log = logging.getLogger(__name__)
+
+# Keys that do not change what is trained; left out of the hashes that identify a run.
+_NOT_TRAINING = ("logger", "paths", "dry_run")
+
+
+def run_job(cfg: DictConfig, job_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    job_dir = Path(job_dir).resolve()
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        ident = identity(plain)
+    except (KeyError, TypeError, ValueError):  # malformed config: validate() below names the problem
+        ident = {}
+    result = empty_result(**ident, job_dir=str(job_dir), overrides=list(overrides or []),
+                          config_hash=config_hash(plain), train_key=train_key(plain),
+                          versions=versions(), started_at=_now())
+    write_result(job_dir, result)
+    try:
+        validate(plain, ultralytics_glue.train_arg_names())
+        rewrite, model_yaml = write_model_yaml(plain, job_dir)
+        result["model_yaml"] = model_yaml.name
+        result["inserted_layers"] = sorted(rewrite.inserted)
+        model = ultralytics_glue.build_model(model_yaml, nc=len(plain["dataset"]["names"]))
+        result.update(measure.cost(model))
+        if plain.get("dry_run"):
+            result["status"] = DRY_RUN
+            return result
+        data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
+        result["data_yaml"] = str(data_yaml)
+        started = time.perf_counter()
+        metrics, trainer = ultralytics_glue.train(model_yaml, data_yaml, job_dir, train_args(plain))
+        result["train_seconds"] = round(time.perf_counter() - started, 2)
+        result["metrics"] = metrics
+        result["curve"] = "train/results.csv"
+        result["transferred"] = getattr(trainer, "transferred", None)
+        result["status"] = COMPLETED
+    except Exception as exc:  # recorded, not raised: see the module docstring
+        log.error("job failed: %s", exc)
+        result["status"] = FAILED
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+    finally:
+        result["finished_at"] = _now()
+        write_result(job_dir, result)
+    return result
+
+
+def identity(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dataset": cfg["dataset"]["name"],
+        "attn": cfg["attn"]["name"],
+        "pos": position_label(cfg["pos"]),
+        "model": cfg["model"]["name"],
+        "seed": cfg["seed"],
+        "epochs": cfg["train"]["epochs"],
+        "imgsz": cfg["train"]["imgsz"],
+        "attn_params": cfg["attn"].get("params") or {},
+        "pos_after": cfg["pos"]["after"],
+        "pos_replace": cfg["pos"]["replace"],
+    }
+
+
+def position_label(pos: dict[str, Any]) -> str:
+    """The preset's name, unless the user edited its lists (`pos.after=[6,10]`): then say so."""
+    preset = _preset_positions().get(pos.get("name"))
+    if preset == (pos["after"], pos["replace"]):
+        return pos["name"]
+    parts = [f"{k}{'-'.join(map(str, pos[k]))}" for k in ("after", "replace") if pos[k]]
+    return "custom:" + "+".join(parts) if parts else "custom:none"
+
+
+def _preset_positions() -> dict[str, tuple[list[int], list[int]]]:
+    presets = {}
+    for path in sorted((PROJECT_ROOT / "conf" / "pos").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        presets[spec.get("name", path.stem)] = (list(spec.get("after", [])), list(spec.get("replace", [])))
+    return presets
+
+
+def write_model_yaml(cfg: dict[str, Any], job_dir: Path) -> tuple[architecture.Rewrite, Path]:
+    """Rewrite the base graph for this job and save it in the job dir: the model is data."""
+    model_cfg, attn = cfg["model"], cfg["attn"]
+    base = architecture.load_base(model_cfg["base"])
+    if attn["name"] == "none":
+        rewrite = architecture.Rewrite(model=base, layer_map={i: i for i in range(len(architecture.layers_of(base)))})
+    else:
+        cls_name = attention.get_class(attn["name"]).__name__
+        params = dict(attn.get("params") or {})
+        rewrite = architecture.insert_attention(
+            base, model_cfg["scale"], cls_name, lambda c: attention.yaml_args(attn["name"], c, params),
+            after=list(cfg["pos"]["after"]), replace=list(cfg["pos"]["replace"]))
+    model = dict(rewrite.model)
+    if model_cfg.get("weights"):
+        weights = Path(model_cfg["weights"]).expanduser().resolve()
+        if not weights.is_file():
+            raise FileNotFoundError(f"model.weights={model_cfg['weights']}: no such file")
+        model[ultralytics_glue.TRANSFER_KEY] = {"weights": str(weights), "layer_map": rewrite.layer_map}
+    name = architecture.model_file_name(model_cfg["base"], model_cfg["scale"], attn["name"],
+                                        "base" if attn["name"] == "none" else position_label(cfg["pos"]))
+    return rewrite, architecture.dump_yaml(model, job_dir / name)
+
+
+def train_args(cfg: dict[str, Any]) -> dict[str, Any]:
+    args = dict(cfg["train"])
+    if args.get("device") in ("auto", None, ""):
+        args.pop("device", None)  # ultralytics picks the first GPU, else the CPU
+    args["seed"] = cfg["seed"]
+    return args
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    return _hash({k: v for k, v in cfg.items() if k not in _NOT_TRAINING})
+
+
+def train_key(cfg: dict[str, Any]) -> str:
+    """Identifies the training settings a baseline must share to be compared: no attn/pos/seed."""
+    return _hash({k: v for k, v in cfg.items() if k not in _NOT_TRAINING + ("attn", "pos", "seed")})
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str | None]:
+    import hydra
+    import torch
+    import ultralytics
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": ultralytics.__version__,
+            "hydra": hydra.__version__, "git_commit": _git_commit()}
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,40 @@
+"""Entry point: `python -m src.run [-m] key=value ...`. One Hydra job in, one result.json out."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from src.job import run_job
+from src.results import FAILED
+
+_single_run_failed = False
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> str:
+    global _single_run_failed
+    hc = HydraConfig.get()
+    result = run_job(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
+    if hc.mode == RunMode.RUN and result["status"] == FAILED:
+        print(f"job failed: {result['error']}", file=sys.stderr)
+        _single_run_failed = True
+    return result["status"]
+
+
+def exit_code() -> int:
+    """Non-zero when the single run failed or any job of the sweep failed (the table still prints)."""
+    from src.aggregate import hydra_callback
+
+    summary = getattr(hydra_callback, "LAST_SWEEP_SUMMARY", None)
+    failed_jobs = getattr(summary, "n_failed", 0) if summary is not None else 0
+    return 1 if (_single_run_failed or failed_jobs) else 0
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(exit_code())

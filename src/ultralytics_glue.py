@@ -1,0 +1,133 @@
+"""The only module that knows ultralytics internals.
+
+Module registration, the trainer subclass that transfers pretrained weights across shifted layer
+indices, model building, GFLOPs and metric extraction all live here, so an ultralytics upgrade
+touches one file.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from copy import deepcopy
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import ultralytics.nn.tasks as yolo_tasks
+from ultralytics import YOLO
+from ultralytics.cfg import DEFAULT_CFG_DICT
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils import SETTINGS
+from ultralytics.utils.torch_utils import get_flops
+
+from src import attention
+
+log = logging.getLogger(__name__)
+
+# model.yaml key under which the job stores what to transfer into the freshly built model:
+# {"weights": "/abs/base.pt", "layer_map": {base index: new index}}. It travels with the YAML,
+# so DDP workers and resumed runs see it too.
+TRANSFER_KEY = "transfer"
+
+# ultralytics' train() result keys -> our metric names
+_METRIC_KEYS = {
+    "metrics/mAP50(B)": "map50",
+    "metrics/mAP50-95(B)": "map50_95",
+    "metrics/precision(B)": "precision",
+    "metrics/recall(B)": "recall",
+}
+
+
+def register_modules() -> None:
+    """Put our attention classes into parse_model's namespace (it looks names up in its globals)."""
+    for name in attention.available():
+        cls = attention.get_class(name)
+        if cls is None:  # `none`: nothing to insert
+            continue
+        existing = getattr(yolo_tasks, cls.__name__, cls)
+        if existing is not cls:
+            raise RuntimeError(f"attention module {name!r}: class name {cls.__name__!r} is already taken in "
+                               f"ultralytics.nn.tasks by {existing!r}; rename the class")
+        setattr(yolo_tasks, cls.__name__, cls)
+
+
+def configure(settings_overrides: Mapping[str, Any] | None = None) -> None:
+    """Offline-friendly ultralytics settings: no analytics, no built-in W&B hook (we log ourselves)."""
+    wanted = {"sync": False, "wandb": False, **(settings_overrides or {})}
+    if any(SETTINGS.get(k) != v for k, v in wanted.items()):
+        SETTINGS.update(wanted)
+
+
+def train_arg_names() -> set[str]:
+    return set(DEFAULT_CFG_DICT)
+
+
+def build_model(model_yaml: str | Path | dict, nc: int, verbose: bool = False) -> DetectionModel:
+    return DetectionModel(str(model_yaml) if isinstance(model_yaml, Path) else model_yaml, nc=nc, verbose=verbose)
+
+
+def transfer_weights(model: torch.nn.Module, weights: str | Path, layer_map: Mapping[int, int]) -> tuple[int, int]:
+    """Copy a base checkpoint's tensors into `model`, renaming `model.<i>.` to `model.<layer_map[i]>.`.
+
+    ultralytics matches tensors by name, so after an insertion most of them silently fail to load;
+    renaming first makes every tensor of an unchanged layer land. Returns (transferred, total).
+    """
+    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    source = (ckpt.get("ema") or ckpt["model"]) if isinstance(ckpt, dict) else ckpt
+    src_state = source.float().state_dict()
+    dst_state = model.state_dict()
+    renamed: dict[str, torch.Tensor] = {}
+    pattern = re.compile(r"^model\.(\d+)\.(.*)$")
+    for key, tensor in src_state.items():
+        match = pattern.match(key)
+        if not match or int(match.group(1)) not in layer_map:
+            continue
+        new_key = f"model.{layer_map[int(match.group(1))]}.{match.group(2)}"
+        if new_key in dst_state and dst_state[new_key].shape == tensor.shape:
+            renamed[new_key] = tensor
+    model.load_state_dict(renamed, strict=False)
+    return len(renamed), len(src_state)
+
+
+class AblationTrainer(DetectionTrainer):
+    """DetectionTrainer that honours the model YAML's `transfer` entry when it builds the model."""
+
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+        spec = (model.yaml or {}).get(TRANSFER_KEY)
+        if spec and weights is None:  # a resumed or checkpoint-started run already has its weights
+            layer_map = {int(k): int(v) for k, v in spec["layer_map"].items()}
+            done, total = transfer_weights(model, spec["weights"], layer_map)
+            log.info("%d/%d tensors transferred from %s", done, total, spec["weights"])
+            self.transferred = (done, total)
+        return model
+
+
+def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, Any]):
+    """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer)."""
+    model = YOLO(str(model_yaml), task="detect")
+    results = model.train(
+        trainer=AblationTrainer, data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, **args
+    )
+    return metrics_from(results), model.trainer
+
+
+def metrics_from(results: Any) -> dict[str, float | None]:
+    values = getattr(results, "results_dict", None) or {}
+    return {ours: _float(values.get(theirs)) for theirs, ours in _METRIC_KEYS.items()}
+
+
+def ultralytics_gflops(model: torch.nn.Module, imgsz: int = 640) -> float:
+    """GFLOPs as ultralytics reports them (fused model, batch 1, 640 px); an error, never a silent 0."""
+    fused = deepcopy(model).eval()
+    if hasattr(fused, "fuse"):
+        fused = fused.fuse(verbose=False)
+    value = get_flops(fused, imgsz)
+    if not value:
+        raise RuntimeError("ultralytics' FLOPs counter failed (it returns 0.0 on any error)")
+    return float(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,59 @@
+"""Checks on a composed job config that must fail in milliseconds, before any expensive work.
+
+Hydra already rejects unknown group options (`attn=foo`: "Could not find 'attn/foo'" plus the list
+of options). What it cannot know is checked here: attention names and params against the
+registry, layer indices against the base graph, train arguments against ultralytics' own list.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from src import architecture, attention
+
+# train() arguments the framework sets itself; a user value would silently fight ours.
+MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
+DATASET_KINDS = ("shapes", "yolo")
+
+
+class ConfigError(ValueError):
+    """A bad value in the job config; the message names it and the valid choices."""
+
+
+def validate(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> None:
+    attn = cfg["attn"]
+    if attn["name"] not in attention.available():
+        raise ConfigError(f"unknown attn {attn['name']!r}; valid choices: {', '.join(attention.available())}")
+    try:
+        attention.yaml_args(attn["name"], 64, dict(attn.get("params") or {}))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"attn.params for {attn['name']!r}: {exc}") from None
+
+    model = cfg["model"]
+    base = architecture.load_base(model["base"])
+    if model["scale"] not in base["scales"]:
+        raise ConfigError(f"unknown model scale {model['scale']!r}; valid choices: {', '.join(base['scales'])}")
+    try:
+        architecture.validate_position(base, list(cfg["pos"]["after"]), list(cfg["pos"]["replace"]), model["scale"])
+    except architecture.PositionError as exc:
+        raise ConfigError(f"pos={cfg['pos'].get('name')}: {exc}") from None
+
+    kind = cfg["dataset"].get("kind")
+    if kind not in DATASET_KINDS:
+        raise ConfigError(f"unknown dataset.kind {kind!r}; valid choices: {', '.join(DATASET_KINDS)}")
+
+    train = cfg["train"]
+    for key in ("epochs", "imgsz", "batch"):
+        value = train.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or (value < 1 and not (key == "batch" and value == -1)):
+            raise ConfigError(f"train.{key} must be a positive integer, got {value!r}")
+    if not isinstance(cfg.get("seed"), int):
+        raise ConfigError(f"seed must be an integer, got {cfg.get('seed')!r}")
+    managed = sorted(set(train) & MANAGED_TRAIN_ARGS)
+    if managed:
+        raise ConfigError(f"train.{managed[0]} is set by the framework; use the top-level option instead "
+                          f"(seed=..., dataset=..., model=...)")
+    if train_arg_names is not None:
+        unknown = sorted(set(train) - train_arg_names)
+        if unknown:
+            raise ConfigError(f"train.{unknown[0]} is not an ultralytics train argument; "
+                              f"see `yolo cfg` for the valid ones")
