@@ -1,20 +1,124 @@
-"""Model cost figures that go into result.json."""
+"""Cost figures for result.json: params, two GFLOPs figures, latency, throughput, exportability.
+
+Why two GFLOPs: papers quote ultralytics' figure (thop on a small stride-sized proxy, scaled to
+640 px), which misses work that grows faster than H*W and anything thop does not know. The exact
+figure runs the real input size through torch's FlopCounterMode. See README "How we measure".
+"""
 from __future__ import annotations
 
+import statistics
+import time
+from copy import deepcopy
+from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from src import ultralytics_glue
 
 
-def params(model: torch.nn.Module) -> dict[str, int]:
+def params(model: torch.nn.Module, baseline_params: int | None = None) -> dict[str, int | None]:
+    total = sum(p.numel() for p in model.parameters())
     return {
-        "params": sum(p.numel() for p in model.parameters()),
+        "params": total,
         "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "params_added": None if baseline_params is None else total - baseline_params,
     }
 
 
-def cost(model: torch.nn.Module) -> dict[str, Any]:
-    """Params and GFLOPs (ultralytics' convention: fused model, batch 1, 640 px)."""
-    return {**params(model), "gflops": round(ultralytics_glue.ultralytics_gflops(model, 640), 3)}
+def exact_gflops(model: torch.nn.Module, imgsz: int) -> float:
+    """Conv and matmul/bmm FLOPs (2 per MAC) of one forward pass at the real input size, batch 1."""
+    net = _inference_copy(model)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, imgsz, imgsz))
+    total = counter.get_total_flops()
+    if not total:
+        raise RuntimeError("FlopCounterMode counted 0 FLOPs")
+    return total / 1e9
+
+
+def flops_by_module(model: torch.nn.Module, imgsz: int) -> dict[str, float]:
+    """GFLOPs per top-level layer type (e.g. how much the attention layers themselves cost)."""
+    net = _inference_copy(model)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, imgsz, imgsz))
+    by_type: dict[str, float] = {}
+    for name, ops in counter.get_flop_counts().items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[1] == "model":  # "DetectionModel.model.<i>" = one YAML layer
+            layer = net.model[int(parts[2])]
+            by_type[type(layer).__name__] = by_type.get(type(layer).__name__, 0.0) + sum(ops.values()) / 1e9
+    return by_type
+
+
+def latency(model: torch.nn.Module, imgsz: int, *, device: str = "cpu", threads: int | None = None,
+            runs: int = 20, warmup: int = 3, batch: int = 8) -> dict[str, Any]:
+    """Median ms per image at batch 1 and images/s at `batch`, fused model, fixed thread count."""
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        net = _inference_copy(model).to(device)
+        one = torch.zeros(1, 3, imgsz, imgsz, device=device)
+        many = torch.zeros(batch, 3, imgsz, imgsz, device=device)
+        per_image = _timed(net, one, runs, warmup, device)
+        per_batch = _timed(net, many, max(3, runs // 4), 1, device)
+        return {
+            "latency_ms": round(statistics.median(per_image) * 1000, 3),
+            "throughput_ips": round(batch / statistics.median(per_batch), 2),
+            "throughput_batch": batch,
+            "latency_runs": runs,
+            "latency_device": device_name(device),
+            "latency_threads": torch.get_num_threads(),
+        }
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def device_name(device: str) -> str:
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def onnx_export(model_yaml: Path, out_dir: Path, imgsz: int, nc: int) -> dict[str, Any]:
+    """Export with ultralytics' own exporter (what users run next) and run it once in onnxruntime."""
+    try:
+        path = ultralytics_glue.export_onnx(model_yaml, out_dir, imgsz, nc)
+        return {"onnx_ok": True, "onnx_error": None, "onnx_file": str(path)}
+    except Exception as exc:  # the reason is the result
+        return {"onnx_ok": False, "onnx_error": f"{type(exc).__name__}: {exc}"[:500], "onnx_file": None}
+
+
+def cost(model: torch.nn.Module, imgsz: int) -> dict[str, Any]:
+    """The figures every job records: params and both GFLOPs."""
+    return {
+        **params(model),
+        "gflops": round(ultralytics_glue.ultralytics_gflops(model, 640), 3),
+        "gflops_exact": round(exact_gflops(model, imgsz), 4),
+        "gflops_exact_imgsz": imgsz,
+    }
+
+
+def _inference_copy(model: torch.nn.Module) -> torch.nn.Module:
+    net = deepcopy(model).float().eval()
+    if hasattr(net, "fuse"):
+        net = net.fuse(verbose=False)
+    return net
+
+
+def _timed(net: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int, device: str) -> list[float]:
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            sync()
+            start = time.perf_counter()
+            net(x)
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return times

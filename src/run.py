@@ -30,9 +30,8 @@ def exit_code() -> int:
     """Non-zero when the single run failed or any job of the sweep failed (the table still prints)."""
     from src.aggregate import hydra_callback
 
-    summary = getattr(hydra_callback, "LAST_SWEEP_SUMMARY", None)
-    failed_jobs = getattr(summary, "n_failed", 0) if summary is not None else 0
-    return 1 if (_single_run_failed or failed_jobs) else 0
+    outcome = hydra_callback.LAST_SWEEP_SUMMARY  # failed, missing, interrupted or corrupt jobs
+    return 1 if (_single_run_failed or (outcome is not None and outcome.n_problems)) else 0
 
 
 if __name__ == "__main__":

@@ -131,3 +131,40 @@ def ultralytics_gflops(model: torch.nn.Module, imgsz: int = 640) -> float:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def export_onnx(model_yaml: Path, out_dir: Path, imgsz: int, nc: int) -> Path:
+    """ONNX export through ultralytics' exporter, then one onnxruntime inference checked against torch."""
+    import numpy as np
+    import onnxruntime
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = build_model(model_yaml, nc=nc).eval()
+    weights = out_dir / f"{Path(model_yaml).stem}.pt"
+    torch.save({"model": model, "train_args": {"imgsz": imgsz}, "date": None, "version": None}, weights)
+    path = Path(YOLO(str(weights), task="detect").export(format="onnx", imgsz=imgsz, simplify=False, verbose=False))
+    x = torch.rand(1, 3, imgsz, imgsz)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})[:1]
+    with torch.no_grad():
+        reference = model.fuse(verbose=False)(x)[0].numpy()
+    if not np.allclose(onnx_out, reference, rtol=1e-3, atol=1e-3):
+        raise RuntimeError(f"onnxruntime output differs from torch (max abs diff "
+                           f"{float(np.abs(onnx_out - reference).max()):.3g})")
+    weights.unlink(missing_ok=True)
+    return path
+
+
+def validate_with_predictions(weights: Path, data_yaml: Path, out_dir: Path, imgsz: int, batch: int,
+                              device: Any = None) -> tuple[dict[str, float | None], list[dict[str, Any]]]:
+    """Validate a trained checkpoint once more, keeping its COCO-format predictions for AP by size."""
+    import json
+
+    model = YOLO(str(weights), task="detect")
+    results = model.val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, save_json=True,
+                        project=str(out_dir), name="val", exist_ok=True, plots=False, verbose=False)
+    metrics = metrics_from(results)
+    metrics["map75"] = _float(results.box.map75)
+    predictions_file = Path(results.save_dir) / "predictions.json"
+    predictions = json.loads(predictions_file.read_text()) if predictions_file.exists() else []
+    return metrics, predictions

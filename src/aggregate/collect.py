@@ -1,0 +1,286 @@
+"""Find and read every job of one or more sweeps into one tidy DataFrame (one row per job).
+
+A *job dir* is a directory holding `result.json` and/or Hydra's `.hydra/`. Jobs that have a
+`.hydra/` but no `result.json` never finished (status `missing`); unreadable results get status
+`corrupt`; both keep their reason in `error` and never stop the aggregation.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from src.results import (FAILED, IDENTITY_KEYS, METRIC_KEYS, RESULT_FILE, RUNNING,
+                         read_result)
+
+MISSING, CORRUPT = "missing", "corrupt"
+PROBLEM_STATUSES = (FAILED, RUNNING, MISSING, CORRUPT)
+HYDRA_DIR = ".hydra"
+
+# Identity keys that Hydra can fill in when an (old or early-failed) result lacks them.
+_HYDRA_FILLABLE = ("dataset", "model", "attn", "pos", "seed")
+# Config-group names that may carry a choice, per identity key.
+_CHOICE_ALIASES = {
+    "dataset": ("dataset", "data"),
+    "model": ("model",),
+    "attn": ("attn", "attention"),
+    "pos": ("pos", "position", "placement"),
+}
+# Directories below a job dir that never hold other jobs; never descend there.
+_SKIP_DIRS = {HYDRA_DIR, "weights", "__pycache__", ".git", "wandb", ".venv", "node_modules"}
+
+# Columns every runs frame has, in this order (more follow: other metrics, versions.*, extras).
+BASE_COLUMNS = ["job_dir", "status", *IDENTITY_KEYS, "train_key", "config_hash",
+                *METRIC_KEYS, "params", "gflops", "train_seconds", "error", "traceback", "curve",
+                "reused_from", "started_at", "finished_at", "overrides", "result_file"]
+# Non-metric top-level fields whose (numeric) values describe cost.
+COST_KEYS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
+
+
+@dataclass
+class Collected:
+    runs: pd.DataFrame
+    metric_columns: list[str]            # flattened metric names seen, METRIC_KEYS first
+    searched: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # PATHs that exist nowhere / matched nothing
+
+
+# ----------------------------------------------------------------------------------- discovery
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _walk(root: str, results: list[str], orphans: list[str]) -> None:
+    """Depth-first scan; a job dir is not searched further (its train/ output is large)."""
+    try:
+        with os.scandir(root) as it:
+            entries = list(it)
+    except (PermissionError, FileNotFoundError, NotADirectoryError):
+        return
+    names = {e.name for e in entries}
+    if RESULT_FILE in names:
+        results.append(os.path.join(root, RESULT_FILE))
+        return
+    if HYDRA_DIR in names:
+        orphans.append(root)
+        return
+    for e in entries:
+        if e.name in _SKIP_DIRS or e.name.startswith("."):  # .git, .ultralytics, .pytest_cache, ...
+            continue
+        try:
+            if e.is_dir(follow_symlinks=False):
+                _walk(e.path, results, orphans)
+        except OSError:
+            continue
+
+
+def discover(paths: Iterable[str | os.PathLike]) -> tuple[list[str], list[str], list[str]]:
+    """(result files, job dirs without a result, paths that matched nothing)."""
+    results: list[str] = []
+    orphans: list[str] = []
+    unmatched: list[str] = []
+    for raw in paths:
+        raw = os.fspath(raw)
+        matches = sorted(glob.glob(raw, recursive=True)) if _is_glob(raw) else [raw]
+        if not matches or not any(os.path.exists(m) for m in matches):
+            unmatched.append(raw)
+            continue
+        for m in matches:
+            if os.path.isdir(m):
+                _walk(m, results, orphans)
+            elif os.path.basename(m) == RESULT_FILE:
+                results.append(m)
+            elif not _is_glob(raw):
+                unmatched.append(m)
+    # Overlapping PATHs (a sweep and its parent, a glob and a dir) must not count a job twice.
+    # abspath, not realpath: resolving symlinks costs more than reading the JSON.
+    norm = os.path.abspath
+    seen, uniq_r = set(), []
+    for r in results:
+        key = norm(r)
+        if key not in seen:
+            seen.add(key)
+            uniq_r.append(key)
+    result_dirs = {os.path.dirname(r) for r in uniq_r}
+    uniq_o = []
+    for o in orphans:
+        key = norm(o)
+        if key not in seen and key not in result_dirs:
+            seen.add(key)
+            uniq_o.append(key)
+    return uniq_r, uniq_o, unmatched
+
+
+# ------------------------------------------------------------------------------------ hydra
+def _load_yaml(path: Path) -> Any:
+    import yaml  # PyYAML ships with omegaconf; only needed for old/partial jobs
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with open(path) as fh:
+            return yaml.load(fh, Loader=loader)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _parse_value(text: str) -> Any:
+    text = text.strip().strip("'\"")
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def hydra_identity(job_dir: str | os.PathLike) -> dict[str, Any]:
+    """Identity keys recovered from `.hydra/` (overrides, then runtime choices, then config)."""
+    hdir = Path(job_dir) / HYDRA_DIR
+    found: dict[str, Any] = {}
+    if not hdir.is_dir():
+        return found
+    overrides = _load_yaml(hdir / "overrides.yaml")
+    if isinstance(overrides, list):
+        found["overrides"] = [str(o) for o in overrides]
+        for item in overrides:
+            key, sep, value = str(item).lstrip("+~").partition("=")
+            if not sep:
+                continue
+            key = key.split("@")[0].strip()
+            for ident in (*IDENTITY_KEYS, "seed"):
+                if key == ident or key in _CHOICE_ALIASES.get(ident, ()):
+                    found.setdefault(ident, _parse_value(value))
+    if all(found.get(k) is not None for k in _HYDRA_FILLABLE):
+        return found
+    hydra_cfg = _load_yaml(hdir / "hydra.yaml")
+    choices = {}
+    if isinstance(hydra_cfg, dict):
+        choices = ((hydra_cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
+    for ident, aliases in _CHOICE_ALIASES.items():
+        for alias in aliases:
+            if found.get(ident) is None and choices.get(alias) is not None:
+                found[ident] = choices[alias]
+    config = _load_yaml(hdir / "config.yaml")
+    if isinstance(config, dict):
+        sections = [config] + [v for v in config.values() if isinstance(v, dict)]
+        for ident in ("seed", "epochs", "imgsz"):
+            for sec in sections:
+                if found.get(ident) is None and isinstance(sec.get(ident), (int, float)):
+                    found[ident] = sec[ident]
+        for ident in ("dataset", "model", "attn", "pos"):
+            for sec in sections:
+                val = sec.get(ident)
+                if found.get(ident) is None and isinstance(val, str):
+                    found[ident] = val
+                elif found.get(ident) is None and isinstance(val, dict) and isinstance(val.get("name"), str):
+                    found[ident] = val["name"]
+    return found
+
+
+# ------------------------------------------------------------------------------------ records
+def _flatten(result: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in result.items():
+        if key == "metrics" and isinstance(value, dict):
+            for mk, mv in value.items():
+                row[mk if mk not in result else f"metrics.{mk}"] = mv
+        elif isinstance(value, dict):
+            for sk, sv in value.items():
+                row[f"{key}.{sk}"] = sv if not isinstance(sv, (dict, list)) else json.dumps(sv, sort_keys=True)
+        elif key == "overrides" and isinstance(value, list):
+            row[key] = " ".join(map(str, value))
+        elif isinstance(value, list):
+            row[key] = json.dumps(value)
+        else:
+            row[key] = value
+    return row
+
+
+def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
+    job_dir = os.path.dirname(path)  # discover() returns absolute paths
+    try:
+        result = read_result(path)
+    except ValueError as exc:
+        reason = str(exc)
+        prefix = f"{path}: "
+        reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+        row = {"status": CORRUPT, "error": reason}
+        row.update(_identity_from_hydra(job_dir, row))
+        row["job_dir"], row["result_file"] = job_dir, path
+        return row
+    except OSError as exc:  # unreadable file (permissions, vanished mid-scan)
+        row = {"status": CORRUPT, "error": f"unreadable ({exc.strerror or exc})"}
+        row.update(_identity_from_hydra(job_dir, row))
+        row["job_dir"], row["result_file"] = job_dir, path
+        return row
+    if not isinstance(result.get("metrics"), dict):
+        result["metrics"] = {}
+    metric_names.update(k if k not in result else f"metrics.{k}" for k in result["metrics"])
+    row = _flatten(result)
+    if "job_dir" in row and row["job_dir"] != job_dir:
+        row["job_dir_recorded"] = row["job_dir"]
+    row["job_dir"], row["result_file"] = job_dir, path
+    if any(row.get(k) is None for k in _HYDRA_FILLABLE) and os.path.isdir(os.path.join(job_dir, HYDRA_DIR)):
+        for k, v in _identity_from_hydra(job_dir, row).items():
+            if row.get(k) is None:
+                row[k] = v
+    return row
+
+
+def _identity_from_hydra(job_dir: str, row: dict[str, Any]) -> dict[str, Any]:
+    ident = hydra_identity(job_dir)
+    if "overrides" in ident:
+        ident["overrides"] = " ".join(ident["overrides"])
+    return {k: v for k, v in ident.items() if row.get(k) is None}
+
+
+def _orphan(job_dir: str) -> dict[str, Any]:
+    row = {"status": MISSING, "error": "no result.json (job never finished or was killed)"}
+    row.update(_identity_from_hydra(job_dir, row))
+    row["job_dir"] = os.path.abspath(job_dir)
+    return row
+
+
+def collect(paths: Iterable[str | os.PathLike]) -> Collected:
+    """Read every result below `paths` (dirs, globs or result files) into one frame."""
+    paths = [os.fspath(p) for p in paths]
+    result_files, orphans, unmatched = discover(paths)
+    metric_names: set[str] = set()
+    rows = [_read_one(p, metric_names) for p in result_files]
+    rows.extend(_orphan(d) for d in orphans)
+    runs = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    for col in BASE_COLUMNS:
+        if col not in runs.columns:
+            runs[col] = None
+    metric_cols = list(METRIC_KEYS) + sorted(metric_names - set(METRIC_KEYS))
+    ordered = BASE_COLUMNS + [c for c in runs.columns if c not in BASE_COLUMNS]
+    runs = runs[ordered]
+    for col in metric_cols:
+        if col not in runs.columns:
+            runs[col] = float("nan")
+    runs = _normalise(runs, metric_cols)
+    return Collected(runs=runs, metric_columns=metric_cols, searched=paths, unmatched=unmatched)
+
+
+def _normalise(runs: pd.DataFrame, metric_cols: list[str]) -> pd.DataFrame:
+    if runs.empty:
+        return runs
+    runs = runs.copy()
+    for col in ("dataset", "model", "attn", "pos", "status", "train_key"):
+        runs[col] = runs[col].astype(object).where(runs[col].notna(), None)
+    num_cols = ["seed", "epochs", "imgsz", "params", "gflops", "train_seconds",
+                *METRIC_KEYS, *[c for c in COST_KEYS if c in runs.columns]]
+    for col in num_cols:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce")
+    for col in ("seed", "epochs", "imgsz", "params"):
+        vals = runs[col]
+        if vals.notna().any() and (vals.dropna() % 1 == 0).all():
+            runs[col] = vals.astype("Int64")
+    for col in metric_cols:
+        if runs[col].dtype == object:
+            runs[col] = pd.to_numeric(runs[col], errors="coerce")
+    runs = runs.sort_values(["dataset", "model", "attn", "pos", "seed", "job_dir"],
+                            na_position="last", kind="stable").reset_index(drop=True)
+    return runs

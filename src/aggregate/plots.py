@@ -1,0 +1,324 @@
+"""PNG plots per (dataset, model[, setup]) block: accuracy vs cost with the Pareto front,
+learning curves with a band over seeds, and Δ mAP50-95 with its CI.
+
+Colour encodes the attention module, the marker (or line style) its position; the baseline is a
+black star / line. Every function returns the files written and notes for plots it skipped.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .stats import pareto_front
+from .tables import BASELINE, BLOCK
+
+CURVE_COLUMN = "metrics/mAP50-95(B)"
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "h", "<", ">"]
+_LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
+_DPI = 130
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "x"
+
+
+class Style:
+    """Consistent colour per attn and marker / line style per pos across a block's plots."""
+
+    def __init__(self, attns, poss):
+        import matplotlib
+        self.attns = sorted({a for a in attns if a != BASELINE})
+        self.poss = sorted({p for p in poss if p != "-"})
+        self.has_base = any(a == BASELINE for a in attns)
+        cmap = matplotlib.colormaps["tab10" if len(self.attns) <= 10 else "tab20"]
+        self.colour = {a: cmap(i % cmap.N) for i, a in enumerate(self.attns)}
+        self.colour[BASELINE] = "black"
+        self.marker = {p: _MARKERS[i % len(_MARKERS)] for i, p in enumerate(self.poss)}
+        self.marker["-"] = "*"
+        self.line = {p: _LINESTYLES[i % len(_LINESTYLES)] for i, p in enumerate(self.poss)}
+        self.line["-"] = "-"
+
+    @staticmethod
+    def label(pos: str, attn: str) -> str:
+        return "baseline (none)" if attn == BASELINE else f"{attn} @ {pos}"
+
+    def legend(self, ax, lines: bool, extra: list | None = None, title: str | None = None):
+        """One legend outside the axes: colour = attention, marker/line style = position.
+
+        Two short keys instead of one entry per variant: 40 variants stay readable (and cheap).
+        """
+        from matplotlib.lines import Line2D
+        handles, bold = list(extra or []), []
+        if self.has_base:
+            handles.append(Line2D([], [], color="black", lw=2 if lines else 0, marker=None if lines else "*",
+                                  ms=11, ls="-" if lines else "", label="baseline (none)"))
+        bold.append(len(handles))
+        handles.append(Line2D([], [], ls="", label="Attention (colour)"))
+        for a in self.attns:
+            handles.append(Line2D([], [], color=self.colour[a], lw=2 if lines else 0, marker=None if lines else "o",
+                                  ls="-" if lines else "", label=a))
+        if self.poss:
+            bold.append(len(handles))
+            handles.append(Line2D([], [], ls="", label="Position (" + ("line" if lines else "marker") + ")"))
+            for p in self.poss:
+                handles.append(Line2D([], [], color="0.3", lw=1.4 if lines else 0, ls=self.line[p] if lines else "",
+                                      marker=None if lines else self.marker[p], label=p))
+        leg = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                        frameon=False, fontsize=8, ncol=1 if len(handles) <= 24 else 2, title=title,
+                        title_fontsize=8, handlelength=2.4 if lines else 1.5)
+        texts = leg.get_texts()
+        for i in bold:
+            texts[i].set_fontweight("bold")
+        return leg
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    _plt().close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------- accuracy vs cost
+def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, path: Path,
+                  style: Style) -> Path | None:
+    data = block[np.isfinite(block[cost_col].astype(float)) & np.isfinite(block["map50_95_mean"].astype(float))]
+    if data.empty:
+        return None
+    plt = _plt()
+    from matplotlib.lines import Line2D
+    fig, ax = plt.subplots(figsize=(8.5, 5.0))
+    x = data[cost_col].to_numpy(float)
+    y = 100 * data["map50_95_mean"].to_numpy(float)
+    err = 100 * data["map50_95_std"].astype(float).fillna(0.0).to_numpy()
+    colours = np.empty(len(data), dtype=object)
+    colours[:] = [style.colour.get(a, "grey") for a in data["attn"]]
+    extra = []
+    front = pareto_front(x, y)
+    if len(front):
+        fx, fy = x[front], y[front]
+        # staircase: the best accuracy reachable at each cost
+        ax.step(fx, fy, where="post", color="0.55", lw=1.2, ls="--", zorder=1)
+        ax.scatter(fx, fy, s=190, facecolors="none", edgecolors="0.55", lw=1.0, zorder=2)
+        extra.append(Line2D([], [], color="0.55", ls="--", marker="o", mfc="none", ms=10, label="Pareto front"))
+        mid = (np.nanmin(x) + np.nanmax(x)) / 2
+        for i in front:  # name the variants on the front: they are the ones worth reading about
+            r = data.iloc[i]
+            if r["attn"] != BASELINE:
+                right = x[i] <= mid  # label towards the middle, never across the axes' edge
+                ax.annotate(f"{r['attn']} @ {r['pos']}", (x[i], y[i]), xytext=(8 if right else -8, -12),
+                            textcoords="offset points", fontsize=7, color="0.25", ha="left" if right else "right")
+    e = err > 0
+    if e.any():  # one collection for all error bars, plus their caps
+        ax.vlines(x[e], (y - err)[e], (y + err)[e], colors=list(colours[e]), lw=1.0, zorder=2)
+        ax.scatter(np.r_[x[e], x[e]], np.r_[(y - err)[e], (y + err)[e]], marker="_", s=40, lw=1.0,
+                   c=list(colours[e]) * 2, zorder=2)
+    pos = data["pos"].to_numpy()
+    for p in pd.unique(pos):
+        sel = pos == p
+        ax.scatter(x[sel], y[sel], marker=style.marker.get(p, "o"), s=160 if p == "-" else 55,
+                   c=list(colours[sel]), edgecolors="white", linewidths=0.6, zorder=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mAP50-95 (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.08, y=0.12)
+    style.legend(ax, lines=False, extra=extra, title="error bars: ±1 std over seeds")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- learning curves
+def read_curve(job_dir: str, curve: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(epochs, mAP50-95) from an ultralytics results.csv; None when absent or unreadable."""
+    candidates = [curve] if isinstance(curve, str) and curve else []
+    candidates += ["train/results.csv", "results.csv"]
+    for rel in candidates:
+        path = rel if os.path.isabs(rel) else os.path.join(job_dir, rel)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, newline="") as fh:
+                reader = csv.reader(fh)
+                header = [h.strip() for h in next(reader)]
+                if CURVE_COLUMN not in header:
+                    return None
+                iy = header.index(CURVE_COLUMN)
+                ix = header.index("epoch") if "epoch" in header else None
+                xs, ys = [], []
+                for i, row in enumerate(reader):
+                    try:
+                        yv = float(row[iy])
+                        xv = float(row[ix]) if ix is not None else float(i + 1)
+                    except (ValueError, IndexError):
+                        continue
+                    xs.append(xv)
+                    ys.append(yv)
+        except (OSError, StopIteration, csv.Error, UnicodeDecodeError):
+            return None
+        if xs:
+            return np.asarray(xs), np.asarray(ys)
+        return None
+    return None
+
+
+def plot_curves(runs: pd.DataFrame, title: str, path: Path, style: Style) -> Path | None:
+    """Mean mAP50-95 per epoch per variant with a ±1 std band over seeds; the right panel zooms
+    into the last third of training, where the variants separate."""
+    curves: dict[tuple[str, str], list[pd.Series]] = {}
+    for r in runs.itertuples(index=False):
+        c = read_curve(r.job_dir, getattr(r, "curve", None))
+        if c is not None:
+            s = pd.Series(c[1], index=c[0])
+            curves.setdefault((r.pos, r.attn), []).append(s[~s.index.duplicated(keep="last")])
+    if not curves:
+        return None
+    plt = _plt()
+    order = sorted(curves, key=lambda k: (k[1] != BASELINE, k[1], k[0]))
+    stats = {}
+    for key in order:
+        frame = pd.concat(curves[key], axis=1).sort_index()
+        stats[key] = (100 * frame.mean(axis=1), 100 * frame.std(axis=1) if frame.shape[1] > 1 else None)
+    epochs = np.unique(np.concatenate([m.index.to_numpy(float) for m, _ in stats.values()]))
+    zoom = len(epochs) >= 6
+    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(12.5 if zoom else 8.5, 5.0), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.3, 1]} if zoom else None)
+    axes = axes[0]
+    alpha = 0.15 if len(order) <= 10 else 0.07
+    start = epochs[int(len(epochs) * 2 / 3)] if zoom else epochs[0]
+    for ax in axes:
+        for pos, attn in order:
+            mean, std = stats[(pos, attn)]
+            if ax is not axes[0]:
+                keep = mean.index >= start
+                mean, std = mean[keep], (std[keep] if std is not None else None)
+            colour = style.colour.get(attn, "grey")
+            ax.plot(mean.index, mean.to_numpy(), color=colour, ls=style.line.get(pos, "-"),
+                    lw=2.0 if attn == BASELINE else 1.3, zorder=3 if attn == BASELINE else 2)
+            if std is not None and (ax is axes[0] or len(order) <= 12):  # zoom: bands only when few
+                ax.fill_between(mean.index, (mean - std).to_numpy(), (mean + std).to_numpy(), color=colour,
+                                alpha=alpha, lw=0)
+        ax.set_xlabel("Epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mAP50-95 (%) on val")
+    axes[0].set_title(title, fontsize=10)
+    if zoom:
+        axes[1].set_title(f"last third (epoch ≥ {start:g})", fontsize=10)
+        axes[0].axvspan(start, epochs[-1], color="0.9", zorder=0)
+    n_seeds = sorted({len(v) for v in curves.values()})
+    seeds = f"n={n_seeds[0]}" if len(n_seeds) == 1 else f"n={n_seeds[0]}-{n_seeds[-1]}"
+    style.legend(axes[-1], lines=True, title=f"mean, band ±1 std over seeds ({seeds})")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- Δ with CI
+def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
+    data = block[~block["is_baseline"] & np.isfinite(block["delta_map50_95"].astype(float))]
+    if data.empty:
+        return None
+    data = data.sort_values(["pos", "attn"], ascending=False)
+    plt = _plt()
+    from matplotlib.patches import Patch
+    height = max(2.6, 0.42 * len(data) + 1.4)
+    fig, ax = plt.subplots(figsize=(8.5, height))
+    d = 100 * data["delta_map50_95"].to_numpy(float)
+    lo = 100 * data["delta_ci_low"].to_numpy(float)
+    hi = 100 * data["delta_ci_high"].to_numpy(float)
+    sig = data["significant"].to_numpy(bool)
+    colours = np.where(sig & (d > 0), "tab:green", np.where(sig & (d < 0), "tab:red", "0.65"))
+    ypos = np.arange(len(data))
+    ax.barh(ypos, d, color=colours, height=0.6, zorder=2)
+    has_ci = np.isfinite(lo) & np.isfinite(hi)
+    if has_ci.any():
+        xerr = np.vstack([d - lo, hi - d])[:, has_ci]
+        ax.errorbar(d[has_ci], ypos[has_ci], xerr=xerr, fmt="none", ecolor="black", capsize=3, lw=1, zorder=3)
+    labels = []
+    for r, ok in zip(data.to_dict("records"), has_ci):
+        test = "" if r["test"] == "paired" else " †"
+        labels.append(f"{r['attn']} @ {r['pos']} (n={int(r['n'])}{'' if ok else ', no CI'}){test}")
+    ax.set_yticks(ypos, labels, fontsize=8)
+    ax.set_ylim(-0.7, len(data) - 0.3)
+    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    ax.set_xlabel("Δ mAP50-95 vs baseline (percentage points), 95% CI")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3, zorder=0)
+    span = np.nanmax(np.abs(np.r_[d, lo[has_ci], hi[has_ci]])) if len(d) else 1.0
+    span = span if np.isfinite(span) and span > 0 else 1.0
+    ax.set_xlim(-1.15 * span, 1.15 * span)
+    handles = [Patch(color="tab:green", label="significant gain"), Patch(color="tab:red", label="significant loss"),
+               Patch(color="0.65", label="not significant")]
+    if (data["test"] == "welch").any():
+        handles.append(Patch(color="white", label="† Welch (seeds unmatched)"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- per block
+def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, dataset: str, model: str,
+               setup: str = "", curves: bool = True) -> tuple[dict[str, Path], list[str]]:
+    """All plots of one (dataset, model, train_key) block."""
+    files: dict[str, Path] = {}
+    notes: list[str] = []
+    name = f"{dataset} · {model}" + (f" ({setup})" if setup else "")
+    stem = safe_name(f"{dataset}_{model}" + (f"_{setup}" if setup else ""))
+    style = Style(block["attn"], block["pos"])
+    # GFLOPs and latency are whatever the job measured (its input size may differ from imgsz)
+    specs = [("map_vs_gflops", "gflops", "GFLOPs (10⁹ FLOPs per image)"),
+             ("map_vs_latency", "latency_ms", "Latency (ms per image)")]
+    for kind, col, xlabel in specs:
+        what = "GFLOPs" if col == "gflops" else "latency"
+        if col not in block.columns or not np.isfinite(block[col].astype(float)).any():
+            notes.append(f"{name}: skipped mAP50-95 vs {what} (no {what} measured)")
+            continue
+        p = plot_tradeoff(block, col, xlabel, f"{name}: mAP50-95 vs {what} (mean ± std over seeds)",
+                          out_dir / f"{stem}_{kind}.png", style)
+        if p is None:
+            notes.append(f"{name}: skipped mAP50-95 vs {what} (no variant has both)")
+        else:
+            files[f"{stem}_{kind}"] = p
+    if curves:
+        p = plot_curves(block_runs, f"{name}: mAP50-95 per epoch", out_dir / f"{stem}_curves.png", style)
+        if p is None:
+            notes.append(f"{name}: skipped learning curves (no results.csv with '{CURVE_COLUMN}')")
+        else:
+            files[f"{stem}_curves"] = p
+    p = plot_delta(block, f"{name}: Δ mAP50-95 vs baseline 'none' (95% CI)", out_dir / f"{stem}_delta.png")
+    if p is None:
+        notes.append(f"{name}: skipped Δ plot (no variant with a baseline to compare)")
+    else:
+        files[f"{stem}_delta"] = p
+    return files, notes
+
+
+def plot_all(ablation: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, curves: bool = True
+             ) -> tuple[dict[str, Path], list[str], dict[tuple, list[str]]]:
+    """Plots for every block; also returns, per (dataset, model, train_key), the plot keys."""
+    files: dict[str, Path] = {}
+    notes: list[str] = []
+    per_block: dict[tuple, list[str]] = {}
+    if ablation.empty:
+        return files, ["no completed runs with metrics: no plots"], per_block
+    run_groups = {k: v for k, v in runs.groupby(BLOCK, sort=False)} if not runs.empty else {}
+    for key, block in ablation.groupby(BLOCK, sort=True):
+        dataset, model, _ = key
+        setup = str(block["setup"].iloc[0]) if "setup" in block.columns else ""
+        try:
+            f, n = plot_block(block, run_groups.get(key, runs.iloc[0:0]), out_dir, dataset=dataset,
+                              model=model, setup=setup, curves=curves)
+        except Exception as exc:  # a plot must never sink the tables
+            f, n = {}, [f"{dataset} · {model}: plotting failed ({type(exc).__name__}: {exc})"]
+        files.update(f)
+        notes.extend(n)
+        per_block[key] = list(f)
+    return files, notes, per_block

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The smallest real training: a handful of 64 px images, one epoch. Used by every end-to-end test.
+TINY = [
+    "dataset.generator.n_train=16",
+    "dataset.generator.n_val=8",
+    "train.imgsz=64",
+    "train.epochs=1",
+    "train.batch=8",
+    "train.workers=0",
+]
+
+
+def run_cli(*args: str, outputs: Path, cache: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python -m src.run ...` as a user types it, writing under `outputs`."""
+    cmd = [sys.executable, "-m", "src.run", *args, f"paths.outputs={outputs}"]
+    if cache is not None:
+        cmd.append(f"paths.cache={cache}")
+    env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def load_result(job_dir: Path) -> dict:
+    return json.loads((job_dir / "result.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """Dataset cache shared by the end-to-end tests, so the embedded dataset is generated once."""
+    return tmp_path_factory.mktemp("cache")
