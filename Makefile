@@ -4,14 +4,17 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DATASETS_DIR ?= datasets
+ARCHIVES ?=
 SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 
-.PHONY: help venv run dry-run aggregate test clean
+.PHONY: help venv run dry-run aggregate test clean data-coco data-visdrone
 
 help:
 	@echo "make run        default ablation (attn=none,cot,ema on the embedded dataset) + table"
 	@echo "make test       the test suite"
 	@echo "make dry-run    cost table (params, GFLOPs) of every attention x position, no training"
+	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
 	@echo "make aggregate  rebuild the table of a sweep: make aggregate SWEEP=outputs/sweeps/<dir>"
 
 $(STAMP): requirements.lock
@@ -34,6 +37,12 @@ aggregate: venv
 
 test: venv
 	$(PY) -m pytest
+
+data-coco: venv
+	$(PY) -m src.data.fetch coco --root $(DATASETS_DIR)/coco $(if $(ARCHIVES),--archives $(ARCHIVES))
+
+data-visdrone: venv
+	$(PY) -m src.data.fetch visdrone --root $(DATASETS_DIR)/VisDrone $(if $(ARCHIVES),--archives $(ARCHIVES))
 
 clean:
 	rm -rf outputs/sweeps outputs/runs outputs/cache

@@ -1,16 +1,63 @@
 """Attention-module ablations for YOLO11.
 
-Importing `src` registers our attention modules with ultralytics' model parser, so every process
-that builds or unpickles one of our models (training, resume, checkpoint loading, DDP workers)
-finds them. It also keeps ultralytics' own files under outputs/ and skips its online checks.
+Importing `src` makes our attention modules visible to ultralytics' model parser in this process:
+right away if ultralytics is already imported, otherwise the moment `ultralytics.nn.tasks` is.
+So every process that builds or unpickles one of our models (training, resume, checkpoint
+loading, DDP workers, a user's own script) finds them, while importing `src.aggregate` alone
+stays free of torch. It also keeps ultralytics' files under outputs/ and skips its online checks.
 """
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-# Must be set before ultralytics is first imported: it reads them at import time.
+# Read by ultralytics at import time, so set before it is first imported.
 os.environ.setdefault("YOLO_CONFIG_DIR", str(PROJECT_ROOT / "outputs" / ".ultralytics"))
-os.environ.setdefault("YOLO_OFFLINE", "1")  # set YOLO_OFFLINE=0 to allow ultralytics' downloads
+os.environ.setdefault("YOLO_OFFLINE", "1")  # YOLO_OFFLINE=0 allows ultralytics' downloads
 
-# REGISTRATION_PLACEHOLDER (enabled once src.attention lands)
+_PARSER_MODULE = "ultralytics.nn.tasks"  # parse_model looks module names up in its globals()
+
+
+def register_with_ultralytics(tasks_module) -> None:
+    """Put each attention class into parse_model's namespace under its class name."""
+    from src import attention
+
+    for name in attention.available():
+        cls = attention.get_class(name)
+        if cls is None:  # `none`: nothing to insert
+            continue
+        existing = getattr(tasks_module, cls.__name__, cls)
+        if existing is not cls:
+            raise RuntimeError(f"attention {name!r}: class name {cls.__name__!r} is already taken in "
+                               f"{_PARSER_MODULE} by {existing!r}; rename the class")
+        setattr(tasks_module, cls.__name__, cls)
+
+
+class _RegisterAfterImport(importlib.abc.MetaPathFinder):
+    """Runs register_with_ultralytics right after ultralytics.nn.tasks executes."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _PARSER_MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        original_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            original_exec(module)
+            register_with_ultralytics(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if _PARSER_MODULE in sys.modules:
+    register_with_ultralytics(sys.modules[_PARSER_MODULE])
+elif not any(isinstance(finder, _RegisterAfterImport) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterImport())

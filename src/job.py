@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from src import PROJECT_ROOT, architecture, attention, data, measure, ultralytics_glue
+from src import PROJECT_ROOT, architecture, attention, coco_eval, data, measure, ultralytics_glue
 from src.results import COMPLETED, DRY_RUN, FAILED, empty_result, write_result
 from src.validate import validate
 
@@ -46,19 +46,22 @@ def run_job(cfg: DictConfig, job_dir: Path, overrides: list[str] | None = None) 
         rewrite, model_yaml = write_model_yaml(plain, job_dir)
         result["model_yaml"] = model_yaml.name
         result["inserted_layers"] = sorted(rewrite.inserted)
+        if not plain.get("dry_run"):  # a missing dataset fails here, before any model is built
+            data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
+            result["data_yaml"] = str(data_yaml)
         model = ultralytics_glue.build_model(model_yaml, nc=len(plain["dataset"]["names"]))
-        result.update(measure.cost(model))
+        result.update(measure_model(plain, model, model_yaml, job_dir))
         if plain.get("dry_run"):
             result["status"] = DRY_RUN
             return result
-        data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
-        result["data_yaml"] = str(data_yaml)
         started = time.perf_counter()
         metrics, trainer = ultralytics_glue.train(model_yaml, data_yaml, job_dir, train_args(plain))
         result["train_seconds"] = round(time.perf_counter() - started, 2)
         result["metrics"] = metrics
-        result["curve"] = "train/results.csv"
         result["transferred"] = getattr(trainer, "transferred", None)
+        result.update(learning_curve(job_dir / "train" / "results.csv"))
+        if plain["measure"]["ap_by_size"]:
+            result["metrics"].update(ap_by_size(plain, trainer, data_yaml, job_dir))
         result["status"] = COMPLETED
     except Exception as exc:  # recorded, not raised: see the module docstring
         log.error("job failed: %s", exc)
@@ -124,6 +127,59 @@ def write_model_yaml(cfg: dict[str, Any], job_dir: Path) -> tuple[architecture.R
     name = architecture.model_file_name(model_cfg["base"], model_cfg["scale"], attn["name"],
                                         "base" if attn["name"] == "none" else position_label(cfg["pos"]))
     return rewrite, architecture.dump_yaml(model, job_dir / name)
+
+
+def measure_model(cfg: dict[str, Any], model, model_yaml: Path, job_dir: Path) -> dict[str, Any]:
+    """Params (also as added over the plain model), both GFLOPs, latency and, if asked, ONNX export."""
+    opts, imgsz = cfg["measure"], cfg["train"]["imgsz"]
+    nc = len(cfg["dataset"]["names"])
+    base = architecture.load_base(cfg["model"]["base"])
+    baseline = ultralytics_glue.build_model({**base, "scale": cfg["model"]["scale"]}, nc=nc)
+    figures = measure.cost(model, imgsz, baseline)
+    figures.update(measure.latency(model, imgsz, device=measure_device(cfg["train"].get("device")),
+                                   threads=opts.get("threads"), runs=opts["latency_runs"],
+                                   batch=opts["throughput_batch"]))
+    if opts.get("onnx"):
+        figures.update(measure.onnx_export(model_yaml, job_dir / "export", imgsz, nc))
+    return figures
+
+
+def measure_device(device: Any) -> str:
+    """The device latency is timed on: the job's own (its first GPU for multi-GPU jobs)."""
+    import torch
+
+    text = str(device if device is not None else "auto").lower()
+    if text in ("auto", "", "none"):
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if text == "cpu" or text == "mps":
+        return text
+    first = text.split(",")[0].replace("cuda:", "")
+    return f"cuda:{first}" if first.isdigit() and torch.cuda.is_available() else "cpu"
+
+
+def learning_curve(results_csv: Path) -> dict[str, Any]:
+    """Where the per-epoch curve is and which epoch was best (by mAP50-95, ultralytics' fitness)."""
+    if not results_csv.exists():
+        return {"curve": None, "best_epoch": None}
+    import pandas as pd
+
+    frame = pd.read_csv(results_csv)
+    frame.columns = [c.strip() for c in frame.columns]
+    column = "metrics/mAP50-95(B)"
+    best = int(frame.loc[frame[column].idxmax(), "epoch"]) if column in frame and len(frame) else None
+    return {"curve": str(results_csv.relative_to(results_csv.parents[1])), "best_epoch": best}
+
+
+def ap_by_size(cfg: dict[str, Any], trainer, data_yaml: Path, job_dir: Path) -> dict[str, Any]:
+    """mAP75 and COCO AP small/medium/large of the best checkpoint (cached GT, pycocotools)."""
+    weights = trainer.best if Path(trainer.best).exists() else trainer.last
+    train = cfg["train"]
+    extra, predictions = ultralytics_glue.validate_with_predictions(
+        Path(weights), data_yaml, job_dir, train["imgsz"], train["batch"], train_args(cfg).get("device"))
+    gt = coco_eval.cached_ground_truth(data_yaml, list(cfg["dataset"]["names"]), Path(cfg["paths"]["cache"]))
+    coco = coco_eval.evaluate(gt, predictions)
+    return {"map75": extra.get("map75"), "ap_small": coco["ap_small"], "ap_medium": coco["ap_medium"],
+            "ap_large": coco["ap_large"], "coco_map50_95": coco["map50_95"]}
 
 
 def train_args(cfg: dict[str, Any]) -> dict[str, Any]:

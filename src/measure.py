@@ -93,10 +93,11 @@ def onnx_export(model_yaml: Path, out_dir: Path, imgsz: int, nc: int) -> dict[st
         return {"onnx_ok": False, "onnx_error": f"{type(exc).__name__}: {exc}"[:500], "onnx_file": None}
 
 
-def cost(model: torch.nn.Module, imgsz: int) -> dict[str, Any]:
-    """The figures every job records: params and both GFLOPs."""
+def cost(model: torch.nn.Module, imgsz: int, baseline: torch.nn.Module | None = None) -> dict[str, Any]:
+    """The figures every job records: params (also as added over `baseline`) and both GFLOPs."""
+    baseline_params = None if baseline is None else params(baseline)["params"]
     return {
-        **params(model),
+        **params(model, baseline_params),
         "gflops": round(ultralytics_glue.ultralytics_gflops(model, 640), 3),
         "gflops_exact": round(exact_gflops(model, imgsz), 4),
         "gflops_exact_imgsz": imgsz,

@@ -21,7 +21,7 @@ from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import SETTINGS
 from ultralytics.utils.torch_utils import get_flops
 
-from src import attention
+from src import register_with_ultralytics
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,8 @@ _METRIC_KEYS = {
 
 
 def register_modules() -> None:
-    """Put our attention classes into parse_model's namespace (it looks names up in its globals)."""
-    for name in attention.available():
-        cls = attention.get_class(name)
-        if cls is None:  # `none`: nothing to insert
-            continue
-        existing = getattr(yolo_tasks, cls.__name__, cls)
-        if existing is not cls:
-            raise RuntimeError(f"attention module {name!r}: class name {cls.__name__!r} is already taken in "
-                               f"ultralytics.nn.tasks by {existing!r}; rename the class")
-        setattr(yolo_tasks, cls.__name__, cls)
+    """Explicit form of what importing `src` arranges (see src/__init__.py)."""
+    register_with_ultralytics(yolo_tasks)
 
 
 def configure(settings_overrides: Mapping[str, Any] | None = None) -> None:

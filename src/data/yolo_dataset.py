@@ -1,0 +1,126 @@
+"""`kind: yolo` datasets: a dataset already in YOLO layout (COCO, VisDrone after `make data-...`).
+
+    ROOT/images/<split>/*.jpg   ROOT/labels/<split>/*.txt   for the train and val splits
+
+`prepare(cfg, cache_root)` checks the dataset is there and complete (before any model is built),
+and writes the ultralytics data YAML it returns under `cache_root`, never into the dataset root.
+`fraction` / `max_images` train on a deterministic subset of the train split: a seeded shuffle
+of the sorted image list, written as a txt list of image paths next to the data YAML. The val
+split is always used whole, so results of different subsets stay comparable.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from src.data.convert import IMG_SUFFIXES, _atomic_write, split_problem
+
+SUBSET_SEED = 0  # the subset does not follow the job's seed: every run of a study sees the same images
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset is missing or incomplete; the message names the expected path and how to get it."""
+
+    def __init__(self, message: str, path: Path | None = None, make_target: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.make_target = make_target
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def dataset_root(cfg: Mapping[str, Any]) -> Path:
+    root = cfg.get("root")
+    if not root:
+        raise ValueError(f"dataset {cfg.get('name')!r}: dataset.root is not set")
+    return Path(str(root)).expanduser().resolve()
+
+
+def check_complete(cfg: Mapping[str, Any]) -> Path:
+    """The dataset root when the train and val splits are there and non-empty; else DatasetNotFoundError."""
+    root = dataset_root(cfg)
+    name = cfg.get("name", "?")
+    target = cfg.get("make_target")
+    problems = [p for p in (split_problem(root, str(cfg.get(k, d)))
+                            for k, d in (("train_split", "train"), ("val_split", "val"))) if p]
+    if problems:
+        how = (f"Get it ready with `make {target}` (downloads the official archives), or "
+               f"`make {target} ARCHIVES=DIR` with the archives already in DIR"
+               if target else "Convert it to YOLO layout first (python -m src.data.convert)")
+        raise DatasetNotFoundError(
+            f"dataset {name!r} is not ready at {root}: {'; '.join(problems)}.\n"
+            f"{how}; or point dataset.root=PATH at a copy in YOLO layout "
+            f"(images/<split>, labels/<split>). The default location is $DATASETS_DIR (default ./datasets).",
+            path=root, make_target=target)
+    return root
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of a split folder, sorted by name."""
+    with os.scandir(folder) as it:
+        names = sorted(e.name for e in it if os.path.splitext(e.name)[1].lower() in IMG_SUFFIXES)
+    return [Path(folder) / n for n in names]
+
+
+def check_subset_args(fraction: Any, max_images: Any) -> None:
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction <= 1:
+        raise ValueError(f"dataset.fraction must be in (0, 1], got {fraction!r}")
+    if max_images is not None and (not isinstance(max_images, int) or isinstance(max_images, bool)
+                                   or max_images < 1):
+        raise ValueError(f"dataset.max_images must be a positive integer or null, got {max_images!r}")
+
+
+def subset(images: list[Path], fraction: float = 1.0, max_images: int | None = None,
+           seed: int = SUBSET_SEED) -> list[Path]:
+    """A deterministic subset: seeded shuffle of the sorted list, first max(1, int(N * fraction)) (capped at
+    max_images), returned sorted. The same inputs give the same subset on any machine."""
+    check_subset_args(fraction, max_images)
+    ordered = sorted(images, key=lambda p: Path(p).name)
+    n = max(1, int(len(ordered) * fraction)) if ordered else 0
+    if max_images is not None:
+        n = min(n, max_images)
+    if n >= len(ordered):
+        return ordered
+    random.Random(seed).shuffle(ordered)
+    return sorted(ordered[:n], key=lambda p: Path(p).name)
+
+
+def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
+    """Check the dataset, write its data YAML (and subset list) under cache_root, return the YAML path."""
+    root = check_complete(cfg)
+    train_split, val_split = str(cfg.get("train_split", "train")), str(cfg.get("val_split", "val"))
+    fraction = cfg.get("fraction", 1.0)
+    fraction = 1.0 if fraction is None else fraction
+    max_images = cfg.get("max_images")
+    check_subset_args(fraction, max_images)
+    seed = cfg.get("subset_seed", SUBSET_SEED)
+    names = list(cfg.get("names") or [])
+    if not names:
+        raise ValueError(f"dataset {cfg.get('name')!r}: dataset.names is empty")
+
+    key = json.dumps([str(root), train_split, val_split, fraction, max_images, seed, names])
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    out = Path(cache_root).resolve() / "yolo" / f"{cfg.get('name', 'dataset')}-{digest}"
+    out.mkdir(parents=True, exist_ok=True)
+
+    train: str = f"images/{train_split}"
+    if fraction != 1.0 or max_images is not None:
+        chosen = subset(list_images(root / "images" / train_split), fraction, max_images, seed)
+        if not chosen:
+            raise DatasetNotFoundError(f"dataset {cfg.get('name')!r}: no images in {root / 'images' / train_split}",
+                                       path=root, make_target=cfg.get("make_target"))
+        listing = out / f"{train_split}.txt"
+        _atomic_write(listing, "".join(f"{p}\n" for p in chosen))
+        train = str(listing)
+    data = {"path": str(root), "train": train, "val": f"images/{val_split}",
+            "names": {i: str(n) for i, n in enumerate(names)}}
+    path = out / "data.yaml"
+    _atomic_write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
