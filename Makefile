@@ -6,15 +6,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATASETS_DIR ?= datasets
 ARCHIVES ?=
+STUDY ?= quick
 SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 
-.PHONY: help venv run dry-run aggregate test clean data-coco data-visdrone
+.PHONY: help venv run dry-run study aggregate sync test clean data-coco data-visdrone
 
 help:
 	@echo "make run        default ablation (attn=none,cot,ema on the embedded dataset) + table"
 	@echo "make test       the test suite"
 	@echo "make dry-run    cost table (params, GFLOPs) of every attention x position, no training"
 	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
+	@echo "make study STUDY=quick   a ready-made study from experiments/ (quick, visdrone_attention, coco_attention)"
+	@echo "make sync       upload a sweep's offline W&B runs: make sync SWEEP=outputs/sweeps/<dir>"
 	@echo "make aggregate  rebuild the table of a sweep: make aggregate SWEEP=outputs/sweeps/<dir>"
 
 $(STAMP): requirements.lock
@@ -31,9 +34,17 @@ run: venv
 dry-run: venv
 	$(PY) -m src.run -m attn=none,cot,cot_lite,ema pos=backbone_p5,backbone,neck,replace_c2psa dry_run=true
 
+study: venv
+	@test -f experiments/$(STUDY).yaml || { echo "no study '$(STUDY)'; choices: $$(ls experiments | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
+	$(PY) -m src.run -m --config-dir experiments --config-name $(STUDY)
+
 aggregate: venv
 	@test -n "$(SWEEP)" || { echo "no sweep found under outputs/sweeps; pass SWEEP=DIR"; exit 2; }
 	$(PY) -m src.aggregate $(SWEEP)
+
+sync: venv
+	@test -n "$(SWEEP)" || { echo "no sweep found under outputs/sweeps; pass SWEEP=DIR"; exit 2; }
+	$(PY) -m src.tracking sync $(SWEEP)
 
 test: venv
 	$(PY) -m pytest

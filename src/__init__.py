@@ -51,7 +51,12 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             original_exec(module)
-            register_with_ultralytics(module)
+            try:
+                register_with_ultralytics(module)
+            except Exception as exc:  # never break ultralytics' own import; say why instead
+                import warnings
+
+                warnings.warn(f"src: attention modules not registered with ultralytics: {exc!r}", stacklevel=2)
 
         spec.loader.exec_module = exec_module
         return spec

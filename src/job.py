@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
+import signal
+import socket
 import subprocess
 import time
 import traceback
@@ -20,8 +23,9 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from src import PROJECT_ROOT, architecture, attention, coco_eval, data, measure, ultralytics_glue
-from src.results import COMPLETED, DRY_RUN, FAILED, empty_result, write_result
+from src import PROJECT_ROOT, architecture, attention, coco_eval, data, measure, tracking, ultralytics_glue
+from src.placement import Placement
+from src.results import COMPLETED, DRY_RUN, FAILED, RESULT_FILE, RUNNING, empty_result, read_result, write_result
 from src.validate import validate
 
 log = logging.getLogger(__name__)
@@ -30,48 +34,175 @@ log = logging.getLogger(__name__)
 _NOT_TRAINING = ("logger", "paths", "dry_run")
 
 
-def run_job(cfg: DictConfig, job_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+class Preempted(Exception):
+    """SIGTERM / SIGUSR1 (how SLURM warns before it pre-empts or times out a job)."""
+
+
+def run_job(cfg: DictConfig, job_dir: Path, overrides: list[str] | None = None,
+            placement: Placement | None = None, tracking_group: str | None = None) -> dict[str, Any]:
+    """Run one job, or skip / resume it when its directory already holds this config's work."""
     job_dir = Path(job_dir).resolve()
     plain = OmegaConf.to_container(cfg, resolve=True)
+    if placement and placement.device is not None:
+        plain["train"]["device"] = placement.device
+    if placement and placement.threads:
+        import torch
+
+        torch.set_num_threads(placement.threads)
+    previous = _previous_result(job_dir)
+    wanted = DRY_RUN if plain.get("dry_run") else COMPLETED
+    if previous and previous["status"] == wanted and previous.get("config_hash") == config_hash(plain):
+        log.info("skipped: %s already holds a %s result for this config", job_dir, wanted)
+        return previous
+    last = job_dir / "train" / "weights" / "last.pt"
+    resume = bool(previous and previous["status"] == RUNNING and previous.get("config_hash") == config_hash(plain)
+                  and last.exists() and not plain.get("dry_run"))
     try:
         ident = identity(plain)
     except (KeyError, TypeError, ValueError):  # malformed config: validate() below names the problem
         ident = {}
     result = empty_result(**ident, job_dir=str(job_dir), overrides=list(overrides or []),
                           config_hash=config_hash(plain), train_key=train_key(plain),
-                          versions=versions(), started_at=_now())
-    write_result(job_dir, result)
-    try:
-        validate(plain, ultralytics_glue.train_arg_names())
-        rewrite, model_yaml = write_model_yaml(plain, job_dir)
-        result["model_yaml"] = model_yaml.name
-        result["inserted_layers"] = sorted(rewrite.inserted)
-        if not plain.get("dry_run"):  # a missing dataset fails here, before any model is built
-            data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
-            result["data_yaml"] = str(data_yaml)
-        model = ultralytics_glue.build_model(model_yaml, nc=len(plain["dataset"]["names"]))
-        result.update(measure_model(plain, model, model_yaml, job_dir))
-        if plain.get("dry_run"):
-            result["status"] = DRY_RUN
-            return result
-        started = time.perf_counter()
-        metrics, trainer = ultralytics_glue.train(model_yaml, data_yaml, job_dir, train_args(plain))
-        result["train_seconds"] = round(time.perf_counter() - started, 2)
-        result["metrics"] = metrics
-        result["transferred"] = getattr(trainer, "transferred", None)
-        result.update(learning_curve(job_dir / "train" / "results.csv"))
-        if plain["measure"]["ap_by_size"]:
-            result["metrics"].update(ap_by_size(plain, trainer, data_yaml, job_dir))
-        result["status"] = COMPLETED
-    except Exception as exc:  # recorded, not raised: see the module docstring
-        log.error("job failed: %s", exc)
-        result["status"] = FAILED
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        result["traceback"] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
-    finally:
-        result["finished_at"] = _now()
-        write_result(job_dir, result)
+                          versions=versions(), started_at=_now(), host=socket.gethostname(), pid=os.getpid())
+    write_result(job_dir, result)  # announces this job to its siblings (see _trained_baseline)
+    baseline = _trained_baseline(plain, job_dir)
+    if baseline is not None:
+        return baseline
+    tracker = tracking.start_job_run(
+        plain.get("logger"), plain, job_dir, group=tracking_group or f"run-{job_dir.name}",
+        name=run_name(overrides), tags=[ident.get(k) for k in ("dataset", "model", "attn", "pos") if ident.get(k)],
+        identity={k: ident[k] for k in ("attn", "pos", "dataset", "model", "seed") if k in ident})
+    with _preemption_signals() as received:
+        try:
+            _run(plain, job_dir, result, resume_from=last if resume else None, on_epoch=tracker.log_epoch)
+        except Exception as exc:  # recorded, not raised: see the module docstring
+            if received:
+                result.update(status=RUNNING, interrupted=True,
+                              error=f"interrupted by {received[0]}; re-run the same command to resume")
+            else:
+                log.error("job failed: %s", exc)
+                result["status"] = FAILED
+                result["error"] = f"{type(exc).__name__}: {exc}"
+                result["traceback"] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+        finally:
+            result["finished_at"] = _now()
+            write_result(job_dir, result)
+            tracker.finish(result)
+    if received:  # the machine is going away: stop here, do not start the next job of the sweep
+        raise SystemExit(f"{job_dir.name}: {result.get('error') or 'interrupted'}")
     return result
+
+
+def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], resume_from: Path | None,
+         on_epoch=None) -> None:
+    validate(plain, ultralytics_glue.train_arg_names())
+    rewrite, model_yaml = write_model_yaml(plain, job_dir)
+    result["model_yaml"] = model_yaml.name
+    result["inserted_layers"] = sorted(rewrite.inserted)
+    if not plain.get("dry_run"):  # a missing dataset fails here, before any model is built
+        data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
+        result["data_yaml"] = str(data_yaml)
+    model = ultralytics_glue.build_model(model_yaml, nc=len(plain["dataset"]["names"]))
+    result.update(measure_model(plain, model, model_yaml, job_dir))
+    if plain.get("dry_run"):
+        result["status"] = DRY_RUN
+        return
+    started = time.perf_counter()
+    result["resumed_from"] = str(resume_from) if resume_from else None
+    metrics, trainer = ultralytics_glue.train(model_yaml, data_yaml, job_dir, train_args(plain), resume_from,
+                                              on_epoch=on_epoch)
+    result["train_seconds"] = round(time.perf_counter() - started, 2)
+    result["metrics"] = metrics
+    result["transferred"] = getattr(trainer, "transferred", None)
+    result.update(learning_curve(job_dir / "train" / "results.csv"))
+    if plain["measure"]["ap_by_size"]:
+        result["metrics"].update(ap_by_size(plain, trainer, data_yaml, job_dir))
+    result["status"] = COMPLETED
+
+
+def _trained_baseline(plain: dict[str, Any], job_dir: Path, poll_seconds: float = 5.0) -> dict[str, Any] | None:
+    """The `none` baseline does not depend on `pos`: train it once per (train settings, seed).
+
+    Another job of the same sweep with attn=none, the same train_key and seed has done (or is
+    doing) the work: wait for it and record its result here with `reused_from`, instead of
+    training the same model again for every position.
+    """
+    if plain["attn"]["name"] != "none" or plain.get("dry_run"):
+        return None
+    key, seed = train_key(plain), plain["seed"]
+    while True:
+        owner = None
+        for other in sorted(job_dir.parent.glob(f"*/{RESULT_FILE}")):
+            if other.parent == job_dir:
+                continue
+            try:
+                res = read_result(other)
+            except ValueError:
+                continue
+            if (res.get("attn"), res.get("train_key"), res.get("seed")) == ("none", key, seed) \
+                    and not res.get("reused_from") and not res.get("interrupted"):
+                if res["status"] == COMPLETED:
+                    reused = {**res, "job_dir": str(job_dir), "reused_from": res["job_dir"],
+                              "config_hash": config_hash(plain),
+                              "pos": identity(plain)["pos"], "overrides": res.get("overrides")}
+                    write_result(job_dir, reused)
+                    log.info("baseline already trained in %s: reused", res["job_dir"])
+                    return reused
+                if res["status"] == RUNNING and _alive(res) and (owner is None or str(other) < owner):
+                    owner = str(other)
+        if owner is None or owner > str(job_dir / RESULT_FILE):
+            return None  # nobody (or only a later job) is training it: this job does
+        time.sleep(poll_seconds)
+
+
+def _alive(result: dict[str, Any]) -> bool:
+    """Is the job that wrote this `running` result still running? Unknowable across hosts: yes."""
+    if result.get("host") != socket.gethostname() or not result.get("pid"):
+        return True
+    try:
+        os.kill(int(result["pid"]), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _previous_result(job_dir: Path) -> dict[str, Any] | None:
+    try:
+        return read_result(job_dir / RESULT_FILE)
+    except ValueError:  # none yet, or unreadable: run the job
+        return None
+
+
+class _preemption_signals:
+    """While a job runs, SIGTERM/SIGUSR1 raise Preempted in it; yields the list of signals seen."""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1") if hasattr(signal, name))
+
+    def __enter__(self) -> list[str]:
+        self.received: list[str] = []
+        self.previous = {}
+        try:
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread (e.g. a thread-based launcher): leave signals alone
+            pass
+        return self.received
+
+    def _handle(self, signum, frame):
+        self.received.append(signal.Signals(signum).name)
+        raise Preempted(signal.Signals(signum).name)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def run_name(overrides: list[str] | None) -> str:
+    """`attn=cot,pos=neck,seed=1`: the job's own choices, without paths and Hydra internals."""
+    keep = [o for o in overrides or [] if not o.startswith(("hydra.", "paths.", "+hydra")) and "/" not in o]
+    return ",".join(keep) or "defaults"
 
 
 def identity(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -191,12 +322,20 @@ def train_args(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_hash(cfg: dict[str, Any]) -> str:
-    return _hash({k: v for k, v in cfg.items() if k not in _NOT_TRAINING})
+    """Identifies what a job trains; where it runs (device, loader workers, measuring) is left out."""
+    return _hash(_training_part(cfg, _NOT_TRAINING))
 
 
 def train_key(cfg: dict[str, Any]) -> str:
     """Identifies the training settings a baseline must share to be compared: no attn/pos/seed."""
-    return _hash({k: v for k, v in cfg.items() if k not in _NOT_TRAINING + ("attn", "pos", "seed")})
+    return _hash(_training_part(cfg, _NOT_TRAINING + ("attn", "pos", "seed")))
+
+
+def _training_part(cfg: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
+    part = {k: v for k, v in cfg.items() if k not in drop + ("measure",)}
+    if isinstance(part.get("train"), dict):
+        part["train"] = {k: v for k, v in part["train"].items() if k not in ("device", "workers", "verbose")}
+    return part
 
 
 def _hash(obj: Any) -> str:

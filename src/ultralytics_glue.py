@@ -10,7 +10,7 @@ import logging
 import re
 from copy import deepcopy
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import ultralytics.nn.tasks as yolo_tasks
@@ -96,13 +96,31 @@ class AblationTrainer(DetectionTrainer):
         return model
 
 
-def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, Any]):
-    """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer)."""
-    model = YOLO(str(model_yaml), task="detect")
-    results = model.train(
-        trainer=AblationTrainer, data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, **args
-    )
+def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, Any], resume_from: Path | None = None,
+          on_epoch: Callable[[int, dict[str, float]], None] | None = None):
+    """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer).
+
+    With `resume_from` (an interrupted run's last.pt) ultralytics continues that run with the
+    epoch, optimizer and arguments stored in it.
+    """
+    model = YOLO(str(resume_from or model_yaml), task="detect")
+    if on_epoch is not None:
+        model.add_callback("on_fit_epoch_end", lambda trainer: on_epoch(trainer.epoch + 1, epoch_values(trainer)))
+    if resume_from is not None:
+        results = model.train(trainer=AblationTrainer, resume=True)
+    else:
+        results = model.train(
+            trainer=AblationTrainer, data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, **args
+        )
     return metrics_from(results), model.trainer
+
+
+def epoch_values(trainer) -> dict[str, float]:
+    """Losses, validation metrics and learning rates of the epoch that just ended."""
+    values = dict(trainer.label_loss_items(trainer.tloss, prefix="train"))
+    values.update({k: float(v) for k, v in (trainer.metrics or {}).items()})
+    values.update({f"lr/{k}": float(v) for k, v in (trainer.lr or {}).items()})
+    return values
 
 
 def metrics_from(results: Any) -> dict[str, float | None]:
@@ -152,9 +170,18 @@ def validate_with_predictions(weights: Path, data_yaml: Path, out_dir: Path, img
     """Validate a trained checkpoint once more, keeping its COCO-format predictions for AP by size."""
     import json
 
+    import logging
+
+    from ultralytics.utils import LOGGER
+
     model = YOLO(str(weights), task="detect")
-    results = model.val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, save_json=True,
-                        project=str(out_dir), name="val", exist_ok=True, plots=False, verbose=False)
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # its own COCO evaluation printout would repeat ours
+    try:
+        results = model.val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, save_json=True,
+                            project=str(out_dir), name="val", exist_ok=True, plots=False, verbose=False)
+    finally:
+        LOGGER.setLevel(level)
     metrics = metrics_from(results)
     metrics["map75"] = _float(results.box.map75)
     predictions_file = Path(results.save_dir) / "predictions.json"

@@ -18,6 +18,8 @@ TINY = [
     "train.epochs=1",
     "train.batch=8",
     "train.workers=0",
+    "measure.latency_runs=3",
+    "measure.throughput_batch=2",
 ]
 
 

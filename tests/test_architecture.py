@@ -17,8 +17,8 @@ PRESETS = {
 }
 # Expected `from` of every Concat and of Detect after the rewrite, by preset (index in new graph).
 EXPECTED_FROMS = {
-    "backbone_p5": {12: [-1, 6], 15: [-1, 4], 18: [-1, 14], 21: [-1, 11], 24: [17, 20, 23]},
-    "backbone": {15: [-1, 8], 18: [-1, 5], 21: [-1, 16], 24: [-1, 13], 27: [19, 22, 25]},
+    "backbone_p5": {13: [-1, 6], 16: [-1, 4], 19: [-1, 14], 22: [-1, 11], 24: [17, 20, 23]},
+    "backbone": {15: [-1, 8], 18: [-1, 5], 21: [-1, 16], 24: [-1, 13], 26: [19, 22, 25]},
     "neck": {12: [-1, 6], 15: [-1, 4], 19: [-1, 13], 23: [-1, 10], 26: [17, 21, 25]},
     "replace_c2psa": {12: [-1, 6], 15: [-1, 4], 18: [-1, 13], 21: [-1, 10], 23: [16, 19, 22]},
 }
@@ -80,7 +80,7 @@ def test_inserted_channels_resolved_per_scale(base):
     ([10], [10], "both"),
     ([], [9], None),  # SPPF: 256 -> 256 at n, allowed
     ([], [12], "inputs"),  # Concat
-    ([], [3], "channels"),  # Conv 64 -> 128 at n changes channels
+    ([], [1], "channels"),  # Conv 16 -> 32 at n changes channels
     (["6"], [], "not an integer"),
 ])
 def test_invalid_positions_are_named(base, after, replace, needle):
@@ -126,5 +126,6 @@ def test_real_modules_build_and_forward_64px(base, tmp_path, scale, preset, attn
     for i, channels in rewrite.inserted.items():
         assert type(model.model[i]).__name__ == cls
     model.train()
-    out = model(torch.zeros(1, 3, 64, 64))
-    assert [o.shape[-1] for o in out] == [8, 4, 2]  # P3, P4, P5 of a 64 px image
+    out = model(torch.zeros(1, 3, 64, 64))  # train mode, batch 1
+    assert [f.shape[-1] for f in out["feats"]] == [8, 4, 2]  # P3, P4, P5 of a 64 px image
+    assert out["scores"].shape == (1, 3, 8 * 8 + 4 * 4 + 2 * 2)

@@ -76,6 +76,7 @@ class AggregateOnMultirunEnd(Callback):
                 n_corrupt=summary.n_corrupt, n_dry_run=summary.n_dry_run, summary=summary)
             if not self.quiet:
                 print(summary.terminal, flush=True)
+            _log_aggregate_run(config, sweep_dir, summary)
             if summary.n_problems:
                 log.warning("sweep %s: %d failed, %d missing, %d interrupted, %d corrupt job(s)", sweep_dir,
                             summary.n_failed, summary.n_missing, summary.n_interrupted, summary.n_corrupt)
@@ -85,3 +86,17 @@ class AggregateOnMultirunEnd(Callback):
             else:
                 log.exception("aggregation of sweep %s failed; the job results are untouched", sweep_dir)
             LAST_SWEEP_SUMMARY = SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
+
+
+def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:
+    """The sweep's `aggregate` W&B run (table, plots, scatter), in the jobs' group."""
+    from pathlib import Path
+
+    from src import tracking
+
+    logger_cfg = config.get("logger")
+    if not logger_cfg or logger_cfg.get("name") == "none":
+        return
+    group = tracking.group_name(config.hydra.job.config_name or "config", Path(sweep_dir))
+    plots = [Path(p) for name, p in (summary.files or {}).items() if str(p).endswith(".png")]
+    tracking.log_aggregate(logger_cfg, group=group, out_dir=Path(sweep_dir), table=summary.ablation, plots=plots)
