@@ -105,7 +105,11 @@ def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, A
     """
     model = YOLO(str(resume_from or model_yaml), task="detect")
     if on_epoch is not None:
-        model.add_callback("on_fit_epoch_end", lambda trainer: on_epoch(trainer.epoch + 1, epoch_values(trainer)))
+        def report(trainer):
+            if trainer.epoch < trainer.epochs:  # final_eval fires once more at epochs+1 for the best model
+                on_epoch(trainer.epoch + 1, epoch_values(trainer))
+
+        model.add_callback("on_fit_epoch_end", report)
     if resume_from is not None:
         results = model.train(trainer=AblationTrainer, resume=True)
     else:

@@ -62,6 +62,22 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     assert (sweep / "ablation.md").is_file() and (sweep / "ablation.tex").is_file()
     assert "emma" in (sweep / "ablation.md").read_text()  # failures listed under the table
     assert "cot" in proc.stdout and "ema" in proc.stdout  # the table was printed
+    assert "[sweep] job 4/4 end" in proc.stdout and "ETA" in proc.stdout  # sweep-level progress lines
+
+    # W&B, offline: one run per job in its own dir, grouped by sweep, plus the aggregate run
+    from src import tracking
+
+    runs = [tracking.read_offline_run(d) for d in tracking.offline_run_dirs(sweep)]
+    jobs = [r for r in runs if r["run"]["job_type"] == "train"]
+    assert len(jobs) == 4 and len({r["run"]["id"] for r in jobs}) == 4
+    assert {r["run"]["group"] for r in runs} == {f"config-{sweep.name}"}
+    assert [r["run"]["job_type"] for r in runs].count("aggregate") == 1
+    cot = next(r for r in jobs if r["config"].get("attn") == "cot")
+    assert cot["run"]["name"].startswith("attn=cot") and "cot" in cot["run"]["tags"]
+    assert cot["history"] and cot["history"][-1]["epoch"] == 1 and "metrics/map50_95" in cot["history"][-1]
+    assert cot["summary"]["gflops"] > 0 and cot["exit_code"] == 0
+    typo = next(r for r in jobs if r["config"].get("attn") == "emma")
+    assert typo["exit_code"] == 1
 
 
 def test_unknown_attn_is_rejected_before_anything_runs(tmp_path):
