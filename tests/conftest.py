@@ -32,6 +32,12 @@ def run_cli(*args: str, outputs: Path, cache: Path | None = None, timeout: int =
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def job_dirs(sweep: Path) -> list[Path]:
+    """The job directories of a sweep, in job order."""
+    return sorted((d for d in sweep.iterdir() if d.is_dir() and (d / "result.json").exists()),
+                  key=lambda d: int(d.name.split("_")[0]))
+
+
 def load_result(job_dir: Path) -> dict:
     return json.loads((job_dir / "result.json").read_text())
 

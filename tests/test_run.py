@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import TINY, load_result, run_cli
+from conftest import TINY, job_dirs, load_result, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -52,8 +52,8 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     proc = run_cli("-m", "attn=none,typo,cot,ema", f"hydra.searchpath=[file://{tmp_path / 'extra_conf'}]",
                    f"hydra.sweep.dir={sweep}", *TINY, outputs=tmp_path, cache=shared_cache, timeout=600)
     assert proc.returncode == 1, "a sweep with a failed job exits non-zero"  # but it ran to the end
-    results = {load_result(d)["attn"] or d.name: load_result(d) for d in sweep.iterdir() if (d / "result.json").exists()}
-    statuses = {d.name: load_result(d)["status"] for d in sweep.iterdir() if (d / "result.json").exists()}
+    results = {d.name: load_result(d) for d in job_dirs(sweep)}
+    statuses = {name: r["status"] for name, r in results.items()}
     assert sorted(statuses.values()) == ["completed", "completed", "completed", "failed"], statuses
     failed = next(r for r in results.values() if r["status"] == "failed")
     assert "unknown attn 'emma'" in failed["error"] and "ema" in failed["error"]

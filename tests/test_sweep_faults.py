@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY, load_result, run_cli
+from conftest import ROOT, TINY, job_dirs, load_result, run_cli
 from test_convert import make_visdrone_fixture
 
 pytestmark = pytest.mark.e2e
@@ -79,8 +79,7 @@ def test_baseline_is_trained_once_across_positions(tmp_path, shared_cache):
     proc = run_cli("-m", "attn=none", "pos=backbone_p5,neck", f"hydra.sweep.dir={sweep}", *TINY,
                    outputs=tmp_path, cache=shared_cache)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = sorted((load_result(d) for d in sweep.glob("*_*") if (d / "result.json").exists()),
-                     key=lambda r: r["job_dir"])
+    results = [load_result(d) for d in job_dirs(sweep)]
     assert [r["pos"] for r in results] == ["backbone_p5", "neck"]
     trained, reused = results
     assert not trained.get("reused_from") and reused["reused_from"] == trained["job_dir"]

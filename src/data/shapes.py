@@ -56,11 +56,11 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "n_train": 256,
     "n_val": 64,
-    "min_objects": 3,
-    "max_objects": 8,
+    "min_objects": 4,
+    "max_objects": 10,
     "small": 0.5,          # share of objects with box area < 32^2 px (at the generated size)
     "medium": 0.42,        # share with 32^2 <= area < 96^2
-    "large": 0.08,         # share with area >= 96^2 (only if the image allows; else medium)
+    "large": 0.08,         # share with area >= 96^2 (only where the image allows)
     "min_size": 10,        # smallest box side in px
     "max_size_frac": 0.75,  # largest box side as a fraction of the image size
     "hue_jitter": 12.0,    # degrees

@@ -1,0 +1,247 @@
+"""1. Framework overhead: one job through `python -m src.run` against the plain ultralytics call.
+
+Both sides are whole processes timed from the outside (wall time), run alternately. The plain side
+is `YOLO(model_yaml).train(...)` in a `python -c` process, with the model YAML and data YAML the job
+wrote and the exact train arguments the job passes (`src.job.train_args` of its composed config),
+the same seed and the same environment (offline, same ultralytics settings dir).
+
+A first src.run job, under cProfile, generates the dataset and the files the plain side reuses;
+its profile gives the breakdown of where the job's extra time goes (reported with
+`python -X importtime` of both sides' imports).
+"""
+from __future__ import annotations
+
+import json
+import pstats
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from src.bench.common import (PY, BenchError, Mode, fresh_dir, interleave, median, paired_ratio, rel, spread,
+                              src_run, timed_run)
+
+TARGET = 1.03
+
+PLAIN_CODE = (
+    "import json, sys\n"
+    "from ultralytics import YOLO\n"
+    "args = json.loads(sys.argv[1])\n"
+    "YOLO(args.pop('model'), task='detect').train(**args)\n"
+)
+
+# (label, file suffix, function, caller function or None): the job's steps, as cProfile names them.
+_STEPS = [
+    ("config checks (src.validate)", "src/validate.py", "validate", None),
+    ("model YAML rewrite", "src/job.py", "write_model_yaml", None),
+    ("dataset prepare (generated on this first run, cached after)", "src/data/__init__.py", "prepare", None),
+    ("model build", "src/ultralytics_glue.py", "build_model", "_run"),
+    ("measure_model: GFLOPs at 640 (ultralytics/thop)", "src/ultralytics_glue.py", "ultralytics_gflops", None),
+    ("measure_model: exact GFLOPs (FlopCounterMode)", "src/measure.py", "exact_gflops", None),
+    ("measure_model: baseline build (params_added)", "src/ultralytics_glue.py", "build_model", "measure_model"),
+    ("measure_model: latency + throughput timing", "src/measure.py", "latency", None),
+    ("measure_model: ONNX export", "src/measure.py", "onnx_export", None),
+    ("W&B start (logger)", "src/tracking.py", "start_job_run", None),
+    ("ultralytics training (what the plain side does too)", "src/ultralytics_glue.py", "train", "_run"),
+    ("learning curve (pandas)", "src/job.py", "learning_curve", None),
+    ("AP by size (2nd validation + pycocotools)", "src/job.py", "ap_by_size", None),
+    ("result.json writes", "src/results.py", "write_result", None),
+]
+
+
+def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    work = fresh_dir(out / "overhead")
+    overrides = mode.tiny
+
+    # 0. a profiled first job: dataset, model YAML, data YAML, and the breakdown
+    prep = work / "prep" / "job"
+    prof = work / "prep" / "src_run.prof"
+    prep_seconds = timed_run(src_run(overrides, work, cache, run_dir=prep, prefix=["-m", "cProfile", "-o", str(prof)]),
+                             work / "prep" / "log.txt")
+    result = _completed(prep)
+    plain_args = plain_train_args(prep, result)
+
+    # 1. interleaved whole processes
+    def ours(i: int) -> float:
+        job = work / f"rep{i}" / "src_run" / "job"  # its own parent: no baseline reuse between repeats
+        seconds = timed_run(src_run(overrides, work, cache, run_dir=job), work / f"rep{i}" / "src_run.log")
+        _completed(job)
+        return seconds
+
+    def plain(i: int) -> float:
+        args = {**plain_args, "project": str(work / f"rep{i}" / "plain")}
+        return timed_run([PY, "-c", PLAIN_CODE, json.dumps(args)], work / f"rep{i}" / "plain.log")
+
+    times = interleave({"src.run": ours, "plain": plain}, mode.overhead_repeats)
+    ratio = paired_ratio(times["src.run"], times["plain"])
+    ours_median, plain_median = median(times["src.run"]), median(times["plain"])
+
+    # 2. where the time goes
+    steps = profile_breakdown(prof)
+    imports = {"src.run": import_times("import src.run", work / "importtime_src_run.txt"),
+               "plain": import_times("from ultralytics import YOLO", work / "importtime_plain.txt")}
+    wandb = None
+    if not mode.quick:  # the default logger: one extra job, reported next to logger=none
+        job = work / "wandb" / "job"
+        wb_overrides = [o for o in overrides if not o.startswith("logger=")] + ["logger=wandb"]
+        wandb = timed_run(src_run(wb_overrides, work, cache, run_dir=job), work / "wandb.log")
+        _completed(job)
+
+    figures = {
+        "repeats": mode.overhead_repeats,
+        "overrides": overrides,
+        "seconds": times,
+        "median_seconds": {"src.run": ours_median, "plain": plain_median},
+        "ratio": ratio,
+        "target": TARGET,
+        "within_target": ratio is not None and ratio <= TARGET,
+        "extra_seconds": None if ours_median is None or plain_median is None else ours_median - plain_median,
+        "first_job_under_cprofile_seconds": prep_seconds,
+        "profile": steps,
+        "imports": imports,
+        "wandb_job_seconds": wandb,
+        "plain_args": plain_args,
+        "job_train_seconds": result.get("train_seconds"),
+    }
+    return {
+        "name": "overhead",
+        "title": "1. Framework overhead",
+        "about": ("One training job as whole processes: `python -m src.run` against plain "
+                  "`YOLO(model_yaml).train(...)` in a `python -c` process, same model YAML, data, seed and "
+                  f"train arguments. Settings: `{' '.join(overrides)}`. Runs alternate (ours, plain, ours, ...); "
+                  "the ratio is the median of the per-repeat ratios."),
+        "figures": figures,
+        "tables": _tables(figures),
+        "notes": _notes(figures, work),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _completed(job_dir: Path) -> dict[str, Any]:
+    path = job_dir / "result.json"
+    if not path.exists():
+        raise BenchError(f"{job_dir}: no result.json")
+    result = json.loads(path.read_text())
+    if result.get("status") != "completed":
+        raise BenchError(f"{job_dir}: status {result.get('status')}: {result.get('error')}")
+    return result
+
+
+def plain_train_args(job_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """What the job passed to `model.train()`, for the plain ultralytics side (without `project`)."""
+    from omegaconf import OmegaConf
+
+    from src.job import train_args
+
+    cfg = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "config.yaml"), resolve=True)
+    return {"model": str(job_dir / result["model_yaml"]), "data": result["data_yaml"], **train_args(cfg),
+            "name": "train", "exist_ok": True}
+
+
+# ----------------------------------------------------------------------------------- breakdown
+def profile_breakdown(prof: Path) -> dict[str, Any]:
+    """Seconds per step of the profiled job (cProfile cumulative times; cProfile slows Python code)."""
+    stats = pstats.Stats(str(prof)).stats  # {(file, line, func): (cc, nc, tottime, cumtime, callers)}
+
+    def cumtime(suffix: str, func: str, caller: str | None = None) -> float:
+        total = 0.0
+        for (file, _, name), (_, _, _, ct, callers) in stats.items():
+            if name != func or not file.replace("\\", "/").endswith(suffix):
+                continue
+            if caller is None:
+                total += ct
+            else:
+                total += sum(c[3] for (_, _, cname), c in callers.items() if cname == caller)
+        return total
+
+    total = cumtime("src/run.py", "<module>")
+    hydra_main = cumtime("hydra/main.py", "decorated_main")
+    run_job = cumtime("src/job.py", "run_job")
+    steps = [{"step": label, "seconds": cumtime(suffix, func, caller)} for label, suffix, func, caller in _STEPS]
+    steps = [s for s in steps if s["seconds"] >= 0.005]
+    accounted = sum(s["seconds"] for s in steps)
+    rows = [
+        {"step": "imports before main (torch, hydra, ultralytics, src.*) and exit", "seconds": total - hydra_main},
+        {"step": "Hydra: compose config, logging, callbacks", "seconds": hydra_main - run_job},
+        *steps,
+        {"step": "rest of run_job", "seconds": max(run_job - accounted, 0.0)},
+    ]
+    for row in rows:
+        row["share"] = row["seconds"] / total if total else None
+    return {"total_seconds": total, "steps": rows}
+
+
+_IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def import_times(statement: str, log: Path) -> dict[str, Any]:
+    """`python -X importtime -c STATEMENT`: cumulative seconds per top-level package imported."""
+    import subprocess
+
+    from src.bench.common import PROJECT_ROOT, bench_env
+
+    proc = subprocess.run([PY, "-X", "importtime", "-c", statement], cwd=PROJECT_ROOT, env=bench_env(),
+                          capture_output=True, text=True, timeout=300)
+    log.write_text(proc.stderr)
+    return parse_importtime(proc.stderr)
+
+
+def parse_importtime(text: str) -> dict[str, Any]:
+    packages: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _IMPORT_LINE.match(line)
+        if not match or len(match.group(3)) != 1:  # one space: a top-level import of this statement
+            continue
+        root = match.group(4).split(".")[0]
+        packages[root] = packages.get(root, 0.0) + int(match.group(2)) / 1e6
+    top = dict(sorted(packages.items(), key=lambda kv: -kv[1]))
+    return {"total_seconds": sum(packages.values()), "packages": top}
+
+
+# ----------------------------------------------------------------------------------- rendering
+def _s(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _tables(f: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for side, label in (("src.run", "`python -m src.run`"), ("plain", "plain `YOLO(yaml).train()`")):
+        lo_hi = spread(f["seconds"][side])
+        rows.append([label, _s(f["median_seconds"][side]), f"{_s(lo_hi[0])} - {_s(lo_hi[1])}" if lo_hi else "n/a",
+                     len(f["seconds"][side])])
+    verdict = "n/a" if f["ratio"] is None else ("yes" if f["within_target"] else "**no**")
+    main = {"title": "Wall time per process", "columns": ["side", "median s", "min - max s", "runs"], "rows": rows}
+    ratio = {"title": "Ratio", "columns": ["src.run / plain (median of paired ratios)", "target", "within"],
+             "rows": [[_s(f["ratio"], 3), f"<= {f['target']}", verdict]]}
+    prof = f["profile"]
+    steps = {"title": f"Where the src.run job's time goes (cProfile of the first job, "
+                      f"{prof['total_seconds']:.1f} s under the profiler)",
+             "columns": ["step", "s (profiled)", "share", "~ s of the median job"],
+             "rows": [[r["step"], _s(r["seconds"]), f"{100 * r['share']:.1f}%" if r["share"] is not None else "n/a",
+                       _s(r["share"] * f["median_seconds"]["src.run"]) if r["share"] is not None
+                       and f["median_seconds"]["src.run"] else "n/a"]
+                      for r in prof["steps"]]}
+    imp = f["imports"]
+    names = list(dict.fromkeys([*list(imp["src.run"]["packages"])[:8], *list(imp["plain"]["packages"])[:8]]))
+    imports = {"title": "Import time by top-level package (`python -X importtime`, cumulative s)",
+               "columns": ["package", "`import src.run`", "`from ultralytics import YOLO`"],
+               "rows": [[n, _s(imp["src.run"]["packages"].get(n), 3), _s(imp["plain"]["packages"].get(n), 3)]
+                        for n in names]
+               + [["**total**", _s(imp["src.run"]["total_seconds"], 3), _s(imp["plain"]["total_seconds"], 3)]]}
+    return [main, ratio, steps, imports]
+
+
+def _notes(f: dict[str, Any], work: Path) -> list[str]:
+    notes = []
+    if f["extra_seconds"] is not None:
+        notes.append(f"src.run takes {f['extra_seconds']:.2f} s more than the plain call per job (median).")
+    if f["wandb_job_seconds"] is not None and f["median_seconds"]["src.run"]:
+        notes.append(f"With `logger=wandb` (the default, offline) one job took {f['wandb_job_seconds']:.2f} s, "
+                     f"{f['wandb_job_seconds'] - f['median_seconds']['src.run']:+.2f} s against the logger=none "
+                     f"median (one run).")
+    notes.append("The profile's seconds are inflated by cProfile (Python-heavy code more than torch kernels); "
+                 "the last column scales each share to the median unprofiled job.")
+    notes.append(f"Profile: `{rel(work / 'prep' / 'src_run.prof')}` (`python -m pstats`); logs under "
+                 f"`{rel(work)}/`.")
+    return notes

@@ -1,0 +1,50 @@
+"""Hydra's real launchers: submitit (the SLURM code path, run locally) and joblib (parallel)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from conftest import TINY, job_dirs, load_result, run_cli
+from src.placement import place
+
+pytestmark = pytest.mark.e2e
+
+
+def test_submitit_local_sweep_completes_and_aggregates(tmp_path, shared_cache):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "hydra/launcher=local", "attn=none,ema", f"hydra.sweep.dir={sweep}", "logger=none",
+                   *TINY, outputs=tmp_path, cache=shared_cache, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [load_result(d) for d in job_dirs(sweep)]
+    assert sorted(r["attn"] for r in results) == ["ema", "none"]
+    assert {r["status"] for r in results} == {"completed"}
+    assert len({r["pid"] for r in results}) == 2  # each job ran in its own submitit process
+    assert set(pd.read_csv(sweep / "ablation.csv")["attn"]) == {"none", "ema"}
+    assert list((sweep / ".submitit").iterdir())
+
+
+def test_parallel_launcher_runs_two_jobs_at_once(tmp_path, shared_cache):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "attn=ema,cot_lite",
+                   f"hydra.sweep.dir={sweep}", "logger=none", *TINY, outputs=tmp_path, cache=shared_cache,
+                   timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = (load_result(d) for d in job_dirs(sweep))
+    assert a["status"] == b["status"] == "completed" and a["pid"] != b["pid"]
+    start = [datetime.fromisoformat(r["started_at"]) for r in (a, b)]
+    end = [datetime.fromisoformat(r["finished_at"]) for r in (a, b)]
+    assert start[0] < end[1] and start[1] < end[0], (start, end)  # the intervals overlap
+    assert a["latency_threads"] == b["latency_threads"] == 1  # 2 cores split over 2 jobs
+
+
+@pytest.mark.parametrize("job,parallel,gpus,cpus,device,expected", [
+    (0, 1, 4, 16, "auto", (None, None)),      # one at a time: leave everything alone
+    (5, 4, 4, 16, "auto", ("1", 4)),          # round-robin over GPUs, cores split
+    (2, 2, 0, 2, "auto", (None, 1)),          # CPU only: threads split
+    (3, 4, 4, 16, "0,1", (None, 4)),          # an explicit device is the user's choice
+])
+def test_placement_round_robin(job, parallel, gpus, cpus, device, expected):
+    placed = place(job, parallel, gpus, cpus, device)
+    assert (placed.device, placed.threads) == expected
