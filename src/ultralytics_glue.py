@@ -83,7 +83,15 @@ def transfer_weights(model: torch.nn.Module, weights: str | Path, layer_map: Map
 
 
 class AblationTrainer(DetectionTrainer):
-    """DetectionTrainer that honours the model YAML's `transfer` entry when it builds the model."""
+    """DetectionTrainer that honours the model YAML's `transfer` entry when it builds the model,
+    and keeps the CPU thread count the job chose (ultralytics resets it to cores - 1, which on a
+    2-core machine halves training speed and overrides the parallel launcher's split)."""
+
+    def __init__(self, *args, **kwargs):
+        threads = torch.get_num_threads()
+        super().__init__(*args, **kwargs)
+        if self.device.type == "cpu":
+            torch.set_num_threads(threads)
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)

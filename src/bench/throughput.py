@@ -1,0 +1,149 @@
+"""3. Training throughput: images per second of each variant at the default embedded-dataset settings.
+
+One `python -m src.run attn=<variant>` job per variant (default position `neck`, the default
+dataset and train settings, whatever conf/ says today) over 2 epochs instead of the full schedule:
+`train.epochs=2 logger=none measure.ap_by_size=false` (`measure.latency_runs=3` too, which only
+shortens the job's measuring step before training). images/s = n_train * epochs / train_seconds,
+train_seconds from result.json (ultralytics' whole train() call: both epochs, their validation,
+the final validation), n_train counted in the data YAML's train image folder. Variants alternate
+when repeated; per-epoch figures from ultralytics' results.csv are given as a second view.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from src.bench.common import BenchError, Mode, fresh_dir, interleave, median, rel, src_run, timed_run
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+EPOCHS = 2
+
+
+def overrides(mode: Mode) -> list[str]:
+    if mode.quick:  # the smallest size: the tiny setting, 1 epoch
+        return mode.tiny
+    return [f"train.epochs={EPOCHS}", "logger=none", "measure.ap_by_size=false", "measure.latency_runs=3"]
+
+
+def count_train_images(data_yaml: Path) -> int:
+    """Images of the data YAML's `train` entry (a folder, a list of folders, or a .txt list)."""
+    spec = yaml.safe_load(Path(data_yaml).read_text())
+    root = Path(spec.get("path") or Path(data_yaml).parent)
+    if not root.is_absolute():
+        root = Path(data_yaml).parent / root
+    entries = spec["train"] if isinstance(spec["train"], list) else [spec["train"]]
+    n = 0
+    for entry in entries:
+        path = Path(entry) if Path(entry).is_absolute() else root / entry
+        if path.is_dir():
+            n += sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.suffix == ".txt" and path.exists():
+            n += sum(1 for line in path.read_text().splitlines() if line.strip())
+        else:
+            raise BenchError(f"{data_yaml}: train entry {entry!r} is neither a folder nor a .txt list")
+    return n
+
+
+def epoch_seconds(results_csv: Path) -> list[float]:
+    """Per-epoch durations from ultralytics' results.csv (its `time` column is cumulative)."""
+    if not results_csv.exists():
+        return []
+    with open(results_csv) as fh:
+        rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
+    cumulative = [float(r["time"]) for r in rows if r.get("time")]
+    return [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative)]
+
+
+def images_per_second(n_train: int, epochs: int, train_seconds: float | None) -> float | None:
+    return n_train * epochs / train_seconds if train_seconds else None
+
+
+def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    work = fresh_dir(out / "throughput")
+    args = overrides(mode)
+    jobs: dict[str, list[dict[str, Any]]] = {}
+
+    def job(variant: str):
+        def one(i: int) -> dict[str, Any]:
+            job_dir = work / f"r{i}_{variant}" / "job"  # own parent: the `none` job is never a reused baseline
+            wall = timed_run(src_run([f"attn={variant}", *args], work, cache, run_dir=job_dir),
+                             work / f"r{i}_{variant}.log")
+            result = json.loads((job_dir / "result.json").read_text())
+            if result.get("status") != "completed":
+                raise BenchError(f"{job_dir}: {result.get('status')}: {result.get('error')}")
+            n_train = count_train_images(Path(result["data_yaml"]))
+            epochs = int(result["epochs"])
+            per_epoch = epoch_seconds(job_dir / "train" / "results.csv")
+            return {"wall_seconds": wall, "train_seconds": result["train_seconds"], "n_train": n_train,
+                    "epochs": epochs, "imgsz": result["imgsz"], "batch": _batch(job_dir),
+                    "images_per_second": images_per_second(n_train, epochs, result["train_seconds"]),
+                    "epoch_seconds": per_epoch,
+                    "epoch_images_per_second": [n_train / s for s in per_epoch if s > 0],
+                    "job_dir": rel(job_dir)}
+        return one
+
+    jobs = interleave({v: job(v) for v in mode.throughput_variants}, mode.throughput_repeats)
+    figures: dict[str, Any] = {"overrides": args, "repeats": mode.throughput_repeats, "variants": {}}
+    base = None
+    for variant, runs in jobs.items():
+        ips = median(r["images_per_second"] for r in runs)
+        figures["variants"][variant] = {
+            "runs": runs,
+            "images_per_second": ips,
+            "train_seconds": median(r["train_seconds"] for r in runs),
+            "epoch_images_per_second": median(x for r in runs for x in r["epoch_images_per_second"]),
+        }
+        if variant == "none":
+            base = ips
+    for variant, v in figures["variants"].items():
+        v["relative_to_none"] = v["images_per_second"] / base if base and v["images_per_second"] else None
+    first = next(iter(jobs.values()))[0]
+    figures["settings"] = {k: first[k] for k in ("n_train", "epochs", "imgsz", "batch")}
+    return {
+        "name": "throughput",
+        "title": "3. Training throughput",
+        "about": (f"`python -m src.run attn=<variant> {' '.join(args)}` at the default embedded-dataset settings "
+                  f"(n_train={first['n_train']}, imgsz={first['imgsz']}, batch={first['batch']}, "
+                  f"{first['epochs']} epochs, position `neck`). images/s = n_train x epochs / train_seconds "
+                  "(ultralytics' train() call, validation included)."),
+        "figures": figures,
+        "tables": _tables(figures),
+        "notes": _notes(figures),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _batch(job_dir: Path) -> Any:
+    args = job_dir / "train" / "args.yaml"
+    try:
+        return yaml.safe_load(args.read_text()).get("batch")
+    except (OSError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def _f(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _tables(f: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [[f"`{name}`", _f(v["images_per_second"]), _f(v["relative_to_none"], 3), _f(v["train_seconds"]),
+             _f(v["epoch_images_per_second"]), len(v["runs"])]
+            for name, v in f["variants"].items()]
+    return [{"title": "Images per second (median over runs)",
+             "columns": ["attn", "images/s", "vs none", "train_seconds", "images/s per epoch (results.csv)", "runs"],
+             "rows": rows}]
+
+
+def _notes(f: dict[str, Any]) -> list[str]:
+    notes = ["`train_seconds` includes each epoch's validation and the final validation of best.pt; the "
+             "per-epoch column (from results.csv's cumulative `time`) leaves the final validation out."]
+    if f["repeats"] == 1:
+        notes.append("One run per variant (whole jobs at the default size are what the 15-minute budget "
+                     "allows); the per-epoch column is the median over its epochs.")
+    return notes
