@@ -98,11 +98,13 @@ def test_bad_position_fails_fast_with_the_valid_range(tmp_path):
 
 def test_dry_run_sweep_gives_a_cost_table(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "attn=none,cot,cot_lite,ema", "pos=backbone,neck", "dry_run=true",
-                   f"hydra.sweep.dir={sweep}", outputs=tmp_path)
+    proc = run_cli("-m", "attn=none,cot,cot_lite,ema", "pos=backbone,neck", "dry_run=true", "logger=none",
+                   "measure.latency_runs=5", f"hydra.sweep.dir={sweep}", outputs=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = pd.read_csv(sweep / "runs.csv")
     assert len(runs) == 8 and set(runs["status"]) == {"dry_run"}
     none = runs[runs["attn"] == "none"]["params"].iloc[0]
     assert (runs[runs["attn"] != "none"]["params"] > none).all()
     assert not list(sweep.rglob("weights"))
+    assert runs["onnx_ok"].all(), runs[["attn", "pos", "onnx_error"]]  # every variant exports and runs in onnxruntime
+    assert (runs["gflops_exact"] > 0).all() and (runs["latency_ms"] > 0).all()

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 def test_sigterm_marks_interrupted_and_a_rerun_resumes_then_skips(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
-    args = ["-m", "attn=none", f"hydra.sweep.dir={sweep}", *TINY, "train.epochs=3",
+    # long enough to be interrupted after the first epoch's checkpoint, short enough to resume
+    args = ["-m", "attn=none", f"hydra.sweep.dir={sweep}", *TINY, "train.epochs=6", "dataset.generator.n_train=64",
             f"paths.outputs={tmp_path}", f"paths.cache={shared_cache}"]
     proc = subprocess.Popen([sys.executable, "-m", "src.run", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
@@ -42,7 +43,7 @@ def test_sigterm_marks_interrupted_and_a_rerun_resumes_then_skips(tmp_path, shar
     done = load_result(job)
     assert done["status"] == "completed" and done["resumed_from"].endswith("last.pt")
     epochs = [line.split(",")[0].strip() for line in (job / "train" / "results.csv").read_text().splitlines()[1:]]
-    assert epochs == ["1", "2", "3"]
+    assert epochs == ["1", "2", "3", "4", "5", "6"]
 
     before = (job / "result.json").read_text()
     again = run_cli(*args[:-2], outputs=tmp_path, cache=shared_cache)

@@ -81,6 +81,8 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
     matplotlib.use("Agg")
     started = time.perf_counter()
     work = fresh_dir(out / "aggregation")
+    write_results(work / "warmup", 32)  # the first call imports pandas, matplotlib ...: not timed
+    time_aggregate(work / "warmup", work / "out_warmup", True)
     sizes: dict[str, Any] = {}
     for n in mode.aggregation_sizes:
         root = work / f"n{n}"
@@ -103,6 +105,8 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
                   "(3 datasets x 2 models x 4 attn x 4 positions x seeds, 1% failed), in-process; "
                   "plots on and off alternate."),
         "figures": figures,
+        "headline": [[f"aggregate {v['files']:,} results, plots off / on (s)",
+                      f"{v['median_no_plots']:.2f} / {v['median_plots']:.2f}", ""] for v in sizes.values()],
         "tables": [{"title": "Seconds per aggregation (median)",
                     "columns": ["result files", "plots off s", "plots on s", "on / off", "ms per file (off)",
                                 "writing them s", "runs"],

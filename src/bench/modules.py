@@ -12,7 +12,9 @@ CoTAttention is the price of the real block, not an implementation comparison.
 Time: one step = forward in train mode, backward of a fixed upstream gradient into the input and
 every parameter (gradients reset to None before each step). Warm-up steps first, then every
 module of a shape once per repeat, in turn; the figure is the median, a ratio the median of the
-per-repeat ratios. Threads: torch's default (all cores).
+per-repeat ratios. One torch thread: these are many small ops, and with several threads a single
+busy core elsewhere stalls every parallel region (a 2-thread step measured 7 ms on an idle core
+pair and 400 ms next to one other busy process), which would measure the machine, not the module.
 
 Peak memory: the most bytes live at once that the step itself allocated (activations kept for
 backward, temporaries, gradients), from torch.profiler's CPU allocation records
@@ -33,6 +35,7 @@ from typing import Any, Callable
 from src.bench.common import Mode, median, paired_ratio
 
 TARGET = 1.0
+THREADS = 1
 SHAPES = {"P3": (2, 64, 80, 80), "P4": (2, 128, 40, 40), "P5": (2, 256, 20, 20)}
 WARMUP = 2
 # (row name, how it is built, the seed it is compared with, same function?)
@@ -101,20 +104,26 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
     logging.getLogger("src.attention").setLevel(logging.WARNING)
     shapes = {k: SHAPES[k] for k in mode.module_shapes}
     results: dict[str, dict[str, Any]] = {}
-    for label, shape in shapes.items():
-        results[label] = measure_shape(shape, mode.module_repeats, torch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        for label, shape in shapes.items():
+            results[label] = measure_shape(shape, mode.module_repeats, torch)
+    finally:
+        torch.set_num_threads(threads)
     figures = {"shapes": {k: list(v) for k, v in shapes.items()}, "repeats": mode.module_repeats,
-               "warmup": WARMUP, "threads": torch.get_num_threads(), "target": TARGET, "results": results}
+               "warmup": WARMUP, "threads": THREADS, "target": TARGET, "results": results}
     return {
         "name": "modules",
         "title": "2. Attention modules: forward+backward on the CPU",
         "about": (f"Batch 2 in train mode at YOLO11n's feature shapes for 640 px input; {mode.module_repeats} "
-                  f"interleaved repeats after {WARMUP} warm-ups, torch threads = {torch.get_num_threads()}. "
+                  f"interleaved repeats after {WARMUP} warm-ups, {THREADS} torch thread. "
                   "Time: median of forward + backward (into the input and all parameters). Peak memory: the "
                   "most bytes live at once among those the step allocated (torch.profiler CPU allocation "
                   "records; input and parameters not counted; deterministic). Ratios: ours / seed, median "
                   "of the per-repeat ratios; the seed's state_dict is loaded into ours."),
         "figures": figures,
+        "headline": _headline(figures),
         "tables": _tables(figures),
         "notes": _notes(figures),
         "seconds": time.perf_counter() - started,
@@ -133,7 +142,7 @@ def measure_shape(shape: tuple[int, ...], repeats: int, torch) -> dict[str, Any]
         try:
             module = build(name, c).train()
             step(module, x, grad)
-        except Exception as exc:  # e.g. C2PSA needs >= 128 channels (one head per 64 after its split)
+        except Exception as exc:  # recorded in the table, never fatal
             rows[name] = {"kind": kind, "error": f"{type(exc).__name__}: {exc}"}
             continue
         modules[name] = module
@@ -203,8 +212,21 @@ def _tables(f: dict[str, Any]) -> list[dict[str, Any]]:
     return tables
 
 
+def _headline(f: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for label, res in f["results"].items():
+        for name, r in res["rows"].items():
+            if r.get("same_function"):
+                rows.append([f"{name} / {r['compared_with']} at {label}: time, memory",
+                             f"{_f(r.get('time_ratio_vs_seed'), 3)}, {_f(r.get('memory_ratio_vs_seed'), 3)}",
+                             f"<= {f['target']}"])
+    return rows
+
+
 def _notes(f: dict[str, Any]) -> list[str]:
-    return ["`cot` is the paper's CoT block (local k x k aggregation, split-attention fusion), not the "
+    return [f"{f['threads']} torch thread: many small ops; with more threads one busy core elsewhere stalls every "
+            "parallel region, and the figure would measure the machine's load rather than the module.",
+            "`cot` is the paper's CoT block (local k x k aggregation, split-attention fusion), not the "
             "seed's simplified CoTAttention (that is `cot_lite`): its ratio prices the real block.",
-            "C2PSA is built as YOLO11n has it at P5 (n=1); its attention needs >= 128 channels "
-            "(64 per head after the split), so it does not run at P3's 64 channels."]
+            "C2PSA is built as YOLO11n has it at P5 (n=1, max(c/2 // 64, 1) heads) and, for reference only, at "
+            "P3/P4 with the same recipe: YOLO11 itself has it at P5 only."]

@@ -108,11 +108,14 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     return {
         "name": "throughput",
         "title": "3. Training throughput",
-        "about": (f"`python -m src.run attn=<variant> {' '.join(args)}` at the default embedded-dataset settings "
+        "about": (f"`python -m src.run attn=<variant> {' '.join(args)}` at the "
+                  f"{'tiny --quick' if mode.quick else 'default embedded-dataset'} settings "
                   f"(n_train={first['n_train']}, imgsz={first['imgsz']}, batch={first['batch']}, "
                   f"{first['epochs']} epochs, position `neck`). images/s = n_train x epochs / train_seconds "
                   "(ultralytics' train() call, validation included)."),
         "figures": figures,
+        "headline": [[f"training images/s, attn={name}", _f(v["images_per_second"]), ""]
+                     for name, v in figures["variants"].items()],
         "tables": _tables(figures),
         "notes": _notes(figures),
         "seconds": time.perf_counter() - started,
