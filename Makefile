@@ -9,7 +9,7 @@ ARCHIVES ?=
 STUDY ?= quick
 SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 
-.PHONY: help venv run dry-run study aggregate sync test clean data-coco data-visdrone
+.PHONY: help venv run dry-run study aggregate sync bench test clean data-coco data-visdrone
 
 help:
 	@echo "make run        default ablation (attn=none,cot,ema on the embedded dataset) + table"
@@ -18,6 +18,7 @@ help:
 	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
 	@echo "make study STUDY=quick   a ready-made study from experiments/ (quick, visdrone_attention, coco_attention)"
 	@echo "make sync       upload a sweep's offline W&B runs: make sync SWEEP=outputs/sweeps/<dir>"
+	@echo "make bench      performance benchmarks -> outputs/bench/BENCH.md, bench.json (~12 min)"
 	@echo "make aggregate  rebuild the table of a sweep: make aggregate SWEEP=outputs/sweeps/<dir>"
 
 $(STAMP): requirements.lock
@@ -45,6 +46,9 @@ aggregate: venv
 sync: venv
 	@test -n "$(SWEEP)" || { echo "no sweep found under outputs/sweeps; pass SWEEP=DIR"; exit 2; }
 	$(PY) -m src.tracking sync $(SWEEP)
+
+bench: venv
+	$(PY) -m src.bench
 
 test: venv
 	$(PY) -m pytest

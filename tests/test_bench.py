@@ -133,15 +133,22 @@ def test_module_bench_one_small_shape(monkeypatch):
     assert res["rows"]["C2PSA (ultralytics)"]["error"] == "ValueError: no" and "median_ms" in res["rows"]["ema"]
 
 
-def test_quick_aggregation_section_end_to_end(tmp_path, monkeypatch):
+def test_quick_aggregation_section_end_to_end_keeps_the_other_sections(tmp_path, monkeypatch):
     monkeypatch.setattr("src.bench.__main__.QUICK", dataclasses.replace(QUICK, aggregation_sizes=(24,),
                                                                          aggregation_repeats={24: 1}))
+    earlier = _fake_bench()  # an earlier --quick run in the same place: its good sections stay in the report
+    report.write(earlier, tmp_path / "b")
     assert bench_main(["--quick", "--only", "aggregation", "--out", str(tmp_path / "b")]) == 0
     data = json.loads((tmp_path / "b" / "bench.json").read_text())
-    (section,) = data["sections"]
+    assert [s["name"] for s in data["sections"]] == ["overhead", "aggregation"]  # bench order; the failed one gone
+    assert data["kept_from_earlier_run"] == ["overhead"]
+    assert data["sections"][0]["figures"] == earlier["sections"][0]["figures"]
+    assert data["sections"][0]["date"] == earlier["machine"]["date"]
+    section = data["sections"][1]
     size = section["figures"]["sizes"]["24"]
     assert size["files"] == 24 and size["median_plots"] > 0 and size["median_no_plots"] > 0
     md = (tmp_path / "b" / "BENCH.md").read_text()
+    assert "Kept from an earlier run: overhead" in md and "at commit abc1234" in md
     assert f"| 24 | {size['median_no_plots']:.2f} | {size['median_plots']:.2f} |" in md  # the same numbers
     assert len(list((tmp_path / "b" / "aggregation" / "n24").glob("*/result.json"))) == 24
 

@@ -26,22 +26,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SweepOutcome:
-    """Counts of the last aggregated sweep (attribute access: `LAST_SWEEP_SUMMARY.n_failed`)."""
+    """The last aggregated sweep: its Summary (counts: `n_failed`, `n_missing`, ...) or the error."""
     sweep_dir: str | None
-    n_jobs: int = 0
-    n_completed: int = 0
-    n_failed: int = 0
-    n_missing: int = 0
-    n_interrupted: int = 0
-    n_corrupt: int = 0
-    n_dry_run: int = 0
+    summary: Any = None             # the full src.aggregate Summary, None when aggregation failed
     error: str | None = None        # set when the aggregation itself failed
-    summary: Any = None             # the full src.aggregate.Summary, None when it failed
 
-    @property
-    def n_problems(self) -> int:
-        """Jobs without a usable result: failed + missing + interrupted + corrupt."""
-        return self.n_failed + self.n_missing + self.n_interrupted + self.n_corrupt
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("n_"):  # counts come from the summary; none when there is none
+            return getattr(self.summary, name) if self.summary is not None else 0
+        raise AttributeError(name)
 
     @property
     def exit_code(self) -> int:
@@ -70,10 +63,7 @@ class AggregateOnMultirunEnd(Callback):
             sweep_dir = str(config.hydra.sweep.dir)
             from .report import aggregate
             summary = aggregate([sweep_dir], self.out_dir or sweep_dir, plots=self.plots, curves=self.curves)
-            LAST_SWEEP_SUMMARY = SweepOutcome(
-                sweep_dir=sweep_dir, n_jobs=summary.n_jobs, n_completed=summary.n_completed,
-                n_failed=summary.n_failed, n_missing=summary.n_missing, n_interrupted=summary.n_interrupted,
-                n_corrupt=summary.n_corrupt, n_dry_run=summary.n_dry_run, summary=summary)
+            LAST_SWEEP_SUMMARY = SweepOutcome(sweep_dir=sweep_dir, summary=summary)
             if not self.quiet:
                 print(summary.terminal, flush=True)
             _log_aggregate_run(config, sweep_dir, summary)

@@ -51,7 +51,7 @@ class Mode:
 
 
 FULL = Mode(quick=False, overhead_repeats=3, module_repeats=15, module_shapes=("P3", "P4", "P5"),
-            throughput_repeats=1, throughput_variants=("none", "ema", "cot", "cot_lite"),
+            throughput_repeats=2, throughput_variants=("none", "ema", "cot", "cot_lite"),
             aggregation_sizes=(1000, 10000), aggregation_repeats={1000: 5, 10000: 3},
             sweep_repeats=2, sweep_attn=("none", "ema", "cot", "cot_lite"))
 QUICK = Mode(quick=True, overhead_repeats=1, module_repeats=3, module_shapes=("P5",),

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 REPRODUCE = """\
 ```bash
 make bench                                   # = .venv/bin/python -m src.bench  (about 10-15 min on 2 cores)
-.venv/bin/python -m src.bench --quick        # every section at its smallest size, about a minute
+.venv/bin/python -m src.bench --quick        # every section at its smallest size, 1-3 min
 .venv/bin/python -m src.bench --only modules,aggregation --out outputs/bench-x
 ```
 Run it on a quiet machine: every figure is a wall-clock time."""
@@ -49,6 +49,9 @@ def render_markdown(bench: dict[str, Any]) -> str:
                 "works. Run `make bench` for the real figures.", ""]
     out += [f"`{bench.get('command', 'python -m src.bench')}`: {_duration(bench.get('total_seconds'))} in all, "
             f"{m.get('date', '')}.", ""]
+    kept = bench.get("kept_from_earlier_run") or []
+    if kept:
+        out += [f"Kept from an earlier run: {', '.join(kept)} (date and commit under each section).", ""]
     out += ["## Machine", "", md_table(["", ""], [
         ["CPU", m.get("cpu")], ["cores", m.get("cores")], ["torch threads", m.get("torch_threads")],
         ["GPU", m.get("gpu") or "none (everything on the CPU)"], ["python", m.get("python")],
@@ -79,7 +82,8 @@ def render_markdown(bench: dict[str, Any]) -> str:
             out += [md_table(table["columns"], table["rows"]), ""]
         for note in s.get("notes", []):
             out.append(f"- {note}")
-        out += ["", f"_Section time: {_duration(s.get('seconds'))}._", ""]
+        when = f"; run {s['date']} at commit {s.get('git_commit')}" if kept and s.get("date") else ""
+        out += ["", f"_Section time: {_duration(s.get('seconds'))}{when}._", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -67,8 +67,10 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
                     "columns": ["parallel / basic (median of paired ratios)", "speed-up"],
                     "rows": [[f"{ratio:.3f}" if ratio else "n/a",
                               f"{figures['speedup']:.2f}x" if figures["speedup"] else "n/a"]]}],
-        "notes": [f"{os.cpu_count() or 1} cores: with n_jobs=2 each job trains on "
-                  "cores / 2 torch threads, so the gain comes from overlapping the jobs' single-threaded parts "
-                  "(start-up, data loading, measuring, validation)."],
+        "notes": [f"{os.cpu_count() or 1} cores: with n_jobs=2 each job trains with cores / 2 torch threads "
+                  "(src/placement.py) next to the other job and both jobs' data-loader workers, and the pool's "
+                  "worker processes import torch and ultralytics before the first job; the train_seconds "
+                  "column shows what that does to each job's training. The parallel launcher is for machines "
+                  "with more cores per job, or GPUs."],
         "seconds": time.perf_counter() - started,
     }

@@ -147,6 +147,5 @@ def _notes(f: dict[str, Any]) -> list[str]:
     notes = ["`train_seconds` includes each epoch's validation and the final validation of best.pt; the "
              "per-epoch column (from results.csv's cumulative `time`) leaves the final validation out."]
     if f["repeats"] == 1:
-        notes.append("One run per variant (whole jobs at the default size are what the 15-minute budget "
-                     "allows); the per-epoch column is the median over its epochs.")
+        notes.append("One run per variant; the per-epoch column is the median over its epochs.")
     return notes
