@@ -129,6 +129,8 @@ def _trained_baseline(plain: dict[str, Any], job_dir: Path, poll_seconds: float 
     """
     if plain["attn"]["name"] != "none" or plain.get("dry_run"):
         return None
+    if not (job_dir.parent / "multirun.yaml").exists():  # a single run: its neighbours are unrelated runs
+        return None
     key, seed = train_key(plain), plain["seed"]
     while True:
         owner = None
