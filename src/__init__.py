@@ -4,7 +4,8 @@ Importing `src` makes our attention modules visible to ultralytics' model parser
 right away if ultralytics is already imported, otherwise the moment `ultralytics.nn.tasks` is.
 So every process that builds or unpickles one of our models (training, resume, checkpoint
 loading, DDP workers, a user's own script) finds them, while importing `src.aggregate` alone
-stays free of torch. It also keeps ultralytics' files under outputs/ and skips its online checks.
+stays free of torch. It also keeps ultralytics' and matplotlib's files under outputs/ and turns
+off online checks and telemetry.
 """
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-# Read by ultralytics at import time, so set before it is first imported.
-os.environ.setdefault("YOLO_CONFIG_DIR", str(PROJECT_ROOT / "outputs" / ".ultralytics"))
+ULTRALYTICS_HOME = PROJECT_ROOT / "outputs" / ".ultralytics"
+
+# Read by ultralytics / matplotlib at import time, so set before they are first imported.
+os.environ.setdefault("YOLO_CONFIG_DIR", str(ULTRALYTICS_HOME))
+os.environ.setdefault("MPLCONFIGDIR", str(PROJECT_ROOT / "outputs" / ".matplotlib"))  # its font cache
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else onnxruntime writes a device id under ~/.cache
 os.environ.setdefault("YOLO_OFFLINE", "1")  # YOLO_OFFLINE=0 allows ultralytics' downloads
 
 _PARSER_MODULE = "ultralytics.nn.tasks"  # parse_model looks module names up in its globals()

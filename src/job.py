@@ -96,6 +96,7 @@ def run_job(cfg: DictConfig, job_dir: Path, overrides: list[str] | None = None,
 def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], resume_from: Path | None,
          on_epoch=None) -> None:
     validate(plain, ultralytics_glue.train_arg_names())
+    ultralytics_glue.configure()
     rewrite, model_yaml = write_model_yaml(plain, job_dir)
     result["model_yaml"] = model_yaml.name
     result["inserted_layers"] = sorted(rewrite.inserted)

@@ -45,10 +45,20 @@ def register_modules() -> None:
 
 
 def configure(settings_overrides: Mapping[str, Any] | None = None) -> None:
-    """Offline-friendly ultralytics settings: no analytics, no built-in W&B hook (we log ourselves)."""
-    wanted = {"sync": False, "wandb": False, **(settings_overrides or {})}
+    """ultralytics settings for our jobs: no analytics, none of its own logger integrations (we log
+    to W&B ourselves; an installed mlflow or comet would otherwise start logging too), and its
+    weights/runs folders under outputs/ instead of the repository root."""
+    import ultralytics.utils as yolo_utils
+    from src import ULTRALYTICS_HOME
+
+    wanted = {"sync": False, "wandb": False, "mlflow": False, "comet": False, "clearml": False, "dvc": False,
+              "tensorboard": False, "weights_dir": str(ULTRALYTICS_HOME / "weights"),
+              "runs_dir": str(ULTRALYTICS_HOME / "runs"), **(settings_overrides or {})}
     if any(SETTINGS.get(k) != v for k, v in wanted.items()):
         SETTINGS.update(wanted)
+    # Module constants read once at import; the AMP check downloads its probe model to WEIGHTS_DIR.
+    yolo_utils.WEIGHTS_DIR = Path(SETTINGS["weights_dir"])
+    yolo_utils.RUNS_DIR = Path(SETTINGS["runs_dir"])
 
 
 def train_arg_names() -> set[str]:

@@ -24,12 +24,25 @@ TINY = [
 
 
 def run_cli(*args: str, outputs: Path, cache: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`python -m src.run ...` as a user types it, writing under `outputs`."""
+    """`python -m src.run ...` as a user types it, writing under `outputs`, with an empty HOME
+    beside it (see `home_of`) so a test can check that nothing lands in the user's home."""
     cmd = [sys.executable, "-m", "src.run", *args, f"paths.outputs={outputs}"]
     if cache is not None:
         cmd.append(f"paths.cache={cache}")
-    env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    home = home_of(outputs)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env.update({"HOME": str(home), "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def home_of(outputs: Path) -> Path:
+    """The HOME that run_cli gives a run writing under `outputs`."""
+    return outputs.with_name(outputs.name + "-home")
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
 def job_dirs(sweep: Path) -> list[Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import TINY, job_dirs, load_result, run_cli
+from conftest import TINY, files_under, home_of, job_dirs, load_result, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +78,7 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     assert cot["summary"]["gflops"] > 0 and cot["exit_code"] == 0
     typo = next(r for r in jobs if r["config"].get("attn") == "emma")
     assert typo["exit_code"] == 1
+    assert files_under(home_of(tmp_path)) == [], "a run wrote into the user's home"
 
 
 def test_unknown_attn_is_rejected_before_anything_runs(tmp_path):
@@ -108,3 +109,4 @@ def test_dry_run_sweep_gives_a_cost_table(tmp_path):
     assert not list(sweep.rglob("weights"))
     assert runs["onnx_ok"].all(), runs[["attn", "pos", "onnx_error"]]  # every variant exports and runs in onnxruntime
     assert (runs["gflops_exact"] > 0).all() and (runs["latency_ms"] > 0).all()
+    assert files_under(home_of(tmp_path)) == [], "a run wrote into the user's home"
