@@ -1,9 +1,10 @@
 """COCO-style AP by object size for any YOLO-layout dataset, with pycocotools.
 
-ultralytics' mAP has no small/medium/large split, and its own COCO evaluation only runs for COCO
-and LVIS. Attention modules are usually claimed to help small objects, so every dataset gets it:
-the ground truth of a split is converted to COCO JSON once (cached, keyed by the label files) and
-the predictions that `val(save_json=True)` writes are scored against it.
+ultralytics' mAP has no small/medium/large split; only with `save_json=True` does it also run a
+COCO evaluation (faster-coco-eval, printed in the log, not returned by train()). Attention modules
+are usually claimed to help small objects, so every job records it: the ground truth of a split is
+converted to COCO JSON once (cached, keyed by the label files) and the predictions of the final
+validation (`save_json=True`) are scored against it.
 
 Areas are box areas (w*h in pixels of the original image), as in every boxes-only dataset; COCO's
 own annotations use segment areas, so AP_small on COCO itself differs slightly from the official
@@ -100,11 +101,18 @@ def evaluate(gt_json: Path, predictions: list[dict[str, Any]]) -> dict[str, floa
         gt = COCO(str(gt_json))
         by_stem = {img["stem"]: img["id"] for img in gt.dataset["images"]}
         dets = [{**p, "image_id": by_stem[str(p["image_id"])]} for p in predictions if str(p["image_id"]) in by_stem]
-        if not dets:
-            return {name: 0.0 if name.startswith("map") else None for name in STAT_NAMES}
+        if not dets:  # nothing detected: AP 0 wherever there is ground truth, undefined elsewhere
+            present = {_size_bin(a["area"]) for a in gt.dataset["annotations"]}
+            return {name: 0.0 if name.startswith("map") or name.removeprefix("ap_") in present else None
+                    for name in STAT_NAMES}
         evaluator = COCOeval(gt, gt.loadRes(dets), "bbox")
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     stats = evaluator.stats  # AP, AP50, AP75, AP_small, AP_medium, AP_large, ...
     return {name: (None if stats[i] < 0 else round(float(stats[i]), 5)) for i, name in enumerate(STAT_NAMES)}
+
+
+def _size_bin(area: float) -> str:
+    """COCO's area ranges: small < 32^2 <= medium < 96^2 <= large."""
+    return "small" if area < 32 ** 2 else "medium" if area < 96 ** 2 else "large"

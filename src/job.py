@@ -111,13 +111,14 @@ def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], resume_fr
     started = time.perf_counter()
     result["resumed_from"] = str(resume_from) if resume_from else None
     metrics, trainer = ultralytics_glue.train(model_yaml, data_yaml, job_dir, train_args(plain), resume_from,
-                                              on_epoch=on_epoch)
+                                              on_epoch=on_epoch, keep_predictions=plain["measure"]["ap_by_size"])
     result["train_seconds"] = round(time.perf_counter() - started, 2)
     result["metrics"] = metrics
     result["transferred"] = getattr(trainer, "transferred", None)
     result.update(learning_curve(job_dir / "train" / "results.csv"))
     if plain["measure"]["ap_by_size"]:
-        result["metrics"].update(ap_by_size(plain, trainer, data_yaml, job_dir))
+        by_size, result["ap_by_size_from"] = ap_by_size(plain, trainer, data_yaml, job_dir)
+        result["metrics"].update(by_size)
     result["status"] = COMPLETED
 
 
@@ -295,25 +296,35 @@ def learning_curve(results_csv: Path) -> dict[str, Any]:
     """Where the per-epoch curve is and which epoch was best (by mAP50-95, ultralytics' fitness)."""
     if not results_csv.exists():
         return {"curve": None, "best_epoch": None}
-    import pandas as pd
+    import csv
 
-    frame = pd.read_csv(results_csv)
-    frame.columns = [c.strip() for c in frame.columns]
+    with results_csv.open(newline="") as f:
+        rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
     column = "metrics/mAP50-95(B)"
-    best = int(frame.loc[frame[column].idxmax(), "epoch"]) if column in frame and len(frame) else None
+    scored = [row for row in rows if row.get(column) not in (None, "")]
+    best = int(float(max(scored, key=lambda row: float(row[column]))["epoch"])) if scored else None
     return {"curve": str(results_csv.relative_to(results_csv.parents[1])), "best_epoch": best}
 
 
-def ap_by_size(cfg: dict[str, Any], trainer, data_yaml: Path, job_dir: Path) -> dict[str, Any]:
-    """mAP75 and COCO AP small/medium/large of the best checkpoint (cached GT, pycocotools)."""
-    weights = trainer.best if Path(trainer.best).exists() else trainer.last
-    train = cfg["train"]
-    extra, predictions = ultralytics_glue.validate_with_predictions(
-        Path(weights), data_yaml, job_dir, train["imgsz"], train["batch"], train_args(cfg).get("device"))
+def ap_by_size(cfg: dict[str, Any], trainer, data_yaml: Path, job_dir: Path) -> tuple[dict[str, Any], str]:
+    """mAP75 and COCO AP small/medium/large of the best checkpoint (cached GT, pycocotools), and
+    which validation pass the predictions came from.
+
+    They are those of ultralytics' final validation of the best checkpoint; only where it kept
+    none (a multi-GPU run) is the checkpoint validated a second time.
+    """
+    kept, source = ultralytics_glue.final_predictions(trainer), "final_validation"
+    if kept is None:
+        weights = trainer.best if Path(trainer.best).exists() else trainer.last
+        train = cfg["train"]
+        kept = ultralytics_glue.validate_with_predictions(
+            Path(weights), data_yaml, job_dir, train["imgsz"], train["batch"], train_args(cfg).get("device"))
+        source = "second_validation"
+    extra, predictions = kept
     gt = coco_eval.cached_ground_truth(data_yaml, list(cfg["dataset"]["names"]), Path(cfg["paths"]["cache"]))
     coco = coco_eval.evaluate(gt, predictions)
     return {"map75": extra.get("map75"), "ap_small": coco["ap_small"], "ap_medium": coco["ap_medium"],
-            "ap_large": coco["ap_large"], "coco_map50_95": coco["map50_95"]}
+            "ap_large": coco["ap_large"], "coco_map50_95": coco["map50_95"]}, source
 
 
 def train_args(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -97,11 +97,20 @@ class AblationTrainer(DetectionTrainer):
     and keeps the CPU thread count the job chose (ultralytics resets it to cores - 1, which on a
     2-core machine halves training speed and overrides the parallel launcher's split)."""
 
+    keep_final_predictions = False  # set per run by train(keep_predictions=True)
+
     def __init__(self, *args, **kwargs):
         threads = torch.get_num_threads()
         super().__init__(*args, **kwargs)
         if self.device.type == "cpu":
             torch.set_num_threads(threads)
+
+    def final_eval(self):
+        """The best checkpoint's validation, keeping its COCO-format predictions when asked, so AP
+        by size comes from the very pass that gives the reported mAP instead of a second one."""
+        if self.keep_final_predictions and self.validator is not None:
+            self.validator.args.save_json = True
+        super().final_eval()
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
@@ -115,13 +124,16 @@ class AblationTrainer(DetectionTrainer):
 
 
 def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, Any], resume_from: Path | None = None,
-          on_epoch: Callable[[int, dict[str, float]], None] | None = None):
+          on_epoch: Callable[[int, dict[str, float]], None] | None = None, keep_predictions: bool = False):
     """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer).
 
     With `resume_from` (an interrupted run's last.pt) ultralytics continues that run with the
-    epoch, optimizer and arguments stored in it.
+    epoch, optimizer and arguments stored in it. With `keep_predictions` the final validation
+    also writes its predictions (see `final_predictions`).
     """
     model = YOLO(str(resume_from or model_yaml), task="detect")
+    if keep_predictions:
+        model.add_callback("on_pretrain_routine_start", lambda trainer: setattr(trainer, "keep_final_predictions", True))
     if on_epoch is not None:
         def report(trainer):
             if trainer.epoch < trainer.epochs:  # final_eval fires once more at epochs+1 for the best model
@@ -152,10 +164,10 @@ def metrics_from(results: Any) -> dict[str, float | None]:
 
 def ultralytics_gflops(model: torch.nn.Module, imgsz: int = 640) -> float:
     """GFLOPs as ultralytics reports them (fused model, batch 1, 640 px); an error, never a silent 0."""
-    fused = deepcopy(model).eval()
-    if hasattr(fused, "fuse"):
-        fused = fused.fuse(verbose=False)
-    value = get_flops(fused, imgsz)
+    fused = model
+    if hasattr(model, "fuse") and not (hasattr(model, "is_fused") and model.is_fused()):
+        fused = deepcopy(model).eval().fuse(verbose=False)
+    value = get_flops(fused, imgsz)  # profiles a copy of its own
     if not value:
         raise RuntimeError("ultralytics' FLOPs counter failed (it returns 0.0 on any error)")
     return float(value)
@@ -185,6 +197,16 @@ def export_onnx(model_yaml: Path, out_dir: Path, imgsz: int, nc: int) -> Path:
                            f"{float(np.abs(onnx_out - reference).max()):.3g})")
     weights.unlink(missing_ok=True)
     return path
+
+
+def final_predictions(trainer) -> tuple[dict[str, float | None], list[dict[str, Any]]] | None:
+    """mAP75 and the COCO-format predictions (possibly none) of the run's final validation, if it
+    kept them (`train(keep_predictions=True)`; not in DDP, whose workers do not get our callbacks)."""
+    validator = getattr(trainer, "validator", None)
+    if (validator is None or not getattr(trainer, "keep_final_predictions", False)
+            or not getattr(validator.args, "save_json", False) or not Path(trainer.best).exists()):
+        return None
+    return {"map75": _float(validator.metrics.box.map75)}, list(validator.jdict)
 
 
 def validate_with_predictions(weights: Path, data_yaml: Path, out_dir: Path, imgsz: int, batch: int,

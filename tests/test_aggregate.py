@@ -515,6 +515,19 @@ def test_cli_subprocess_does_not_import_training_code(tmp_path):
     assert (root / "ablation.csv").exists()
 
 
+def test_the_hydra_callback_does_not_load_pandas_until_a_sweep_ends():
+    """Every job process instantiates the callback; aggregation's imports are paid only at the end."""
+    code = ("import sys\n"
+            "from src.aggregate.hydra_callback import AggregateOnMultirunEnd\n"
+            "AggregateOnMultirunEnd()\n"
+            "print('PANDAS', 'pandas' in sys.modules)\n"
+            "from src.aggregate import aggregate\n"
+            "print('PANDAS', 'pandas' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         capture_output=True, text=True, timeout=120)
+    assert res.stdout.split() == ["PANDAS", "False", "PANDAS", "True"], res.stdout + res.stderr
+
+
 # ----------------------------------------------------------------------------- Hydra callback
 def test_callback_writes_files_and_records_problems(tmp_path, capsys):
     from omegaconf import OmegaConf

@@ -116,6 +116,9 @@ def test_ap_by_size_on_all_small_boxes_marks_medium_and_large_undefined(tmp_path
     assert stats["ap_medium"] is None and stats["ap_large"] is None
     shifted = [{**p, "bbox": [p["bbox"][0] + 4, *p["bbox"][1:]]} for p in perfect]  # IoU 6*8/(14*8) < .5
     assert coco_eval.evaluate(gt, shifted)["ap_small"] == pytest.approx(0.0)
+    nothing = coco_eval.evaluate(gt, [])  # no detections: 0 where there is ground truth, undefined elsewhere
+    assert nothing["ap_small"] == 0.0 and nothing["map50_95"] == 0.0
+    assert nothing["ap_medium"] is None and nothing["ap_large"] is None
 
 
 def test_ground_truth_json_is_cached_until_labels_change(tmp_path):

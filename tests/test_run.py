@@ -30,6 +30,37 @@ def test_tiny_training_writes_a_complete_result(baseline_run):
     assert (job / "train" / "weights" / "last.pt").is_file()
     assert (job / "train" / "results.csv").is_file()
     assert (job / result["model_yaml"]).is_file()
+    # AP by size scored the final validation's own predictions: no second validation pass
+    assert result["ap_by_size_from"] == "final_validation"
+    assert (job / "train" / "predictions.json").is_file() and not (job / "val").exists()
+    assert {"map75", "ap_small", "coco_map50_95"} <= set(result["metrics"])
+    assert result["best_epoch"] == 1
+
+
+def test_a_second_validation_pass_gives_the_final_passs_predictions(baseline_run, tmp_path):
+    """The fallback used where the final validation kept no predictions (multi-GPU runs)."""
+    import json
+
+    from src import ultralytics_glue
+
+    _, job = baseline_run
+    result = load_result(job)
+    extra, predictions = ultralytics_glue.validate_with_predictions(
+        job / "train" / "weights" / "best.pt", result["data_yaml"], tmp_path, imgsz=64, batch=8, device="cpu")
+    final = json.loads((job / "train" / "predictions.json").read_text())
+    assert extra["map75"] == result["metrics"]["map75"]
+    assert len(predictions) == len(final) > 0
+    assert {p["image_id"] for p in predictions} == {p["image_id"] for p in final}
+
+
+def test_learning_curve_finds_the_best_epoch(tmp_path):
+    from src.job import learning_curve
+
+    csv = tmp_path / "train" / "results.csv"
+    csv.parent.mkdir()
+    csv.write_text("epoch,  metrics/mAP50(B),  metrics/mAP50-95(B)\n1,0.2,0.1\n2,0.5,0.3\n3,0.4,0.3\n4,0.6,0.25\n")
+    assert learning_curve(csv) == {"curve": "train/results.csv", "best_epoch": 2}  # first of the tied best
+    assert learning_curve(tmp_path / "missing.csv") == {"curve": None, "best_epoch": None}
 
 
 def test_finetune_transfers_every_base_tensor(baseline_run, tmp_path, shared_cache):

@@ -9,7 +9,16 @@ Only `src.results` is imported from the project: this never pulls in torch or ul
 """
 from __future__ import annotations
 
-from .report import Summary, aggregate
-from .stats import t_ppf
+import importlib
+from typing import Any
 
 __all__ = ["Summary", "aggregate", "t_ppf"]
+_HOME = {"Summary": ".report", "aggregate": ".report", "t_ppf": ".stats"}
+
+
+def __getattr__(name: str) -> Any:
+    """Exports load on first use, so the Hydra callback (src.aggregate.hydra_callback), which
+    every job process instantiates, does not import pandas into jobs that never aggregate."""
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name], __name__), name)

@@ -118,6 +118,19 @@ def timed_run(cmd: Sequence[str], log: Path, timeout: float = 900, env: Mapping[
     return seconds
 
 
+def prepare_dataset(overrides: Sequence[str], cache: Path) -> Path:
+    """Generate (or find) the dataset a src.run job with `overrides` trains on, in this process,
+    so no timed job pays for generating it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from src import data
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=[o for o in overrides if o.startswith("dataset")])
+    return data.prepare(OmegaConf.to_container(cfg.dataset, resolve=True), cache)
+
+
 def src_run(overrides: Sequence[str], out: Path, cache: Path, *, run_dir: Path | None = None,
             sweep_dir: Path | None = None, multirun: bool = False, prefix: Sequence[str] = ()) -> list[str]:
     """The command line of `python -m src.run ...` writing under `out` with the bench's dataset cache."""
