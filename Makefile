@@ -18,7 +18,7 @@ help:
 	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
 	@echo "make study STUDY=quick   a ready-made study from experiments/ (quick, visdrone_attention, coco_attention)"
 	@echo "make sync       upload a sweep's offline W&B runs: make sync SWEEP=outputs/sweeps/<dir>"
-	@echo "make bench      performance benchmarks -> outputs/bench/BENCH.md, bench.json (~12 min)"
+	@echo "make bench      performance benchmarks -> outputs/bench/BENCH.md, bench.json (~8 min)"
 	@echo "make aggregate  rebuild the table of a sweep: make aggregate SWEEP=outputs/sweeps/<dir>"
 
 $(STAMP): requirements.lock
