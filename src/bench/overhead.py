@@ -70,17 +70,7 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     plain_args = plain_train_args(prep, result)
 
     # 1. interleaved whole processes
-    def ours(i: int) -> float:
-        job = work / f"rep{i}" / "src_run" / "job"  # its own parent: no baseline reuse between repeats
-        seconds = timed_run(src_run(overrides, work, cache, run_dir=job), work / f"rep{i}" / "src_run.log")
-        _completed(job)
-        return seconds
-
-    def plain(i: int) -> float:
-        args = {**plain_args, "project": str(work / f"rep{i}" / "plain")}
-        return timed_run([PY, "-c", PLAIN_CODE, json.dumps(args)], work / f"rep{i}" / "plain.log")
-
-    times = interleave({"src.run": ours, "plain": plain}, mode.overhead_repeats)
+    times = alternate(work, overrides, cache, mode.overhead_repeats, plain_args)
     ratio = paired_ratio(times["src.run"], times["plain"])
     ours_median, plain_median = median(times["src.run"]), median(times["plain"])
     real = None if mode.quick else real_job(work / "real", cache)
@@ -137,15 +127,13 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     }
 
 
-def real_job(work: Path, cache: Path) -> dict[str, Any]:
-    """The short real job, ours and plain alternately; the plain side's arguments come from our
-    first job (its model YAML, data YAML and train arguments)."""
-    plain_args: dict[str, Any] = {}
-    prepare_dataset(REAL_JOB, cache)
-
+def alternate(work: Path, overrides: list[str], cache: Path, repeats: int,
+              plain_args: dict[str, Any]) -> dict[str, list[float]]:
+    """Whole-process wall times of src.run jobs and plain calls, alternately. Empty `plain_args`
+    are filled from our first job (its model YAML, data YAML and train arguments)."""
     def ours(i: int) -> float:
-        job = work / f"rep{i}" / "src_run" / "job"
-        seconds = timed_run(src_run(REAL_JOB, work, cache, run_dir=job), work / f"rep{i}" / "src_run.log")
+        job = work / f"rep{i}" / "src_run" / "job"  # its own parent: no baseline reuse between repeats
+        seconds = timed_run(src_run(overrides, work, cache, run_dir=job), work / f"rep{i}" / "src_run.log")
         result = _completed(job)
         if not plain_args:
             plain_args.update(plain_train_args(job, result))
@@ -155,7 +143,13 @@ def real_job(work: Path, cache: Path) -> dict[str, Any]:
         args = {**plain_args, "project": str(work / f"rep{i}" / "plain")}
         return timed_run([PY, "-c", PLAIN_CODE, json.dumps(args)], work / f"rep{i}" / "plain.log")
 
-    times = interleave({"src.run": ours, "plain": plain}, REAL_REPEATS)
+    return interleave({"src.run": ours, "plain": plain}, repeats)
+
+
+def real_job(work: Path, cache: Path) -> dict[str, Any]:
+    """The short real job, its dataset prepared beforehand so no timed run generates it."""
+    prepare_dataset(REAL_JOB, cache)
+    times = alternate(work, REAL_JOB, cache, REAL_REPEATS, {})
     ours_median, plain_median = median(times["src.run"]), median(times["plain"])
     return {"overrides": REAL_JOB, "repeats": REAL_REPEATS, "seconds": times,
             "median_seconds": {"src.run": ours_median, "plain": plain_median},
