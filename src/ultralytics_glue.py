@@ -203,8 +203,7 @@ def final_predictions(trainer) -> tuple[dict[str, float | None], list[dict[str, 
     """mAP75 and the COCO-format predictions (possibly none) of the run's final validation, if it
     kept them (`train(keep_predictions=True)`; not in DDP, whose workers do not get our callbacks)."""
     validator = getattr(trainer, "validator", None)
-    if (validator is None or not getattr(trainer, "keep_final_predictions", False)
-            or not getattr(validator.args, "save_json", False) or not Path(trainer.best).exists()):
+    if validator is None or not validator.args.save_json or not Path(trainer.best).exists():
         return None
     return {"map75": _float(validator.metrics.box.map75)}, list(validator.jdict)
 
