@@ -1,10 +1,11 @@
-"""Converters (VisDrone, COCO -> YOLO layout) and fetch, on tiny native-format fixtures built here.
+"""The native formats (VisDrone, COCO -> YOLO layout), the layout's safety, and fetch, on tiny fixtures built here.
 
 `make_visdrone_fixture` / `make_coco_fixture` are reusable by other tests (e.g. a 1-epoch training
 on a converted VisDrone split): they write real native-format splits with drawn boxes.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -19,8 +20,12 @@ import pytest
 import yaml
 from PIL import Image, ImageDraw
 
-from src.data import convert, fetch
-from src.data.convert import convert_coco, convert_visdrone, is_split_complete
+from src.data import fetch, formats, yolo_layout
+from src.data.archives import check_reachable
+from src.data.formats import visdrone
+from src.data.formats.coco import convert_coco
+from src.data.formats.visdrone import convert_visdrone
+from src.data.yolo_layout import is_split_complete
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,10 +186,10 @@ def test_visdrone_split_names_and_data_yaml(tmp_path, capsys):
         assert is_split_complete(out, split)
     data = yaml.safe_load((out / "data.yaml").read_text())
     assert data == {"path": str(out.resolve()), "train": "images/train", "val": "images/val",
-                    "test": "images/test-dev", "names": dict(enumerate(convert.VISDRONE_NAMES))}
-    assert convert.visdrone_split_name(Path("x/VisDrone2019-DET-test-dev")) == "test-dev"
-    with pytest.raises(convert.ConversionError, match="--split"):
-        convert.visdrone_split_name(Path("x/some-folder"))
+                    "test": "images/test-dev", "names": dict(enumerate(visdrone.VISDRONE_NAMES))}
+    assert visdrone.visdrone_split_name(Path("x/VisDrone2019-DET-test-dev")) == "test-dev"
+    with pytest.raises(yolo_layout.ConversionError, match="--split"):
+        visdrone.visdrone_split_name(Path("x/some-folder"))
 
 
 def test_visdrone_fixture_border_boxes_are_clipped(tmp_path):
@@ -217,7 +222,7 @@ def test_coco_rules(tmp_path):
     assert (s.images, s.background, s.boxes) == (3, 1, 3)
     assert dict(s.dropped) == {"crowd": 1, "unknown_category": 1, "zero_area": 2, "missing_image": 1,
                                "unknown_image": 1}
-    marker = json.loads(convert.marker_path(out, "val2017").read_text())
+    marker = json.loads(yolo_layout.marker_path(out, "val2017").read_text())
     assert marker["names"] == ["cat", "dog", "bird"]
 
 
@@ -241,7 +246,7 @@ def test_coco_cli_and_data_yaml(tmp_path):
 def test_coco_wrong_images_dir_fails_without_a_split(tmp_path):
     js, _ = make_coco_fixture(tmp_path / "src")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(convert.ConversionError, match="none of the 4 images"):
+    with pytest.raises(yolo_layout.ConversionError, match="none of the 4 images"):
         convert_coco(js, tmp_path / "empty", tmp_path / "out", **quiet)
     assert not is_split_complete(tmp_path / "out", "val2017")
     assert [p.name for p in (tmp_path / "out").iterdir()] == []  # temp dir removed
@@ -264,7 +269,7 @@ def test_rerun_is_identical(tmp_path):
 
 
 def _fail_on_call(monkeypatch, n: int):
-    real = convert.link_file
+    real = yolo_layout.link_file
     calls = {"n": 0}
 
     def flaky(src, dst, mode="auto"):
@@ -273,7 +278,7 @@ def _fail_on_call(monkeypatch, n: int):
             raise KeyboardInterrupt("simulated interruption")
         return real(src, dst, mode)
 
-    monkeypatch.setattr(convert, "link_file", flaky)
+    monkeypatch.setattr(yolo_layout, "link_file", flaky)
 
 
 def test_interrupted_conversion_never_looks_complete(tmp_path, monkeypatch):
@@ -287,10 +292,10 @@ def test_interrupted_conversion_never_looks_complete(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         convert_visdrone(split_dir, out, **quiet)
     assert not is_split_complete(out, "val")
-    assert not (out / "images" / "val").exists() and not convert.marker_path(out, "val").exists()
+    assert not (out / "images" / "val").exists() and not yolo_layout.marker_path(out, "val").exists()
     assert not list(out.glob(".tmp.*"))  # cleaned up on the way out
     cfg = {"name": "visdrone", "root": str(out), "train_split": "val", "val_split": "val",
-           "names": convert.VISDRONE_NAMES, "make_target": "data-visdrone"}
+           "names": visdrone.VISDRONE_NAMES, "make_target": "data-visdrone"}
     with pytest.raises(DatasetNotFoundError):
         prepare(cfg, tmp_path / "cache")
     monkeypatch.undo()
@@ -315,18 +320,18 @@ def test_interrupted_swap_is_not_complete_and_rerun_repairs(tmp_path, monkeypatc
     out = tmp_path / "out"
     convert_visdrone(split_dir, out, **quiet)
     before = snapshot(out)
-    real = convert._SplitBuilder._swap_in
+    real = yolo_layout.SplitBuilder._swap_in
 
     def swap_then_die(self, kind):
         real(self, kind)
         if kind == "images":
             raise SystemExit("killed between the two renames")
 
-    monkeypatch.setattr(convert._SplitBuilder, "_swap_in", swap_then_die)
+    monkeypatch.setattr(yolo_layout.SplitBuilder, "_swap_in", swap_then_die)
     with pytest.raises(SystemExit):
         convert_visdrone(split_dir, out, **quiet)
     assert not is_split_complete(out, "val")
-    assert "interrupted" in convert.split_problem(out, "val")
+    assert "interrupted" in yolo_layout.split_problem(out, "val")
     monkeypatch.undo()
     convert_visdrone(split_dir, out, **quiet)
     assert snapshot(out) == before
@@ -360,6 +365,19 @@ def test_images_are_linked_not_reencoded(tmp_path, monkeypatch):
     assert (tmp_path / "sym" / "images" / "val" / src.name).resolve() == src.resolve()
     s = convert_visdrone(split_dir, tmp_path / "hc", link="hardlink", **quiet)
     assert s.linked == {"copy": 2}
+
+
+def test_written_files_are_readable_as_any_new_file(tmp_path):
+    """data.yaml and the markers get the umask's mode (0o644 under umask 022), not a temp file's 0o600."""
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        for split in ("train", "val"):
+            convert_visdrone(make_visdrone_fixture(tmp_path / "src", n_images=1, split=split), out, **quiet)
+    finally:
+        os.umask(umask)
+    for path in (out / "data.yaml", yolo_layout.marker_path(out, "val")):
+        assert path.stat().st_mode & 0o777 == 0o644
 
 
 # --------------------------------------------------------------------------------------------- fetch
@@ -422,10 +440,9 @@ def closed_port_urls(monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    for name, src in list(fetch.SOURCES.items()):
-        archives = tuple(type(a)(a.name, f"http://127.0.0.1:{port}/{a.name}", a.size, a.required)
-                         for a in src.archives)
-        monkeypatch.setitem(fetch.SOURCES, name, type(src)(src.folder, src.make_target, archives, src.page))
+    for name, fmt in list(formats.registry().items()):
+        local = tuple(dataclasses.replace(a, url=f"http://127.0.0.1:{port}/{a.name}") for a in fmt.archives)
+        monkeypatch.setitem(formats.registry(), name, dataclasses.replace(fmt, archives=local))
     return port
 
 
@@ -453,7 +470,7 @@ def test_unresolvable_host_times_out(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", hang)
     started = time.perf_counter()
     with pytest.raises(fetch.FetchError, match="within 0.2 s"):
-        fetch.check_reachable("http://example.invalid/x.zip", timeout=0.2)
+        check_reachable("http://example.invalid/x.zip", timeout=0.2)
     assert time.perf_counter() - started < 2
 
 
@@ -473,9 +490,9 @@ def test_fetch_downloads_from_a_local_server(tmp_path, monkeypatch, capsys):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        s = fetch.SOURCES["visdrone"]
-        archives = tuple(type(a)(a.name, f"{base}/{a.name}", a.size, a.required) for a in s.archives)
-        monkeypatch.setitem(fetch.SOURCES, "visdrone", type(s)(s.folder, s.make_target, archives, s.page))
+        fmt = formats.registry()["visdrone"]
+        local = tuple(dataclasses.replace(a, url=f"{base}/{a.name}") for a in fmt.archives)
+        monkeypatch.setitem(formats.registry(), "visdrone", dataclasses.replace(fmt, archives=local))
         root = tmp_path / "VisDrone"
         assert fetch.main(["visdrone", "--root", str(root)]) == 0
     finally:

@@ -7,7 +7,8 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from src.data.convert import VISDRONE_NAMES, convert_visdrone
+from src.data.formats import registry
+from src.data.formats.visdrone import VISDRONE_NAMES, convert_visdrone
 from src.data.yolo_dataset import DatasetNotFoundError, prepare, subset
 from tests.test_convert import make_visdrone_fixture, write_image
 
@@ -153,3 +154,19 @@ def test_coco_names_are_the_standard_order():
     ref = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "datasets" / "coco.yaml").read_text())["names"]
     assert list(ours) == [ref[i] for i in range(80)]
     assert list(OmegaConf.load(ROOT / "conf" / "dataset" / "visdrone.yaml").names) == VISDRONE_NAMES
+
+
+@pytest.mark.parametrize("name", sorted(registry()))
+def test_each_native_format_matches_its_config(monkeypatch, name):
+    """A format's facts that its conf/dataset/<name>.yaml repeats for Hydra (class names, make target,
+    root folder, split names) are the format module's: the config may not drift from it."""
+    fmt = registry()[name]
+    monkeypatch.setenv("DATASETS_DIR", "/data/sets")
+    cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "dataset" / f"{name}.yaml"), resolve=True)
+    assert cfg["name"] == name and cfg["kind"] == "yolo" and cfg["make_target"] == fmt.make_target
+    assert cfg["root"] == f"/data/sets/{fmt.folder}"
+    assert {cfg["train_split"], cfg["val_split"]} <= set(fmt.splits)
+    if fmt.names is not None:  # else the names come from the annotation files (COCO: tested above)
+        assert list(cfg["names"]) == list(fmt.names)
+    by_name = {a.name for a in fmt.archives}
+    assert all(set(needs) <= by_name for needs in fmt.splits.values())

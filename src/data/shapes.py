@@ -35,6 +35,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from src.files import MEDIUM_MAX_AREA, SMALL_MAX_AREA, size_bin
+
 # Bump when the generator's output changes for the same params: cached datasets get a new hash.
 GENERATOR_VERSION = 2
 DATA_YAML = "data.yaml"
@@ -49,7 +51,7 @@ CATALOGUE: dict[str, float] = {
     "star": 180.0,     # cyan
 }
 
-SMALL, MEDIUM = 32, 96  # COCO's area thresholds are SMALL**2 and MEDIUM**2 px
+SMALL, MEDIUM = math.isqrt(SMALL_MAX_AREA), math.isqrt(MEDIUM_MAX_AREA)  # box sides at COCO's size-bin areas
 _SS = 3  # supersampling factor of the renderer
 
 DEFAULTS: dict[str, Any] = {
@@ -204,14 +206,9 @@ def generate(out_dir: Path, *, seed: int, n_train: int, n_val: int, imgsz: int,
             counts["images"] += 1
             for b in boxes:
                 counts["objects"] += 1
-                counts[size_bin(b[3] - b[1], b[4] - b[2])] += 1
+                counts[size_bin((b[3] - b[1]) * (b[4] - b[2]))] += 1
         stats[split] = counts
     return stats
-
-
-def size_bin(w: float, h: float) -> str:
-    area = w * h
-    return "small" if area < SMALL ** 2 else "medium" if area < MEDIUM ** 2 else "large"
 
 
 def _label_line(box: tuple[int, float, float, float, float], imgsz: int) -> str:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from src.data.convert import IMG_SUFFIXES, _atomic_write, split_problem
+from src.data.yolo_layout import split_problem
+from src.files import atomic_write_text, list_images
 
 SUBSET_SEED = 0  # the subset does not follow the job's seed: every run of a study sees the same images
 
@@ -60,13 +60,6 @@ def check_complete(cfg: Mapping[str, Any]) -> Path:
             f"(images/<split>, labels/<split>). The default location is $DATASETS_DIR (default ./datasets).",
             path=root, make_target=target)
     return root
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files of a split folder, sorted by name."""
-    with os.scandir(folder) as it:
-        names = sorted(e.name for e in it if os.path.splitext(e.name)[1].lower() in IMG_SUFFIXES)
-    return [Path(folder) / n for n in names]
 
 
 def check_subset_args(fraction: Any, max_images: Any) -> None:
@@ -117,10 +110,10 @@ def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
             raise DatasetNotFoundError(f"dataset {cfg.get('name')!r}: no images in {root / 'images' / train_split}",
                                        path=root, make_target=cfg.get("make_target"))
         listing = out / f"{train_split}.txt"
-        _atomic_write(listing, "".join(f"{p}\n" for p in chosen))
+        atomic_write_text(listing, "".join(f"{p}\n" for p in chosen))
         train = str(listing)
     data = {"path": str(root), "train": train, "val": f"images/{val_split}",
             "names": {i: str(n) for i, n in enumerate(names)}}
     path = out / "data.yaml"
-    _atomic_write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path

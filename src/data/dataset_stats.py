@@ -1,6 +1,6 @@
 """Per-split statistics of a YOLO-layout dataset: images, boxes per class, box sizes at training size.
 
-    python -m src.data.stats DATASET_YAML [--imgsz N]
+    python -m src.data.dataset_stats DATASET_YAML [--imgsz N]
 
 DATASET_YAML is an ultralytics data YAML (path/train/val/names, e.g. datasets/VisDrone/data.yaml)
 or one of our dataset configs (conf/dataset/visdrone.yaml: root + splits, imgsz taken from it).
@@ -11,7 +11,6 @@ training size: the image is letterboxed to long side = imgsz, so a box's area is
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -20,15 +19,11 @@ from typing import Any
 
 import yaml
 
-from src.data.convert import IMG_SUFFIXES, image_size
+from src.data.yolo_layout import image_size
+from src.files import SIZE_BINS, images_of, label_path, size_bin
+from src.runtime import set_environment
 
-SMALL, MEDIUM = 32 ** 2, 96 ** 2
-SIZES = ("small", "medium", "large")
 SPLIT_KEYS = ("train", "val", "test")
-
-
-def size_class(area: float) -> str:
-    return "small" if area < SMALL else "medium" if area < MEDIUM else "large"
 
 
 def load_dataset_yaml(path: Path) -> dict[str, Any]:
@@ -61,41 +56,8 @@ def load_dataset_yaml(path: Path) -> dict[str, Any]:
     return {"root": root, "splits": splits, "names": [str(n) for n in names], "imgsz": None}
 
 
-def split_images(sources: list[str], root: Path) -> list[Path]:
-    """Image paths of a split given as folders and/or txt lists (ultralytics' conventions)."""
-    out: list[Path] = []
-    for src in sources:
-        p = Path(src) if Path(src).is_absolute() else root / src
-        if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMG_SUFFIXES)
-        elif p.is_file():
-            for line in p.read_text(encoding="utf-8").splitlines():
-                line = line.strip()
-                if not line:
-                    continue
-                q = Path(line)
-                if line.startswith("./"):
-                    q = p.parent / line[2:]
-                elif not q.is_absolute():
-                    q = root / q
-                out.append(q)
-        else:
-            raise FileNotFoundError(f"split source {p} not found")
-    return out
-
-
-def label_path(image: Path) -> Path:
-    """ultralytics' rule: the last /images/ of the path becomes /labels/, the suffix .txt."""
-    s = str(image)
-    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
-    if sa in s:
-        head, tail = s.rsplit(sa, 1)
-        s = head + sb + tail
-    return Path(s).with_suffix(".txt")
-
-
 def _empty_counts() -> dict[str, int]:
-    return {"boxes": 0, **{s: 0 for s in SIZES}}
+    return {"boxes": 0, **{s: 0 for s in SIZE_BINS}}
 
 
 def split_stats(images: list[Path], names: list[str], imgsz: int, workers: int = 4) -> dict[str, Any]:
@@ -127,7 +89,7 @@ def split_stats(images: list[Path], names: list[str], imgsz: int, workers: int =
                 continue
             name = names[cls] if 0 <= cls < len(names) else f"class {cls}"
             counts = per_class.setdefault(name, _empty_counts())
-            size = size_class(bw * w * r * bh * h * r)
+            size = size_bin(bw * w * r * bh * h * r)
             for c in (counts, totals):
                 c["boxes"] += 1
                 c[size] += 1
@@ -147,7 +109,7 @@ def dataset_stats(dataset_yaml: Path, imgsz: int | None = None, workers: int = 4
     classes: {name: {boxes, small, medium, large}}, notes}}}."""
     ds = load_dataset_yaml(dataset_yaml)
     imgsz = int(imgsz or ds["imgsz"] or 640)
-    splits = {key: split_stats(split_images(src, ds["root"]), ds["names"], imgsz, workers)
+    splits = {key: split_stats(images_of(src, ds["root"]), ds["names"], imgsz, workers)
               for key, src in ds["splits"].items()}
     return {"imgsz": imgsz, "root": str(ds["root"]), "names": ds["names"], "splits": splits}
 
@@ -160,8 +122,8 @@ def stats_frame(stats: dict[str, Any]):
     for split, s in stats["splits"].items():
         for name, c in s["classes"].items():
             rows.append({"split": split, "class": name, **c})
-        rows.append({"split": split, "class": "all", **{k: s[k] for k in ("boxes", *SIZES)}})
-    return pd.DataFrame(rows, columns=["split", "class", "boxes", *SIZES])
+        rows.append({"split": split, "class": "all", **{k: s[k] for k in ("boxes", *SIZE_BINS)}})
+    return pd.DataFrame(rows, columns=["split", "class", "boxes", *SIZE_BINS])
 
 
 def format_stats(stats: dict[str, Any]) -> str:
@@ -177,12 +139,13 @@ def format_stats(stats: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m src.data.stats", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m src.data.dataset_stats", description=__doc__.split("\n\n")[0])
     p.add_argument("dataset_yaml", type=Path)
     p.add_argument("--imgsz", type=int, default=None,
                    help="training image size (long side); default: the config's imgsz, else 640")
     p.add_argument("--workers", type=int, default=4, help="threads reading image headers")
     args = p.parse_args(argv)
+    set_environment("outputs")  # paths.outputs' default: ultralytics (asked for the label rule) keeps its files there
     try:
         stats = dataset_stats(args.dataset_yaml, args.imgsz, args.workers)
     except FileNotFoundError as exc:

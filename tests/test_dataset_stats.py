@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from src.data import stats
+from src.data import dataset_stats as stats
 from tests.test_convert import write_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def test_txt_lists_and_dataset_config_input(dataset, tmp_path, monkeypatch):
 
 
 def test_cli(dataset):
-    r = subprocess.run([sys.executable, "-m", "src.data.stats", str(dataset), "--imgsz", "512"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "src.data.dataset_stats", str(dataset), "--imgsz", "512"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "train: 4 images (2 without boxes), 6 boxes" in r.stdout
