@@ -8,7 +8,7 @@ The report (built with W&B's own `wandb-workspaces` API) has two panel grids:
 * the sweep's aggregate run (job type "aggregate"): the ablation table and the
   mAP50-95-vs-GFLOPs scatter of the variants.
 
-Every key a panel names comes from src/tracking.py, where the runs are logged.
+Every key a panel names comes from src/tracking/keys.py, where the runs' keys are defined.
 
 Offline (the default, and what works without network) it builds the report and prints it (a
 summary, or `--json` for the full spec) and says how to publish it: upload the runs with
@@ -24,11 +24,13 @@ import sys
 from typing import Any
 
 from src import PROJECT_ROOT
-from src import tracking as T
+from src.tracking import keys as K
+from src.tracking.offline import offline_run_dirs, read_offline_run
+from src.tracking.settings import api_key_available
 
 TRAIN_RUNSET = "train runs"
 AGGREGATE_RUNSET = "aggregate run"
-RUNSET_JOB_TYPES = {TRAIN_RUNSET: T.JOB_TYPE_TRAIN, AGGREGATE_RUNSET: T.JOB_TYPE_AGGREGATE}
+RUNSET_JOB_TYPES = {TRAIN_RUNSET: K.JOB_TYPE_TRAIN, AGGREGATE_RUNSET: K.JOB_TYPE_AGGREGATE}
 OFFLINE_ENTITY = "<entity>"  # stands in for the entity in an offline spec when none is known
 NO_API_KEY = ("no W&B API key: set WANDB_API_KEY (export WANDB_API_KEY=...) or run `wandb login`, "
               "then re-run with --online")
@@ -64,26 +66,26 @@ def build_report(group: str, *, project: str, entity: str, resolve: bool = False
         return wr.Runset(name=name, **where, filters=[expr.Metric("Group") == group,
                                                       expr.Metric("JobType") == RUNSET_JOB_TYPES[name]])
 
-    identity = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(k)) for k in (T.ATTN, T.POS, T.DATASET)]
+    identity = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(k)) for k in (K.ATTN, K.POS, K.DATASET)]
     train_panels = [
         wr.ParallelCoordinatesPlot(
             title="attn / pos / dataset -> mAP50-95",
-            columns=identity + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(T.MAP50_95),
+            columns=identity + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(K.MAP50_95),
                                                                   display_name="mAP50-95")],
             layout=wr.Layout(w=24, h=8)),
-        wr.LinePlot(title="mAP50-95 by epoch, grouped by attn", x=T.EPOCH, y=[T.MAP50_95],
-                    groupby=wr.Config(T.ATTN), groupby_aggfunc="mean", groupby_rangefunc="stderr",
+        wr.LinePlot(title="mAP50-95 by epoch, grouped by attn", x=K.EPOCH, y=[K.MAP50_95],
+                    groupby=wr.Config(K.ATTN), groupby_aggfunc="mean", groupby_rangefunc="stderr",
                     layout=wr.Layout(w=12, h=8)),
-        wr.LinePlot(title="mAP50 by epoch, grouped by attn", x=T.EPOCH, y=[T.MAP50],
-                    groupby=wr.Config(T.ATTN), groupby_aggfunc="mean", groupby_rangefunc="stderr",
+        wr.LinePlot(title="mAP50 by epoch, grouped by attn", x=K.EPOCH, y=[K.MAP50],
+                    groupby=wr.Config(K.ATTN), groupby_aggfunc="mean", groupby_rangefunc="stderr",
                     layout=wr.Layout(w=12, h=8)),
-        wr.ScatterPlot(title="mAP50-95 vs GFLOPs (runs)", x=wr.SummaryMetric(T.GFLOPS),
-                       y=wr.SummaryMetric(T.MAP50_95), layout=wr.Layout(w=12, h=8)),
+        wr.ScatterPlot(title="mAP50-95 vs GFLOPs (runs)", x=wr.SummaryMetric(K.GFLOPS),
+                       y=wr.SummaryMetric(K.MAP50_95), layout=wr.Layout(w=12, h=8)),
     ]
     aggregate_panels = [
-        wr.WeavePanelSummaryTable(table_name=T.ABLATION_TABLE, layout=wr.Layout(w=24, h=12)),
-        wr.CustomChart(query={"summaryTable": {"tableKey": T.TRADEOFF_TABLE}}, chart_name="wandb/scatter/v0",
-                       chart_fields={"x": "gflops", "y": "map50_95"},
+        wr.WeavePanelSummaryTable(table_name=K.ABLATION_TABLE, layout=wr.Layout(w=24, h=12)),
+        wr.CustomChart(query={"summaryTable": {"tableKey": K.TRADEOFF_TABLE}}, chart_name="wandb/scatter/v0",
+                       chart_fields={"x": K.TRADEOFF_X, "y": K.TRADEOFF_Y},
                        chart_strings={"title": "mAP50-95 vs GFLOPs (variants)"}, layout=wr.Layout(w=12, h=8)),
     ]
     return wr.Report(
@@ -199,8 +201,8 @@ def render_summary(spec: dict[str, Any]) -> str:
 def check_against_runs(report: Any, sweep_dir: str | os.PathLike) -> list[str]:
     """Panel keys that no offline run of the sweep logged (empty = every panel has data)."""
     logged: dict[str, dict[str, set[str]]] = {}
-    for run_dir in T.offline_run_dirs(sweep_dir):
-        run = T.read_offline_run(run_dir)
+    for run_dir in offline_run_dirs(sweep_dir):
+        run = read_offline_run(run_dir)
         bucket = logged.setdefault(run["run"].get("job_type", ""), {"config": set(), "summary": set(),
                                                                      "history": set()})
         bucket["config"].update(run["config"])
@@ -221,7 +223,7 @@ def check_against_runs(report: Any, sweep_dir: str | os.PathLike) -> list[str]:
 # ========================================================================================== CLI
 def publish(group: str, project: str, entity: str | None) -> str:
     """Save the report in W&B; returns its URL. Raises DashboardError with the reason."""
-    if not T.api_key_available():
+    if not api_key_available():
         raise DashboardError(NO_API_KEY)
     try:
         import wandb
@@ -239,7 +241,7 @@ def publish(group: str, project: str, entity: str | None) -> str:
 
 def _publish_help(group: str, sweep: str | None) -> str:
     if sweep:
-        dirs = T.offline_run_dirs(sweep)
+        dirs = offline_run_dirs(sweep)
         upload = (f"make sync SWEEP={sweep}    ({len(dirs)} offline run(s): "
                   f"wandb sync {sweep}/*/wandb/offline-run-* {sweep}/wandb/offline-run-*)")
     else:
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     defaults = default_logger_cfg()
-    project = args.project or defaults.get("project") or T.DEFAULT_PROJECT
+    project = args.project or defaults.get("project") or K.DEFAULT_PROJECT
     entity = args.entity or defaults.get("entity") or os.environ.get("WANDB_ENTITY")
     online = args.online or os.environ.get("WANDB_MODE", "").strip().lower() == "online"
     if online:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import os
 
-import pandas as pd
 import pytest
 
 from src import dashboard as D
-from src import tracking as T
+from src import tracking
+from src.tracking import keys as K
+from src.tracking.runs import DIR_VARS
 
 GROUP = "exp_2026-01-01_00-00-00"
 
@@ -16,7 +17,7 @@ GROUP = "exp_2026-01-01_00-00-00"
 @pytest.fixture(autouse=True)
 def no_credentials(tmp_path, monkeypatch):
     for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_ENTITY", "WANDB_BASE_URL",
-                *T._DIR_VARS):
+                *DIR_VARS):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -27,16 +28,16 @@ def sweep(tmp_path_factory):
     """A tiny real sweep: two offline job runs (one failed) and the aggregate run."""
     from tests.test_tracking import CFG, LOGGER, RESULT, TAGS, ablation_table, ultralytics_epoch
 
-    saved = {v: os.environ.pop(v) for v in ("WANDB_MODE", *T._DIR_VARS) if v in os.environ}
+    saved = {v: os.environ.pop(v) for v in ("WANDB_MODE", *DIR_VARS) if v in os.environ}
     root = tmp_path_factory.mktemp("sweep")
     for i, (attn, status) in enumerate([("none", "completed"), ("ema", "failed")]):
         cfg = {**CFG, "attn": {"name": attn}}
-        tracker = T.start_job_run(LOGGER, cfg, root / f"{i}_attn={attn}", group=GROUP, name=f"attn={attn}",
+        tracker = tracking.start_job_run(LOGGER, cfg, root / f"{i}_attn={attn}", group=GROUP, name=f"attn={attn}",
                                   tags=TAGS)
         for epoch in (1, 2):
             tracker.log_epoch(epoch, ultralytics_epoch(epoch))
         tracker.finish({**RESULT, "status": status})
-    T.log_aggregate(LOGGER, group=GROUP, out_dir=root, table=ablation_table(), plots=[])
+    tracking.log_aggregate(LOGGER, group=GROUP, out_dir=root, table=ablation_table(), plots=[])
     os.environ.update(saved)
     return root
 
@@ -56,18 +57,18 @@ def test_spec_builds_offline():
     view = D.viewspec_of(built)  # the JSON Report.save() would send; no network needed
     text = json.dumps(view)
     assert "Parallel Coordinates Plot" in text and "config:attn.value" in text
-    assert "summary:" + T.MAP50_95 in text and T.ABLATION_TABLE in text
+    assert "summary:" + K.MAP50_95 in text and K.ABLATION_TABLE in text
 
 
 def test_panels_read_the_keys_we_log():
     keys = D.report_keys(report())
-    train = keys[T.JOB_TYPE_TRAIN]
-    assert train["config"] == {T.ATTN, T.POS, T.DATASET}          # parallel coordinates + grouping
-    assert train["history"] == {T.EPOCH, T.MAP50_95, T.MAP50}      # curves over epochs
-    assert train["summary"] == {T.MAP50_95, T.GFLOPS}
-    aggregate = keys[T.JOB_TYPE_AGGREGATE]
-    assert aggregate["summary"] == {T.ABLATION_TABLE, T.TRADEOFF_TABLE}
-    assert aggregate["table_columns"] <= set(T.TRADEOFF_COLUMNS)
+    train = keys[K.JOB_TYPE_TRAIN]
+    assert train["config"] == {K.ATTN, K.POS, K.DATASET}          # parallel coordinates + grouping
+    assert train["history"] == {K.EPOCH, K.MAP50_95, K.MAP50}      # curves over epochs
+    assert train["summary"] == {K.MAP50_95, K.GFLOPS}
+    aggregate = keys[K.JOB_TYPE_AGGREGATE]
+    assert aggregate["summary"] == {K.ABLATION_TABLE, K.TRADEOFF_TABLE}
+    assert aggregate["table_columns"] <= set(K.TRADEOFF_COLUMNS)
 
 
 def test_panel_keys_exist_in_real_offline_runs(sweep):
@@ -76,7 +77,7 @@ def test_panel_keys_exist_in_real_offline_runs(sweep):
     # and the check does catch a key no run has
     import wandb_workspaces.reports.v2 as wr
 
-    built.blocks[1].panels.append(wr.LinePlot(x=T.EPOCH, y=["metrics/nonexistent"]))
+    built.blocks[1].panels.append(wr.LinePlot(x=K.EPOCH, y=["metrics/nonexistent"]))
     assert D.check_against_runs(built, sweep) == ["train history: metrics/nonexistent"]
 
 
@@ -106,7 +107,3 @@ def test_wandb_mode_online_means_publish(monkeypatch, capsys):
     monkeypatch.setenv("WANDB_MODE", "online")
     assert D.main([GROUP]) == 2
     assert "WANDB_API_KEY" in capsys.readouterr().err
-
-
-def test_tradeoff_frame_of_an_empty_table_is_empty():
-    assert T.tradeoff_frame(pd.DataFrame(columns=["attn", "pos", "gflops", "map50_95_mean"])).empty

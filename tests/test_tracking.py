@@ -1,5 +1,6 @@
-"""W&B tracking with real wandb in offline mode: runs are written, then parsed back from their
-run-<id>.wandb files (no mock of wandb itself, except to make it fail)."""
+"""W&B runs (src/tracking/runs.py) with real wandb in offline mode: runs are written, then parsed back
+from their run-<id>.wandb files (src/tracking/offline.py; no mock of wandb itself, except to make it
+fail), and the sync CLI over them (src/tracking/sync.py). Payload shaping alone: test_tracking_payloads.py."""
 from __future__ import annotations
 
 import json
@@ -11,13 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from src import PROJECT_ROOT
-from src import tracking as T
+from src import tracking
+from src.tracking import keys as K
+from src.tracking import offline, runs, sync
 
 WANDB_VARS = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_DIR", "WANDB_ENTITY",
-              "WANDB_PROJECT", "WANDB_BASE_URL", *T._DIR_VARS)
+              "WANDB_PROJECT", "WANDB_BASE_URL", *runs.DIR_VARS)
 
 LOGGER = {"name": "wandb", "project": "test-project", "entity": None, "mode": "offline", "tags": ["extra"],
           "system_metrics": False}
@@ -58,12 +60,13 @@ def isolated(tmp_path, monkeypatch):
     # nothing of W&B outside the dirs we gave it, and our env vars are gone again
     assert not [p for p in home.rglob("*") if "wandb" in p.name.lower()]
     assert not list(cwd.iterdir())
-    assert not [v for v in T._DIR_VARS if v in os.environ]
+    assert not [v for v in runs.DIR_VARS if v in os.environ]
 
 
 def run_job(job_dir: Path, result: dict = RESULT, epochs: int = 3, name: str = "attn=ema,pos=neck,seed=1",
-            logger: dict = LOGGER, **kwargs) -> T.JobTracker:
-    tracker = T.start_job_run(logger, CFG, job_dir, group="exp_2026-01-01_00-00-00", name=name, tags=TAGS, **kwargs)
+            logger: dict = LOGGER, **kwargs) -> runs.JobTracker:
+    tracker = tracking.start_job_run(logger, CFG, job_dir, group="exp_2026-01-01_00-00-00", name=name, tags=TAGS,
+                                     **kwargs)
     for epoch in range(1, epochs + 1):
         tracker.log_epoch(epoch, {**ultralytics_epoch(epoch), "epoch": epoch})
     tracker.finish(result)
@@ -75,7 +78,7 @@ def only_run(job_dir: Path) -> dict:
     assert len(dirs) == 1, dirs
     files = list(dirs[0].glob("run-*.wandb"))
     assert len(files) == 1, files
-    return T.read_run_file(files[0])
+    return offline.read_run_file(files[0])
 
 
 def test_job_run_offline_roundtrip(tmp_path):
@@ -87,30 +90,30 @@ def test_job_run_offline_roundtrip(tmp_path):
     meta = run["run"]
     assert meta["project"] == "test-project"
     assert meta["group"] == "exp_2026-01-01_00-00-00"
-    assert meta["job_type"] == T.JOB_TYPE_TRAIN == "train"
+    assert meta["job_type"] == K.JOB_TYPE_TRAIN == "train"
     assert meta["name"] == "attn=ema,pos=neck,seed=1"
     assert meta["tags"] == [*TAGS, "extra"]
 
     config = run["config"]
-    assert {k: config[k] for k in T.IDENTITY_KEYS} == {"attn": "ema", "pos": "neck", "dataset": "shapes",
+    assert {k: config[k] for k in K.IDENTITY_KEYS} == {"attn": "ema", "pos": "neck", "dataset": "shapes",
                                                        "model": "yolo11n", "seed": 1}
-    assert config[T.CFG]["attn"] == {"name": "ema", "params": {"factor": 8}}
-    assert config[T.CFG]["train"]["lr0"] == 0.01 and config[T.CFG]["paths"]["outputs"] == "/x"
+    assert config[K.CFG]["attn"] == {"name": "ema", "params": {"factor": 8}}
+    assert config[K.CFG]["train"]["lr0"] == 0.01 and config[K.CFG]["paths"]["outputs"] == "/x"
 
-    assert run["step_metrics"] == {"*": T.EPOCH}
+    assert run["step_metrics"] == {"*": K.EPOCH}
     rows = run["history"]
-    assert [r[T.EPOCH] for r in rows] == [1, 2, 3]
-    assert rows[1][T.MAP50_95] == pytest.approx(0.08) and rows[1][T.MAP50] == pytest.approx(0.16)
-    assert rows[2][T.PRECISION] == pytest.approx(0.3) and rows[2][T.RECALL] == pytest.approx(0.15)
+    assert [r[K.EPOCH] for r in rows] == [1, 2, 3]
+    assert rows[1][K.MAP50_95] == pytest.approx(0.08) and rows[1][K.MAP50] == pytest.approx(0.16)
+    assert rows[2][K.PRECISION] == pytest.approx(0.3) and rows[2][K.RECALL] == pytest.approx(0.15)
     assert rows[0]["train/box_loss"] == 2.0 and rows[0]["val/dfl_loss"] == 1.6 and rows[0]["lr/pg2"] == 0.01
     assert not [k for r in rows for k in r if "(B)" in k]  # ultralytics' names were mapped
 
     summary = run["summary"]
-    assert summary[T.MAP50_95] == 0.15 and summary[T.MAP50] == 0.3  # the final (result) values
+    assert summary[K.MAP50_95] == 0.15 and summary[K.MAP50] == 0.3  # the final (result) values
     assert "metrics/map75" not in summary                            # None is not logged
-    assert summary[T.PARAMS] == 2_590_000 and summary[T.GFLOPS] == 6.5
-    assert summary[T.GFLOPS_EXACT] == 0.0633 and summary[T.LATENCY_MS] == 12.5
-    assert summary["best_epoch"] == 3 and summary[T.STATUS] == "completed" and T.ERROR not in summary
+    assert summary[K.PARAMS] == 2_590_000 and summary[K.GFLOPS] == 6.5
+    assert summary[K.GFLOPS_EXACT] == 0.0633 and summary[K.LATENCY_MS] == 12.5
+    assert summary["best_epoch"] == 3 and summary[K.STATUS] == "completed" and K.ERROR not in summary
     assert run["exit_code"] == 0
     # everything under the job's own wandb dir, the service's logs included
     assert list((job / "wandb" / ".cache").rglob("core-debug-*.log"))
@@ -123,8 +126,8 @@ def test_failed_job_ends_failed_with_its_error(tmp_path):
     run_job(job, failed, epochs=1)
     run = only_run(job)
     assert run["exit_code"] == 1
-    assert run["summary"][T.STATUS] == "failed"
-    assert run["summary"][T.ERROR] == "RuntimeError: CUDA out of memory"
+    assert run["summary"][K.STATUS] == "failed"
+    assert run["summary"][K.ERROR] == "RuntimeError: CUDA out of memory"
     assert "CUDA out of memory" in run["run"]["notes"] or "CUDA out of memory" in json.dumps(run["summary"])
 
 
@@ -133,7 +136,7 @@ def test_two_jobs_in_one_process_are_two_runs(tmp_path):
     run_job(first, name="attn=none", epochs=2)
     run_job(second, name="attn=ema", epochs=1, identity={"pos": "custom:after6"})
     a, b = only_run(first), only_run(second)
-    assert (a["config"][T.POS], b["config"][T.POS]) == ("neck", "custom:after6")  # `identity` overrides
+    assert (a["config"][K.POS], b["config"][K.POS]) == ("neck", "custom:after6")  # `identity` overrides
     assert a["run"]["id"] != b["run"]["id"]
     assert (a["run"]["name"], b["run"]["name"]) == ("attn=none", "attn=ema")
     assert (len(a["history"]), len(b["history"])) == (2, 1)
@@ -148,7 +151,7 @@ def test_offline_init_is_fast(tmp_path):
     import wandb  # noqa: F401 - the import itself is paid once per process, not per job
 
     started = time.perf_counter()
-    tracker = T.start_job_run(LOGGER, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
+    tracker = tracking.start_job_run(LOGGER, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
     opened = time.perf_counter()
     tracker.finish(RESULT)
     assert opened - started < 15 and time.perf_counter() - opened < 15  # ~0.4 s and ~0.02 s here
@@ -156,7 +159,7 @@ def test_offline_init_is_fast(tmp_path):
 
 # ============================================================================ failures only warn
 def warnings_of(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == T.__name__ and r.levelno == logging.WARNING]
+    return [r.getMessage() for r in caplog.records if r.name == runs.__name__ and r.levelno == logging.WARNING]
 
 
 def test_init_failure_only_warns(tmp_path, monkeypatch, caplog):
@@ -166,7 +169,7 @@ def test_init_failure_only_warns(tmp_path, monkeypatch, caplog):
         raise wandb.errors.CommError("network is unreachable")
 
     monkeypatch.setattr(wandb, "init", broken_init)
-    tracker = T.start_job_run(LOGGER, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
+    tracker = tracking.start_job_run(LOGGER, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
     assert not tracker.active
     tracker.log_epoch(1, ultralytics_epoch(1))
     tracker.finish(RESULT)
@@ -176,7 +179,7 @@ def test_init_failure_only_warns(tmp_path, monkeypatch, caplog):
 
 def test_failure_mid_run_warns_once_and_turns_into_a_no_op(tmp_path, monkeypatch, caplog):
     job = tmp_path / "job"
-    tracker = T.start_job_run(LOGGER, CFG, job, group="g", name="n", tags=TAGS)
+    tracker = tracking.start_job_run(LOGGER, CFG, job, group="g", name="n", tags=TAGS)
     assert tracker.active
 
     def full_disk(*args, **kwargs):
@@ -200,7 +203,7 @@ def test_invalid_mode_only_warns(tmp_path, monkeypatch, caplog, where):
         monkeypatch.setenv("WANDB_MODE", "sometimes")
     else:
         logger["mode"] = "sometimes"
-    tracker = T.start_job_run(logger, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
+    tracker = tracking.start_job_run(logger, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
     tracker.log_epoch(1, ultralytics_epoch(1))
     tracker.finish(RESULT)
     (message,) = warnings_of(caplog)
@@ -211,19 +214,19 @@ def test_invalid_mode_only_warns(tmp_path, monkeypatch, caplog, where):
 def test_unwritable_dir_only_warns(tmp_path, caplog):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the job dir should be")
-    tracker = T.start_job_run(LOGGER, CFG, blocker, group="g", name="n", tags=TAGS)
+    tracker = tracking.start_job_run(LOGGER, CFG, blocker, group="g", name="n", tags=TAGS)
     tracker.log_epoch(1, ultralytics_epoch(1))
     tracker.finish(RESULT)
-    T.log_aggregate(LOGGER, group="g", out_dir=blocker, table=pd.DataFrame({"a": [1]}), plots=[])
+    tracking.log_aggregate(LOGGER, group="g", out_dir=blocker, table=pd.DataFrame({"a": [1]}), plots=[])
     assert len(warnings_of(caplog)) == 2
 
 
 def test_wandb_import_error_only_warns(tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
-    tracker = T.start_job_run(LOGGER, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
+    tracker = tracking.start_job_run(LOGGER, CFG, tmp_path / "job", group="g", name="n", tags=TAGS)
     tracker.log_epoch(1, ultralytics_epoch(1))
     tracker.finish(RESULT)
-    T.log_aggregate(LOGGER, group="g", out_dir=tmp_path, table=pd.DataFrame({"a": [1]}), plots=[])
+    tracking.log_aggregate(LOGGER, group="g", out_dir=tmp_path, table=pd.DataFrame({"a": [1]}), plots=[])
     messages = warnings_of(caplog)
     assert len(messages) == 2 and all("ModuleNotFoundError" in m and "wandb" in m for m in messages)
 
@@ -250,7 +253,7 @@ def test_logger_none_does_nothing(tmp_path, caplog, logger):
     job = tmp_path / "job"
     tracker = run_job(job, logger=logger)
     assert not tracker.active and tracker.run_id is None
-    T.log_aggregate(logger, group="g", out_dir=job, table=pd.DataFrame({"a": [1]}), plots=[])
+    tracking.log_aggregate(logger, group="g", out_dir=job, table=pd.DataFrame({"a": [1]}), plots=[])
     assert not job.exists()
     assert not warnings_of(caplog)
 
@@ -280,76 +283,62 @@ def test_aggregate_run_holds_table_images_and_scatter(tmp_path):
     plots = [png(sweep / "plots" / "tradeoff_gflops.png"), png(sweep / "plots" / "curves.png"),
              sweep / "plots" / "missing.png", sweep / "report.md"]
     table = ablation_table()
-    T.log_aggregate(LOGGER, group="exp_2026", out_dir=sweep, table=table, plots=plots)
+    tracking.log_aggregate(LOGGER, group="exp_2026", out_dir=sweep, table=table, plots=plots)
 
     run = only_run(sweep)
     assert (run["run"]["group"], run["run"]["job_type"], run["exit_code"]) == ("exp_2026", "aggregate", 0)
     files = next((sweep / "wandb").glob("offline-run-*")) / "files"
     summary = run["summary"]
 
-    logged = summary[T.ABLATION_TABLE]
+    logged = summary[K.ABLATION_TABLE]
     assert logged["_type"] == "table-file" and logged["nrows"] == 3
     data = json.loads((files / logged["path"]).read_text().replace("NaN", "null"))
     assert data["columns"] == list(table.columns)
     assert data["data"][1][:4] == ["shapes", "yolo11n", "neck", "ema"]
 
     for stem in ("tradeoff_gflops", "curves"):
-        image = summary[f"{T.PLOT_PREFIX}{stem}"]
+        image = summary[f"{K.PLOT_PREFIX}{stem}"]
         assert image["_type"] == "image-file" and (files / image["path"]).is_file()
-    assert f"{T.PLOT_PREFIX}missing" not in summary and f"{T.PLOT_PREFIX}report" not in summary
+    assert f"{K.PLOT_PREFIX}missing" not in summary and f"{K.PLOT_PREFIX}report" not in summary
 
-    scatter = summary[T.TRADEOFF_TABLE]
+    scatter = summary[K.TRADEOFF_TABLE]
     points = json.loads((files / scatter["path"]).read_text())
-    assert points["columns"] == list(T.TRADEOFF_COLUMNS)
+    assert points["columns"] == list(K.TRADEOFF_COLUMNS)
     assert points["data"] == [[6.5, 0.30, "none"], [6.6, 0.32, "ema@neck"]]  # the NaN row is left out
-    chart = run["config"]["_wandb"]["visualize"][T.TRADEOFF_CHART]["panel_config"]
+    chart = run["config"]["_wandb"]["visualize"][K.TRADEOFF_CHART]["panel_config"]
     assert chart["panelDefId"] == "wandb/scatter/v0"
     assert chart["fieldSettings"] == {"x": "gflops", "y": "map50_95"}
 
 
-def test_tradeoff_labels_name_dataset_and_model_when_they_vary():
-    table = pd.DataFrame({"dataset": ["coco", "visdrone"], "model": ["yolo11n"] * 2, "pos": ["-", "neck"],
-                          "attn": ["none", "ema"], "gflops_mean": [6.5, 6.6], "map50_95": [0.3, 0.2]})
-    assert list(T.tradeoff_frame(table)["label"]) == ["coco none", "visdrone ema@neck"]
-
-
-# ===================================================================================== sync, misc
+# ========================================================================= offline files, sync CLI
 def test_offline_run_dirs_and_sync_dry_run(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    assert T.main(["sync", str(sweep), "--dry-run"]) == 2
+    assert sync.main(["sync", str(sweep), "--dry-run"]) == 2
     assert "no offline W&B runs" in capsys.readouterr().err
     run_job(sweep / "0_attn=none", epochs=1)
     run_job(sweep / "1_attn=ema", epochs=1)
-    T.log_aggregate(LOGGER, group="g", out_dir=sweep, table=ablation_table(), plots=[])
+    tracking.log_aggregate(LOGGER, group="g", out_dir=sweep, table=ablation_table(), plots=[])
     (sweep / "2_attn=cot" / "wandb").mkdir(parents=True)  # a job whose W&B never started
-    dirs = T.offline_run_dirs(sweep)
+    dirs = tracking.offline_run_dirs(sweep)
     assert [d.relative_to(sweep).parts[0] for d in dirs] == ["0_attn=none", "1_attn=ema", "wandb"]
-    assert T.main(["sync", str(sweep), "--dry-run"]) == 0  # the real `wandb sync --dry-run`
+    assert sync.main(["sync", str(sweep), "--dry-run"]) == 0  # the real `wandb sync --dry-run`
     assert "3 run(s)" in capsys.readouterr().out
-    assert T.main(["sync", str(sweep)]) == 2  # no API key: says so instead of prompting
+    assert sync.main(["sync", str(sweep)]) == 2  # no API key: says so instead of prompting
     assert "WANDB_API_KEY" in capsys.readouterr().err
 
 
-def test_epoch_row_and_summary_mapping():
-    import numpy as np
-
-    row = T.epoch_row(4, {"metrics/mAP50-95(B)": np.float32(0.5), " lr/pg0 ": 0.01, "epoch": 99,
-                          "note": "text", "nan": float("nan"), "none": None})
-    assert row == {T.MAP50_95: 0.5, "lr/pg0": 0.01, T.EPOCH: 4}
-    summary = T.summary_from_result({"status": "dry_run", "metrics": {}, "params": 10, "gflops": None})
-    assert summary == {T.PARAMS: 10, T.STATUS: "dry_run"}
-    assert T.clean_tags(["a", None, " a ", "", "x" * 80]) == ["a", "x" * 64]
+def test_module_cli_is_what_make_sync_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_job(sweep / "0_attn=none", epochs=1)
+    done = subprocess.run([sys.executable, "-m", "src.tracking", "dirs", str(sweep)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [Path(line) for line in done.stdout.splitlines()] == tracking.offline_run_dirs(sweep)
 
 
-def test_logger_configs():
-    wandb_cfg = yaml.safe_load((PROJECT_ROOT / "conf" / "logger" / "wandb.yaml").read_text())
-    assert wandb_cfg["name"] == "wandb" and wandb_cfg["project"] == T.DEFAULT_PROJECT
-    assert wandb_cfg["mode"] == "offline" and wandb_cfg["tags"] == []
-    assert yaml.safe_load((PROJECT_ROOT / "conf" / "logger" / "none.yaml").read_text())["name"] == "none"
-
-
+# ======================================================================================== package
 def test_importing_tracking_pulls_in_neither_torch_nor_wandb():
-    code = ("import sys, src.tracking; bad = [m for m in ('torch', 'ultralytics', 'wandb') if m in sys.modules]; "
-            "sys.exit(str(bad) if bad else 0)")
+    code = ("import sys, src.tracking, src.tracking.sync; "
+            "bad = [m for m in ('torch', 'ultralytics', 'wandb') if m in sys.modules]; sys.exit(str(bad) if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
