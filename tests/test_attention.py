@@ -1,24 +1,41 @@
-"""Attention modules: registry, shapes, gradients, tiny maps, copies, export, and equality with the seeds."""
+"""Attention modules: registry, shapes, gradients, tiny maps, copies, export, precision, torch.compile,
+modules from ATTENTION_MODULE_PATH, and equality with the seeds."""
 from __future__ import annotations
 
 import copy
+import importlib
 import io
+import json
 import logging
+import os
 import pickle
+import re
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
+from conftest import ROOT, run_cli
 from src import attention
-from src.attention import EMA, BatchNorm2d, CoTAttention, CoTBlock
+from src.attention import BatchNorm2d
+from src.attention.cot import CoTBlock
+from src.attention.cot_lite import CoTAttention
+from src.attention.ema import EMA
 from src.attention.cot import local_aggregate
 from src.bench.seed_reference import SeedCoTAttention, SeedEMA  # the seeds, as written there
 
 MODULES = [name for name in attention.available() if name != "none"]  # every registered module
 SHAPES = [(16, 7, 5), (64, 2, 2), (256, 1, 1), (48, 9, 9), (6, 3, 1)]
+CONF_ATTN = ROOT / "conf" / "attn"
+# Every channel count a layer of YOLO11 or YOLO26 outputs at scales n..x (src.model_yaml.layer_channels
+# of each base and scale; not computed here because that builds ten models), plus 48.
+YOLO_CHANNELS = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1152, 1536]
 
 
 # ---------------------------------------------------------------- references: the seeds as written
@@ -59,7 +76,7 @@ def test_shape_and_gradients_batch1_train_mode(name, shape):
 def test_deepcopy_and_pickle_round_trip(name):
     module = _randomize(attention.build(name, 32)).eval()
     cls = type(module)
-    assert cls.__module__ == f"src.attention.{cls.__module__.rsplit('.', 1)[-1]}"  # importable where defined
+    assert getattr(importlib.import_module(cls.__module__), cls.__name__) is cls  # importable where defined
     x = torch.randn(2, 32, 6, 5)
     with torch.no_grad():
         reference = module(x)
@@ -83,21 +100,209 @@ def test_onnx_export_matches_torch(name):
         assert torch.allclose(torch.from_numpy(out), module(x), atol=1e-4)
 
 
+# ---------------------------------------------------------------- reduced precision and torch.compile
+
+# Relative L2 error against fp32 that an output may have: 10x the format's unit roundoff (bfloat16
+# 2^-8 = 3.9e-3, float16 2^-11 = 4.9e-4). Measured: cot 2.1e-2 / 2.0e-3 (the longest chain of convs
+# and normalisations), every other module at most 7.8e-3 / 9e-4. Tight enough to catch an overflow
+# (SimAM's official energy gives NaN in float16) or a lost branch.
+PRECISION_TOLERANCE = {"bf16": 4e-2, "fp16": 5e-3}
+
+
+def _activations(channels: int) -> torch.Tensor:
+    """Feature maps of realistic size: spread of +-60, a block of 300s (YOLO activations reach a few hundred)."""
+    x = torch.randn(2, channels, 12, 10, generator=torch.Generator().manual_seed(channels)) * 60
+    x[0, :, :2, :3] = 300.0
+    return x
+
+
+def _calibrated(name: str, channels: int, x: torch.Tensor) -> nn.Module:
+    """Default initialisation, BN statistics those of `x` (as training would leave them), eval mode."""
+    torch.manual_seed(0)
+    module = attention.build(name, channels)
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: one pass gives the statistics of x
+    with torch.no_grad():
+        module.train()(x)
+    return module.eval()
+
+
+@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("case", ["bf16 autocast", "bf16 autocast, bf16 input", "fp16 module (half validation)"])
+@pytest.mark.parametrize("channels", [64, 256])
+def test_reduced_precision_is_finite_and_close_to_fp32(name, case, channels):
+    x = _activations(channels)
+    module = _calibrated(name, channels, x)
+    with torch.no_grad():
+        reference = module(x)
+        if case.startswith("bf16"):
+            with torch.autocast("cpu", dtype=torch.bfloat16):  # what train(amp=True) does, on the CPU
+                y = module(x.bfloat16() if "bf16 input" in case else x)
+        else:  # ultralytics validates the best checkpoint with model.half() on GPUs
+            y = copy.deepcopy(module).half()(x.half())
+    y = y.float()
+    assert torch.isfinite(y).all()
+    error = ((y - reference).norm() / reference.norm()).item()
+    assert error <= PRECISION_TOLERANCE[case[:4]], f"{name} {case}: relative error {error:.2e}"
+
+
+@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_torch_compile_fullgraph_without_graph_breaks(name, mode):
+    """fullgraph=True raises on any graph break; the eager backend checks tracing without codegen."""
+    torch._dynamo.reset()
+    module = _randomize(attention.build(name, 32)).train(mode == "train")
+    compiled = torch.compile(module, backend="eager", fullgraph=True)
+    x = torch.randn(2, 32, 7, 5, requires_grad=True)
+    y = compiled(x)
+    y.square().mean().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(y, module(x))  # train mode: outputs use the batch's statistics
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+# ---------------------------------------------------------------- modules from ATTENTION_MODULE_PATH
+
+THROWAWAY_PY = '''
+    """A throwaway attention module that a test drops into a folder of its own."""
+    import torch
+    from torch import nn
+
+    from src.attention import register
+
+
+    @register("{name}")
+    class {cls}(nn.Module):
+        def __init__(self, channels, gain=1.0):
+            super().__init__()
+            self.gain = nn.Parameter(torch.full((channels,), float(gain)))
+
+        def forward(self, x):
+            return x * self.gain.view(1, -1, 1, 1)
+'''
+
+
+def _throwaway(folder, name: str = "throwaway", cls: str = "Throwaway"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(textwrap.dedent(THROWAWAY_PY).format(name=name, cls=cls))
+    return folder
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """A copy of the registry, and the modules a test imports from a search path forgotten afterwards."""
+    monkeypatch.setattr(attention, "_REGISTRY", dict(attention._REGISTRY))
+    before = set(sys.modules)
+    yield
+    package = sys.modules.get("src.attention._ext")
+    for name in set(sys.modules) - before:
+        if name.startswith("src.attention._ext."):
+            del sys.modules[name]
+            if package is not None and hasattr(package, name.rsplit(".", 1)[1]):
+                delattr(package, name.rsplit(".", 1)[1])
+
+
+def test_search_path_imports_and_registers_a_dropped_in_module(tmp_path, scratch_registry):
+    mods = _throwaway(tmp_path / "mods", "inproc_mod", "InprocMod")
+    (mods / "_helper.py").write_text("raise RuntimeError('files starting with _ are not imported')\n")
+    other = _throwaway(tmp_path / "other", "second_mod", "SecondMod")
+    assert attention.import_search_path(os.pathsep.join([str(mods), str(other)])) == [
+        "src.attention._ext.inproc_mod", "src.attention._ext.second_mod"]
+    assert {"inproc_mod", "second_mod"} <= set(attention.available())
+    assert attention.import_search_path(str(mods)) == []  # already imported: nothing twice
+    module = attention.build("inproc_mod", 8, gain=2.0)
+    assert type(module).__module__ == "src.attention._ext.inproc_mod"
+    x = torch.randn(1, 8, 3, 3)
+    assert torch.equal(pickle.loads(pickle.dumps(module))(x), 2.0 * x)
+    clash = _throwaway(tmp_path / "clash", "inproc_mod", "InprocMod")
+    with pytest.raises(ValueError, match="two attention files named 'inproc_mod.py'"):
+        attention.import_search_path(str(clash))
+    with pytest.warns(UserWarning, match="not a directory"):
+        attention.import_search_path(str(tmp_path / "missing"))
+
+
+def test_a_dropped_in_module_unpickles_in_a_fresh_process(tmp_path):
+    """As a checkpoint holding it would: the class path alone finds it, given ATTENTION_MODULE_PATH."""
+    mods = _throwaway(tmp_path / "mods")
+    env = {**os.environ, attention.MODULE_PATH_ENV: str(mods)}
+    saved = tmp_path / "module.pkl"
+    code = [f"import pickle, src.attention as a; pickle.dump(a.build('throwaway', 4, gain=3.), open(r'{saved}', 'wb'))",
+            f"import pickle; m = pickle.load(open(r'{saved}', 'rb')); print(type(m).__module__, m.gain.sum().item())"]
+    for line in code:
+        proc = subprocess.run([sys.executable, "-c", line], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["src.attention._ext.throwaway", "12.0"]
+
+
+@pytest.mark.e2e
+def test_a_dropped_in_module_runs_through_src_run(tmp_path, monkeypatch):
+    """One .py in any folder + one conf/attn/*.yaml on Hydra's search path: `attn=<name>` works."""
+    mods = _throwaway(tmp_path / "mods")
+    conf = tmp_path / "conf" / "attn"
+    conf.mkdir(parents=True)
+    (conf / "throwaway.yaml").write_text("name: throwaway\nparams:\n  gain: 1.0\n")
+    monkeypatch.setenv(attention.MODULE_PATH_ENV, str(mods))
+    proc = run_cli("attn=throwaway", "dry_run=true", "logger=none", "measure.onnx=false", "train.imgsz=64",
+                   "measure.latency_runs=2", "measure.throughput_batch=1",
+                   f"hydra.searchpath=[file://{tmp_path / 'conf'}]", outputs=tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result_file,) = (tmp_path / "out" / "runs").glob("*/result.json")
+    result = json.loads(result_file.read_text())
+    assert (result["status"], result["attn"]) == ("dry_run", "throwaway")
+    model = yaml.safe_load((result_file.parent / result["model_yaml"]).read_text())
+    layers = model["backbone"] + model["head"]
+    inserted = [layers[i] for i in result["inserted_layers"]]
+    assert inserted and all(layer[2] == "Throwaway" for layer in inserted)
+    assert result["params_added"] == sum(layer[3][0] for layer in inserted)  # one gain per channel and layer
+    assert result["params"] > result["params"] - result["params_added"]  # more than the plain model
+
+
 # ---------------------------------------------------------------- registry
 
 
-def test_registry_names_and_none():
-    assert attention.available() == ["cot", "cot_lite", "ema", "none"]
-    assert attention.get_class("none") is None
+def _conf_attn() -> dict[str, dict]:
+    return {path.stem: yaml.safe_load(path.read_text()) for path in sorted(CONF_ATTN.glob("*.yaml"))}
+
+
+def test_every_conf_attn_yaml_is_registered_and_vice_versa():
+    confs = _conf_attn()
+    assert sorted(confs) == attention.available()  # one .py + one .yaml: neither without the other
+    for stem, conf in confs.items():
+        assert conf["name"] == stem
+        params = conf.get("params") or {}
+        assert set(params) <= set(attention.knobs(stem)), stem
+        attention.yaml_args(stem, 64, params)  # the config's values pass the module's own checks
+
+
+def test_registry_none_and_class_names():
+    assert attention.get_class("none") is None and attention.knobs("none") == {}
     assert isinstance(attention.build("none", 16), nn.Identity)
-    assert attention.get_class("ema") is EMA and attention.get_class("cot_lite") is CoTAttention
-    assert attention.get_class("cot") is CoTBlock
+    classes = [attention.get_class(name) for name in MODULES]
+    assert all(isinstance(cls, type) and issubclass(cls, nn.Module) for cls in classes)
+    # ultralytics' YAML parser finds a module by its class name: one name, one class
+    assert len({cls.__name__ for cls in classes}) == len(classes)
+    assert attention.get_class("ema") is EMA and attention.get_class("cot") is CoTBlock
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_module_builds_and_keeps_shape_at_every_yolo_channel_count(name):
+    for channels in YOLO_CHANNELS:
+        module = attention.build(name, channels).train()
+        for shape in ((2, channels, 3, 2), (1, channels, 1, 1)):  # batch 1 on a 1x1 map trains too
+            x = torch.randn(*shape)
+            with torch.no_grad():
+                y = module(x)
+            assert y.shape == x.shape and torch.isfinite(y).all(), (name, channels, shape)
 
 
 def test_registry_errors_name_the_bad_value_and_the_choices():
-    with pytest.raises(ValueError, match=r"'emma'.*cot, cot_lite, ema, none"):
+    choices = re.escape(", ".join(attention.available()))
+    with pytest.raises(ValueError, match=rf"'emma'.*{choices}$"):
         attention.build("emma", 16)
-    with pytest.raises(ValueError, match=r"'emma'.*cot, cot_lite, ema, none"):
+    with pytest.raises(ValueError, match=rf"'emma'.*{choices}$"):
         attention.yaml_args("emma", 16, {})
     with pytest.raises(ValueError, match=r"'groups'.*'ema'.*valid parameters: factor$"):
         attention.build("ema", 16, groups=4)
@@ -270,3 +475,31 @@ def test_cot_group_fallbacks_and_param_count(caplog):
     assert default.maps == 8 and default.embed[-1].num_groups == 8 and default.embed[-2].out_channels == 9 * 8
     with pytest.raises(ValueError, match="odd kernel_size"):
         CoTBlock(16, kernel_size=4)
+
+
+# ---------------------------------------------------------------- src.gpu_check (its GPU path needs a GPU)
+
+
+def test_gpu_check_without_cuda_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from src import gpu_check
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main(["--out", str(tmp_path / "gpu-check")]) == 0
+    assert "gpu-check needs a CUDA GPU" in capsys.readouterr().out
+    assert not (tmp_path / "gpu-check").exists()
+
+
+def test_gpu_check_report_table():
+    from src import gpu_check
+
+    rows = [{"attn": "none", "status": "completed", "params": 2_590_000, "train_seconds": 21.4, "train_map50_95": 0.301,
+             "val_fp32": {"map50": 0.61, "map50_95": 0.30}, "val_fp16": {"map50": 0.612, "map50_95": 0.2995},
+             "latency_fp16_ms": 3.2, "latency_fp32_ms": 4.1},
+            {"attn": "cot", "status": "failed", "error": "exit code 1; see runs/cot.log"}]
+    header = {"date": "2026-12-01", "gpu": "NVIDIA H200", "torch": "2.14.1", "cuda": "13.0", "ultralytics": "8.4.190",
+              "epochs": 2, "imgsz": 320, "total_s": 123.0}
+    text = gpu_check.report(rows, header)
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 4 and all(line.count("|") == table[0].count("|") for line in table)
+    assert "| none | completed | 2.590 | 21 | 30.10 | 61.00 | 61.20 | 30.00 | 29.95 | -0.05 | 3.20 | 4.10 |" in text
+    assert "- cot: exit code 1" in text and "NVIDIA H200" in text

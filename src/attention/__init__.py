@@ -1,16 +1,26 @@
 """Attention modules behind a registry keyed by their command-line names (`attn=<name>`).
 
-Adding a module takes one file in this package (a class decorated with `@register("name")`,
-taking `(channels, <keyword params with defaults>)` and keeping the channel count) plus one
-`conf/attn/<name>.yaml`. Files here are imported automatically (names starting with `_` are not),
-so nothing else needs editing. The constructor signature is the single source of truth for the
-valid params, their defaults and their positional order in the model YAML.
+Adding a module takes one file (a class decorated with `@register("name")`, taking
+`(channels, <keyword params with defaults>)` and keeping the channel count) plus one
+`conf/attn/<name>.yaml`. Files in this package are imported automatically (names starting with `_`
+are not), and so are the `*.py` files in the folders listed in the environment variable
+`ATTENTION_MODULE_PATH` (os.pathsep-separated; an environment variable so that DDP workers and
+other subprocesses find them too), so nothing else needs editing. The constructor signature is the
+single source of truth for the valid params, their defaults and their positional order in the
+model YAML. A class may define `check_knobs(**params)` to reject bad values before anything runs.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import logging
+import os
 import pkgutil
+import sys
+import types
+import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -64,6 +74,9 @@ def _checked(name: str, params: dict[str, Any]) -> dict[str, Any]:
     missing = [k for k, v in merged.items() if v is inspect.Parameter.empty]
     if missing:
         raise ValueError(f"attention {name!r} needs parameter {missing[0]!r} (it has no default)")
+    check = getattr(get_class(name), "check_knobs", None)
+    if check is not None:
+        check(**merged)
     return merged
 
 
@@ -76,6 +89,16 @@ def build(name: str, channels: int, **params: Any) -> nn.Module:
     cls = get_class(name)
     checked = _checked(name, params)
     return nn.Identity() if cls is None else cls(channels, **checked)
+
+
+def hidden_width(channels: int, reduction: int, owner: str, logger: logging.Logger) -> int:
+    """`channels // reduction`, the official hidden size, but at least 1 (logged when raised to 1)."""
+    if channels < 1 or reduction < 1:
+        raise ValueError(f"{owner}: channels and reduction must be positive, got channels={channels}, "
+                         f"reduction={reduction}")
+    if channels // reduction < 1:
+        logger.info("%s: %d channels / reduction %d < 1; using a hidden size of 1", owner, channels, reduction)
+    return max(channels // reduction, 1)
 
 
 def nearest_divisor(n: int, wanted: int, min_quotient: int = 1) -> int:
@@ -101,17 +124,72 @@ class BatchNorm2d(nn.BatchNorm2d):
         return super().forward(x)
 
 
+def capacity_report(model: nn.Module) -> list[dict[str, Any]] | None:
+    """Each capacity-control layer in `model`: its channels and params next to the module it matches.
+
+    None when the model has none (for result.json: the counts the control was sized against).
+    """
+    cls = _REGISTRY.get("capacity")
+    found = [m for m in model.modules() if cls is not None and isinstance(m, cls)]
+    if not found:
+        return None
+    return [{"channels": m.channels, "params": sum(p.numel() for p in m.parameters()),
+             "matched_module": m.matched_module, "matched_params": m.matched_params} for m in found]
+
+
+MODULE_PATH_ENV = "ATTENTION_MODULE_PATH"
+# Modules found through ATTENTION_MODULE_PATH are imported as `src.attention._ext.<file stem>`, so a
+# pickled model (an ultralytics checkpoint) that holds one unpickles wherever `src` is importable.
+_EXTERNAL = f"{__name__}._ext"
+
+
 def _import_all() -> None:
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
 
 
+def import_search_path(paths: str | None = None) -> list[str]:
+    """Import every `*.py` (not starting with `_`) in the folders of `paths` (default: the
+    ATTENTION_MODULE_PATH variable); their `@register` calls add them. Returns the module names."""
+    paths = os.environ.get(MODULE_PATH_ENV, "") if paths is None else paths
+    package = sys.modules.get(_EXTERNAL)
+    if package is None:
+        package = types.ModuleType(_EXTERNAL, "Attention modules imported from ATTENTION_MODULE_PATH.")
+        package.__path__ = []  # a package, so `import src.attention._ext.<name>` resolves from sys.modules
+        sys.modules[_EXTERNAL] = package
+        setattr(sys.modules[__name__], "_ext", package)
+    imported = []
+    for folder in filter(None, paths.split(os.pathsep)):
+        root = Path(folder).expanduser().resolve()
+        if not root.is_dir():
+            warnings.warn(f"{MODULE_PATH_ENV}: {folder!r} is not a directory; skipped", stacklevel=2)
+            continue
+        for file in sorted(root.glob("*.py")):
+            if file.name.startswith("_"):
+                continue
+            name = f"{_EXTERNAL}.{file.stem}"
+            loaded = sys.modules.get(name)
+            if loaded is not None:
+                if Path(loaded.__file__).resolve() != file:
+                    raise ValueError(f"{MODULE_PATH_ENV}: two attention files named {file.name!r} "
+                                     f"({loaded.__file__} and {file}); rename one")
+                continue
+            spec = importlib.util.spec_from_file_location(name, file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+            setattr(package, file.stem, module)
+            imported.append(name)
+    return imported
+
+
 _import_all()
+import_search_path()
 
-from src.attention.cot import CoTBlock  # noqa: E402
-from src.attention.cot_lite import CoTAttention  # noqa: E402
-from src.attention.ema import EMA  # noqa: E402
-
-__all__ = ["EMA", "BatchNorm2d", "CoTAttention", "CoTBlock", "available", "build", "get_class", "knobs",
-           "nearest_divisor", "register", "yaml_args"]
+__all__ = ["BatchNorm2d", "MODULE_PATH_ENV", "available", "build", "capacity_report", "get_class", "hidden_width",
+           "import_search_path", "knobs", "nearest_divisor", "register", "yaml_args"]
