@@ -1,29 +1,40 @@
-"""Pure model-YAML rewriting: base YOLO11 graph + insertion positions + attention -> new graph.
+"""Pure model-YAML rewriting: base graph + position (roles or indices) + attention -> new graph.
 
 Ultralytics builds a model from a YAML dict and knows nothing about our modules: for a module it
 does not know it passes the YAML args verbatim and takes the output channels from its input. So
-this module resolves each inserted layer's channels for the chosen scale itself, inserts the
-layers, and remaps every absolute `from` index that the insertion shifted. No torch needed: the
-result is plain data, saved next to the run, so resume, checkpoint loading, DDP workers and `yolo`
-CLI users all see the same architecture.
+this module writes each inserted layer's channels for the chosen scale itself (read off a real
+build of the base: `src.ultralytics_glue.layout`), inserts the layers, and remaps every absolute
+`from` index that the insertion shifted. A position names roles (`neck`: what feeds Detect, ...)
+that are found in the graph of whichever base is chosen (YOLO11, YOLO26, YOLOv8, YOLO12), or
+explicit layer indices. Attention inside blocks is recorded under the YAML's `inside:` key (see
+`src/ultralytics_glue/inside.py`). The result is plain data, saved next to the run, so resume,
+checkpoint loading, DDP workers and `yolo` CLI users all see the same architecture.
 """
 from __future__ import annotations
 
 import copy
 import importlib.util
-import math
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
 SCALES = ("n", "s", "m", "l", "x")
+INSIDE_KEY = "inside"
+INSIDE_MODES = ("branch", "conv")
 
-# Layers whose first YAML arg is their output channel count (scaled by width, capped by
-# max_channels). Mirrors the subset of ultralytics' `base_modules` that YOLO11 detection uses.
-_CHANNEL_ARG_MODULES = {"Conv", "C3k2", "SPPF", "C2PSA", "C2f", "C3", "Bottleneck", "DWConv"}
-_DETECT_MODULES = {"Detect"}
+# Roles a position may name, per kind: resolved in each base's own graph by `role_indices`.
+ROLES = {
+    "after": {"neck": "after each layer that feeds Detect",
+              "backbone": "after each backbone layer the head reads, and after the last backbone layer",
+              "backbone_p5": "after the last backbone layer"},
+    "replace": {"c2psa": "the base's C2PSA block (YOLO11's own attention)"},
+    "inside": {"neck": "inside every bottleneck of the blocks that feed Detect",
+               "backbone": "inside every bottleneck of the backbone's blocks"},
+}
 
 
 class PositionError(ValueError):
@@ -31,39 +42,67 @@ class PositionError(ValueError):
 
 
 @dataclass(frozen=True)
+class Position:
+    """A position resolved to layer indices of one base graph."""
+
+    after: list[int] = field(default_factory=list)
+    replace: list[int] = field(default_factory=list)
+    inside: list[int] = field(default_factory=list)
+    inside_mode: str = "branch"
+
+
+@dataclass(frozen=True)
 class Rewrite:
     """The rewritten model dict plus the bookkeeping that weight transfer needs."""
 
     model: dict[str, Any]
-    # base layer index -> index of the same (unchanged) layer in the new graph; replaced layers absent
+    # base layer index -> index of the same layer in the new graph; replaced layers absent
     layer_map: dict[int, int]
     # indices (in the new graph) of the inserted attention layers, with their channel counts
     inserted: dict[int, int] = field(default_factory=dict)
+    # indices (in the new graph) of the blocks that hold attention inside their bottlenecks
+    inside: list[int] = field(default_factory=list)
 
 
-def base_yaml_path(base: str = "yolo11") -> Path:
-    """Path of ultralytics' own model YAML, found without importing ultralytics (slow import)."""
+# ---------------------------------------------------------------------------------- bases
+def _models_root() -> Path:
+    """ultralytics' cfg/models folder, found without importing ultralytics (slow import)."""
     spec = importlib.util.find_spec("ultralytics")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("ultralytics is not installed")
-    root = Path(list(spec.submodule_search_locations)[0])
-    version = "".join(ch for ch in base if ch.isdigit())
-    path = root / "cfg" / "models" / version / f"{base}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"base model YAML {path} not found in the installed ultralytics")
-    return path
+    return Path(list(spec.submodule_search_locations)[0]) / "cfg" / "models"
+
+
+def base_yaml_path(base: str = "yolo11") -> Path:
+    """ultralytics' own YAML of a base model (`yolo11` -> cfg/models/11/yolo11.yaml, `yolov8` ->
+    cfg/models/v8/yolov8.yaml), wherever its folder is."""
+    found = sorted(_models_root().rglob(f"{base}.yaml"))
+    if not found:
+        raise FileNotFoundError(f"base model {base!r} is not in the installed ultralytics; detection bases: "
+                                f"{', '.join(available_bases())}")
+    return found[0]
+
+
+@lru_cache(maxsize=1)
+def available_bases() -> tuple[str, ...]:
+    """The plain detection bases ultralytics ships (`yolo11`, `yolo26`, `yolov8`, ...)."""
+    names = {p.stem for p in _models_root().glob("*/yolo*.yaml") if re.fullmatch(r"yolov?\d+", p.stem)}
+    return tuple(sorted(names))
+
+
+@lru_cache(maxsize=16)
+def _base_text(base: str) -> str:
+    return base_yaml_path(base).read_text()
 
 
 def load_base(base: str = "yolo11") -> dict[str, Any]:
-    return yaml.safe_load(base_yaml_path(base).read_text())
+    model = yaml.safe_load(_base_text(base))
+    model["base"] = base  # ultralytics ignores unknown top-level keys; errors can name the base
+    return model
 
 
 def layers_of(model: dict[str, Any]) -> list[list[Any]]:
     return [list(layer) for layer in model["backbone"] + model["head"]]
-
-
-def _make_divisible(x: float, divisor: int = 8) -> int:
-    return math.ceil(x / divisor) * divisor
 
 
 def _absolute(f: int | Sequence[int], i: int) -> list[int]:
@@ -72,63 +111,122 @@ def _absolute(f: int | Sequence[int], i: int) -> list[int]:
     return [x if (x >= 0 or i == 0) else i + x for x in froms]
 
 
-def layer_channels(model: dict[str, Any], scale: str, input_channels: int = 3) -> list[int]:
-    """Output channels of every layer at `scale`, following ultralytics' parse_model rules."""
+def layout_of(model: dict[str, Any], scale: str):
+    """Channels and bottleneck counts of each layer, from one real build (torch, ultralytics)."""
     if scale not in model.get("scales", {}):
-        raise ValueError(f"scale {scale!r} not in {sorted(model.get('scales', {}))}")
-    _, width, max_channels = model["scales"][scale]
-    channels: list[int] = []
-    for i, (f, _n, m, args) in enumerate(layers_of(model)):
-        froms = _absolute(f, i)
-        inputs = [input_channels if x < 0 else channels[x] for x in froms]
-        if m in _CHANNEL_ARG_MODULES:
-            c2 = _make_divisible(min(args[0], max_channels) * width, 8)
-        elif m == "Concat":
-            c2 = sum(inputs)
-        elif m in _DETECT_MODULES:
-            c2 = 0  # no feature map out
-        else:  # Upsample, BatchNorm, and every module ultralytics does not know (ours)
-            c2 = inputs[0]
-        channels.append(c2)
-    return channels
+        raise PositionError(f"scale {scale!r} not in {sorted(model.get('scales', {}))}")
+    from src.ultralytics_glue.layout import base_layout
+
+    return base_layout({k: v for k, v in model.items() if k != "base"}, scale)
+
+
+def layer_channels(model: dict[str, Any], scale: str) -> list[int]:
+    """Output channels of every layer at `scale` (0 for Detect), as ultralytics builds them."""
+    return list(layout_of(model, scale).channels)
 
 
 def detect_index(model: dict[str, Any]) -> int:
-    return next(i for i, layer in enumerate(layers_of(model)) if layer[2] in _DETECT_MODULES)
+    """The detection head: the last layer of a detection YAML."""
+    return len(layers_of(model)) - 1
 
 
-def validate_position(model: dict[str, Any], after: Sequence[int], replace: Sequence[int], scale: str) -> None:
+# ---------------------------------------------------------------------------------- roles
+def role_indices(model: dict[str, Any], kind: str, role: str, bottleneck_counts: Sequence[int]) -> list[int]:
+    """The layers a role names in this graph; PositionError when the base has none."""
+    if role not in ROLES.get(kind, {}):
+        valid = ", ".join(ROLES.get(kind, {})) or "(none)"
+        raise PositionError(f"pos.{kind}={role!r} is not a role; valid roles for pos.{kind}: {valid}, "
+                            "or a list of layer indices")
+    layers = layers_of(model)
+    n_backbone = len(model["backbone"])
+    det = detect_index(model)
+    feeds_detect = sorted(x for x in _absolute(layers[det][0], det))
+    last_backbone = n_backbone - 1
+    read_by_head = {x for i in range(n_backbone, det) for x in _absolute(layers[i][0], i) if 0 <= x < n_backbone}
+    if kind == "after":
+        if role == "neck":
+            return feeds_detect
+        if role == "backbone":
+            return sorted(read_by_head | {last_backbone})
+        return [last_backbone]
+    if kind == "replace":
+        found = [i for i, layer in enumerate(layers) if layer[2] == "C2PSA"]
+        if not found:
+            have = [b for b in available_bases() if any(layer[2] == "C2PSA" for layer in layers_of(load_base(b)))]
+            raise PositionError(f"pos.replace=c2psa: {model.get('base', 'this base')} has no C2PSA layer; "
+                                f"bases that have one: {', '.join(have)}")
+        return found
+    candidates = feeds_detect if role == "neck" else range(n_backbone)
+    found = [i for i in candidates if bottleneck_counts[i] > 0]
+    if not found:
+        raise PositionError(f"pos.inside={role}: {model.get('base', 'this base')} has no block with bottlenecks there")
+    return found
+
+
+def resolve_position(model: dict[str, Any], pos: Mapping[str, Any], scale: str) -> Position:
+    """A `pos` config (each of after / replace / inside a role or a list of indices) as indices of
+    this graph, checked: PositionError names the bad value and the valid choices."""
+    layout = layout_of(model, scale)
+    resolved = {}
+    for kind in ("after", "replace", "inside"):
+        value = pos.get(kind)
+        if value is None or value == "" or value == []:
+            resolved[kind] = []
+        elif isinstance(value, str):
+            resolved[kind] = role_indices(model, kind, value, layout.bottlenecks)
+        elif isinstance(value, (list, tuple)):
+            resolved[kind] = list(value)
+        else:
+            raise PositionError(f"pos.{kind}={value!r}: expected a role name or a list of layer indices")
+    mode = pos.get("inside_mode") or "branch"
+    if mode not in INSIDE_MODES:
+        raise PositionError(f"pos.inside_mode={mode!r}; valid choices: {', '.join(INSIDE_MODES)}")
+    position = Position(resolved["after"], resolved["replace"], resolved["inside"], mode)
+    validate_position(model, position, layout)
+    return position
+
+
+def validate_position(model: dict[str, Any], position: Position, layout) -> None:
     """Raise PositionError naming the bad index and the valid range before anything is built."""
-    n_layers = len(layers_of(model))
+    layers = layers_of(model)
     det = detect_index(model)
     valid = f"valid layer indices are 0..{det - 1} (the Detect layer is {det})"
-    for kind, indices in (("after", after), ("replace", replace)):
+    for kind in ("after", "replace", "inside"):
+        indices = getattr(position, kind)
         for idx in indices:
             if isinstance(idx, bool) or not isinstance(idx, int):
                 raise PositionError(f"pos.{kind} entry {idx!r} is not an integer layer index; {valid}")
-            if idx < 0 or idx >= n_layers:
+            if idx < 0 or idx >= len(layers):
                 raise PositionError(f"pos.{kind} index {idx} is outside the model; {valid}")
             if idx >= det:
                 raise PositionError(f"pos.{kind} index {idx} is the Detect layer; {valid}")
         if len(set(indices)) != len(indices):
             raise PositionError(f"pos.{kind} lists an index twice: {list(indices)}")
-    both = sorted(set(after) & set(replace))
+    both = sorted(set(position.after) & set(position.replace))
     if both:
         raise PositionError(f"layer(s) {both} are both in pos.after and pos.replace; pick one")
-    channels = layer_channels(model, scale)
-    layers = layers_of(model)
-    for idx in replace:
+    blocks = [i for i, n in enumerate(layout.bottlenecks) if n > 0]
+    for idx in position.inside:
+        if idx not in blocks:
+            raise PositionError(f"pos.inside index {idx} ({layers[idx][2]}) is not a block with bottlenecks; "
+                                f"blocks with bottlenecks in {model.get('base', 'this base')}: "
+                                f"{', '.join(map(str, blocks))}")
+    if set(position.inside) & set(position.replace):
+        raise PositionError(f"layer(s) {sorted(set(position.inside) & set(position.replace))} are both in "
+                            "pos.inside and pos.replace; pick one")
+    for idx in position.replace:
         froms = _absolute(layers[idx][0], idx)
         if len(froms) != 1 or froms[0] < 0:
             raise PositionError(f"pos.replace index {idx} ({layers[idx][2]}) has {len(froms)} inputs; "
                                 "only single-input layers can be replaced by a channel-preserving module")
-        c_in = channels[froms[0]]
-        if c_in != channels[idx]:
-            raise PositionError(f"pos.replace index {idx} ({layers[idx][2]}) maps {c_in} -> {channels[idx]} "
+        c_in = layout.channels[froms[0]]
+        if c_in != layout.channels[idx]:
+            raise PositionError(f"pos.replace index {idx} ({layers[idx][2]}) maps {c_in} -> {layout.channels[idx]} "
                                 "channels; an attention module keeps channels, so it can only replace a "
                                 "layer with equal input and output channels")
 
 
+# ------------------------------------------------------------------------------- rewriting
 def insert_attention(
     model: dict[str, Any],
     scale: str,
@@ -136,16 +234,22 @@ def insert_attention(
     module_args: Callable[[int], list[Any]],
     after: Sequence[int] = (),
     replace: Sequence[int] = (),
+    inside: Sequence[int] = (),
+    inside_spec: Mapping[str, Any] | None = None,
+    channels: Sequence[int] | None = None,
 ) -> Rewrite:
-    """Insert `module` after the layers in `after` and in place of those in `replace`.
+    """Insert `module` after the layers in `after`, in place of those in `replace`, and record
+    `inside_spec` ({"module": attn name, "params": {...}, "mode": ...}) for the blocks in `inside`.
 
     Inserting after layer j means the module's output stands for j's output everywhere: the next
     layer reads it through -1 and every absolute reference to j (Concat, Detect) is remapped to it.
-    `module_args(channels)` gives the YAML args for a module that sees `channels` channels.
+    `module_args(channels)` gives the YAML args for a module that sees `channels` channels;
+    `channels` are the base's per-layer output channels at `scale` (read off a build if omitted).
     """
-    after, replace = list(after), list(replace)
-    validate_position(model, after, replace, scale)
-    channels = layer_channels(model, scale)
+    after, replace, inside = list(after), list(replace), list(inside)
+    layout = layout_of(model, scale)
+    validate_position(model, Position(after, replace, inside), layout)
+    channels = list(channels) if channels is not None else list(layout.channels)
     layers = layers_of(model)
     n_backbone = len(model["backbone"])
 
@@ -176,9 +280,14 @@ def insert_attention(
                 inserted[new_i] = channels[i]
         stands_for[i] = new_i
 
-    new_model = copy.deepcopy({k: v for k, v in model.items() if k not in ("backbone", "head")})
+    new_model = copy.deepcopy({k: v for k, v in model.items() if k not in ("backbone", "head", "base")})
     new_model["backbone"], new_model["head"] = new_backbone, new_head
-    return Rewrite(model=new_model, layer_map=layer_map, inserted=inserted)
+    inside_new = [layer_map[i] for i in inside]
+    if inside_new:
+        if not inside_spec:
+            raise ValueError("pos.inside needs inside_spec (the module to put inside the blocks)")
+        new_model[INSIDE_KEY] = {"layers": inside_new, **dict(inside_spec)}
+    return Rewrite(model=new_model, layer_map=layer_map, inserted=inserted, inside=inside_new)
 
 
 def _relative_style(froms: list[int], position: int, single: bool) -> int | list[int]:
@@ -195,7 +304,7 @@ def model_file_name(base: str, scale: str, attn: str, pos: str) -> str:
 
 def dump_yaml(model: dict[str, Any], path: Path) -> Path:
     """Write the model YAML in ultralytics' compact style (one layer per line)."""
-    lines = ["# generated by src.architecture; build with ultralytics as usual"]
+    lines = ["# generated by src.model_yaml; build with ultralytics as usual (after `import src`)"]
     for key, value in model.items():
         if key in ("backbone", "head"):
             continue

@@ -5,16 +5,14 @@ import pytest
 import torch
 import yaml
 
-from src import architecture as arch
+from src import model_yaml as arch
 from src import attention
-from src.job import position_label
+from src.config.identity import position_label
 
-PRESETS = {
-    "backbone_p5": ([10], []),
-    "backbone": ([4, 6, 10], []),
-    "neck": ([16, 19, 22], []),
-    "replace_c2psa": ([], [10]),
-}
+from conftest import position_presets
+
+PRESETS = position_presets()  # loaded from conf/pos/, as a job gets them
+BETWEEN = sorted(p for p, spec in PRESETS.items() if not spec["inside"])  # between-layer presets
 # Expected `from` of every Concat and of Detect after the rewrite, by preset (index in new graph).
 EXPECTED_FROMS = {
     "backbone_p5": {13: [-1, 6], 16: [-1, 4], 19: [-1, 14], 22: [-1, 11], 24: [17, 20, 23]},
@@ -29,9 +27,13 @@ def base():
     return arch.load_base("yolo11")
 
 
+def resolved(base, preset, scale="n"):
+    return arch.resolve_position(base, PRESETS[preset], scale)
+
+
 def identity_rewrite(base, preset, scale="n"):
-    after, replace = PRESETS[preset]
-    return arch.insert_attention(base, scale, "nn.Identity", lambda c: [], after=after, replace=replace)
+    pos = resolved(base, preset, scale)
+    return arch.insert_attention(base, scale, "nn.Identity", lambda c: [], after=pos.after, replace=pos.replace)
 
 
 def test_channels_match_ultralytics_build(base):
@@ -46,11 +48,11 @@ def test_channels_match_ultralytics_build(base):
         assert arch.layer_channels(base, scale)[:-1] == seen, scale
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", BETWEEN)
 def test_rewrite_remaps_absolute_froms(base, preset):
     rewrite = identity_rewrite(base, preset)
     layers = arch.layers_of(rewrite.model)
-    after, replace = PRESETS[preset]
+    after, replace = resolved(base, preset).after, resolved(base, preset).replace
     assert len(layers) == 24 + len(after)
     for index, expected in EXPECTED_FROMS[preset].items():
         assert layers[index][0] == expected, (index, layers[index])
@@ -84,11 +86,12 @@ def test_inserted_channels_resolved_per_scale(base):
     (["6"], [], "not an integer"),
 ])
 def test_invalid_positions_are_named(base, after, replace, needle):
+    pos = {"after": after, "replace": replace}
     if needle is None:
-        arch.validate_position(base, after, replace, "n")
+        arch.resolve_position(base, pos, "n")
         return
     with pytest.raises(arch.PositionError, match=needle) as info:
-        arch.validate_position(base, after, replace, "n")
+        arch.resolve_position(base, pos, "n")
     if needle in ("outside the model", "Detect layer"):
         assert "valid layer indices are 0..22" in str(info.value)
 
@@ -106,23 +109,31 @@ def test_dumped_yaml_round_trips_and_keeps_scale_in_name(base, tmp_path):
 
 
 def test_custom_positions_get_a_descriptive_label():
-    assert position_label({"name": "neck", "after": [16, 19, 22], "replace": []}) == "neck"
-    assert position_label({"name": "neck", "after": [6, 10], "replace": []}) == "custom:after6-10"
-    assert position_label({"name": "neck", "after": [], "replace": [10]}) == "custom:replace10"
+    assert position_label({"name": "neck", "after": [16, 19, 22], "replace": []}, "neck") == "neck"
+    assert position_label({"name": "neck", "after": [6, 10], "replace": []}, None) == "custom:after6-10"
+    assert position_label({"name": "neck", "after": [], "replace": [10]}, None) == "custom:replace10"
+    assert position_label({"name": "neck", "after": [4], "replace": [10]}, None) == "custom:after4+replace10"
+    assert position_label({"after": [], "inside": [6, 8]}, None) == "custom:inside6-8"
+    assert position_label({"inside": "neck", "inside_mode": "conv"}, "inside_neck") == "inside_neck:conv"
+    assert position_label({"inside": "neck", "inside_mode": "branch"}, "inside_neck") == "inside_neck"
+    assert position_label({"after": "neck", "inside_mode": "conv"}, "neck") == "neck"  # no inside: no mode
 
 
-@pytest.mark.parametrize("scale", ["n", "s"])
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-@pytest.mark.parametrize("attn", ["ema", "cot", "cot_lite"])
+MODULES = [name for name in attention.available() if attention.get_class(name) is not None]
+# every module at every preset at scale n; at scale s (twice the channels) every module at the neck
+GRID = [(a, p, "n") for a in MODULES for p in BETWEEN] + [(a, "neck", "s") for a in MODULES]
+
+
+@pytest.mark.parametrize("attn,preset,scale", GRID)
 def test_real_modules_build_and_forward_64px(base, tmp_path, scale, preset, attn):
-    from src import ultralytics_glue
+    from src.ultralytics_glue.model import build_model
 
-    after, replace = PRESETS[preset]
+    pos = resolved(base, preset, scale)
     cls = attention.get_class(attn).__name__
     rewrite = arch.insert_attention(base, scale, cls, lambda c: attention.yaml_args(attn, c, {}),
-                                    after=after, replace=replace)
+                                    after=pos.after, replace=pos.replace)
     path = arch.dump_yaml(rewrite.model, tmp_path / arch.model_file_name("yolo11", scale, attn, preset))
-    model = ultralytics_glue.build_model(path, nc=3)
+    model = build_model(path, nc=3)
     for i, channels in rewrite.inserted.items():
         assert type(model.model[i]).__name__ == cls
     model.train()

@@ -1,0 +1,63 @@
+"""What ultralytics builds from a base YAML at a scale: each layer's output channels and how many
+bottlenecks it holds, read off one real build, so no copy of ultralytics' channel rules or module
+lists is needed here."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from src.ultralytics_glue.inside import bottlenecks
+
+
+@dataclass(frozen=True)
+class Layout:
+    channels: tuple[int, ...]      # output channels per layer (0 for the Detect head)
+    bottlenecks: tuple[int, ...]   # Bottleneck modules inside each layer
+    modules: tuple[str, ...]       # each layer's class name
+
+
+def base_layout(model: dict, scale: str) -> Layout:
+    """The layout of `model` (a base YAML dict) built at `scale`; cached per graph and scale."""
+    import yaml
+
+    return _layout(yaml.safe_dump(model, sort_keys=True), scale)
+
+
+class _ReachedHead(Exception):
+    """Raised just before the detection head runs: everything before it has been measured."""
+
+
+@lru_cache(maxsize=32)
+def _layout(model_text: str, scale: str) -> Layout:
+    """Built on the meta device (shapes without memory or compute: YOLO11x in ~1 s instead of
+    ~20 s) and run through ultralytics' own forward routing up to the head."""
+    import types
+
+    import yaml
+    from ultralytics.nn import tasks
+
+    spec = {**copy.deepcopy(yaml.safe_load(model_text)), "scale": scale, "nc": 1}
+    spec.pop("inside", None)
+    with torch.device("meta"):
+        layers, save = tasks.parse_model(spec, ch=3, verbose=False)
+        out: dict[int, int] = {}
+        hooks = [layer.register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o.shape[1]))
+                 for k, layer in enumerate(layers[:-1])]
+
+        def stop(module, args):
+            raise _ReachedHead
+
+        hooks.append(layers[-1].register_forward_pre_hook(stop))
+        try:
+            tasks.BaseModel._predict_once(types.SimpleNamespace(model=layers, save=save), torch.zeros(1, 3, 64, 64))
+        except _ReachedHead:
+            pass
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return Layout(channels=tuple(out.get(k, 0) for k in range(len(layers))),
+                  bottlenecks=tuple(len(bottlenecks(layer)) for layer in layers),
+                  modules=tuple(type(layer).__name__ for layer in layers))
