@@ -1,4 +1,5 @@
-"""Hydra's real launchers: submitit (the SLURM code path, run locally) and joblib (parallel)."""
+"""Hydra's real launchers: submitit (the SLURM code path, run locally) and joblib (parallel); two
+launches of one sweep at once."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,7 +7,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from conftest import TINY, job_dirs, load_result, run_cli
+from conftest import TINY, job_dirs, load_result, run_cli, spawn_cli, training_starts
 from src.placement import place
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +38,26 @@ def test_parallel_launcher_runs_two_jobs_at_once(tmp_path, shared_cache):
     end = [datetime.fromisoformat(r["finished_at"]) for r in (a, b)]
     assert start[0] < end[1] and start[1] < end[0], (start, end)  # the intervals overlap
     assert a["latency_threads"] == b["latency_threads"] == 1  # 2 cores split over 2 jobs
+
+
+def test_two_launches_of_one_sweep_train_each_job_once(tmp_path, shared_cache):
+    """The same 3-job sweep launched twice at once (a re-submit while it runs): each job trains in
+    exactly one of them, the other skips it as running elsewhere; the table is complete."""
+    from src.aggregate.pipeline import aggregate
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", "attn=none,ema,cot_lite", f"hydra.sweep.dir={sweep}", "logger=none", *TINY]
+    logs = [tmp_path / f"launch{i}.log" for i in (1, 2)]
+    launches = [spawn_cli(*args, outputs=tmp_path, cache=shared_cache, log=log) for log in logs]
+    for launch in launches:
+        launch.wait(timeout=600)
+    out = [log.read_text() for log in logs]
+    assert training_starts(*out) == 3, [o[-2000:] for o in out]  # old code: 6, every job twice at once
+    assert "running elsewhere (host" in "".join(out)
+    assert [load_result(d)["status"] for d in job_dirs(sweep)] == ["completed"] * 3
+    assert 0 in [launch.returncode for launch in launches], [o[-2000:] for o in out]  # the last to finish
+    summary = aggregate([sweep], write=False)
+    assert summary.n_problems == 0 and sorted(summary.ablation["attn"]) == ["cot_lite", "ema", "none"]
 
 
 @pytest.mark.parametrize("job,parallel,gpus,cpus,device,expected", [

@@ -1,0 +1,224 @@
+"""`python -m src.run -m <sweep> plan=true`: every job of a sweep, its state, the compute left.
+
+It starts nothing and writes nothing. Hydra writes multirun.yaml and each job's `.hydra/` the
+moment it launches, so the plan never launches: it composes the sweep as Hydra's basic sweeper
+does (the same config loader, override parser and `split_arguments`, `hydra.sweeper.params`
+first), takes each job's dir from `hydra.sweep.dir` / `hydra.sweep.subdir` with its job number,
+and judges what the dir holds with `src.sweep.state`, as the runner will. The `none` baselines are
+then assigned as the runner's election would (`src.job.baseline`). Estimates are the median
+`train_seconds` of finished, non-copied jobs with the same training settings (train_key), the
+same attention where there are such, found under the sweep dir and `paths.outputs`.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from src import PROJECT_ROOT
+from src.config.identity import config_hash, train_key
+from src.progress import format_seconds
+from src.results import COMPLETED, RESULT_FILE, read_result
+from src.sweep.state import (DEFERRED_STATE, DONE, ELSEWHERE, FAILED_STATE, NEW, RESUMABLE, JobState, job_state,
+                             stale_after_of)
+from src.ultralytics_glue.names import RESULTS_CSV, read_results_csv
+
+TRUE = ("true", "1", "yes", "on")
+ORDER = (DONE, RESUMABLE, FAILED_STATE, ELSEWHERE, DEFERRED_STATE, NEW)
+TRAINS = (NEW, FAILED_STATE, RESUMABLE)  # the states whose jobs will train in the next run
+
+
+@dataclass
+class Planned:
+    num: int
+    overrides: list[str]
+    job_dir: Path
+    cfg: dict[str, Any]           # the job's resolved config, as the runner gets it
+    previous: dict[str, Any] | None
+    state: JobState
+    estimate: float | None = None  # seconds of training the next run will spend on it
+    estimate_from: int = 0         # finished jobs the estimate comes from
+
+
+def wants_plan(argv: list[str]) -> bool:
+    """Whether the command line asks for a plan (`plan=true`) instead of a launch."""
+    return any(a.split("=", 1)[0].lstrip("+") == "plan" and a.split("=", 1)[-1].strip().lower() in TRUE
+               for a in argv if "=" in a and not a.startswith("-"))
+
+
+def parse_argv(argv: list[str]) -> tuple[bool, str, list[str]]:
+    """(multirun, config name, overrides without `plan=...`) of a `python -m src.run` command line."""
+    multirun, config_name, overrides, rest = False, "config", [], list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-m", "--multirun"):
+            multirun = True
+        elif arg in ("-cn", "--config-name"):
+            config_name = rest.pop(0)
+        elif arg.startswith("--config-name="):
+            config_name = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            raise SystemExit(f"plan=true: {arg} is not supported here (only -m, -cn and overrides)")
+        elif arg.split("=", 1)[0].lstrip("+") != "plan":
+            overrides.append(arg)
+    return multirun, config_name, overrides
+
+
+def sweep_jobs(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, list[tuple]]:
+    """The sweep dir and each job's (number, overrides, dir, resolved config), composed as Hydra
+    would launch them, without launching."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf, open_dict, read_write
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3", job_name="run"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration(config_name=config_name, overrides=overrides,
+                                           run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN)
+        if multirun:
+            from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # after Hydra's plugin scan
+
+            target = str(master.hydra.sweeper.get("_target_", ""))
+            if not target.endswith("BasicSweeper"):
+                raise SystemExit(f"plan=true knows Hydra's basic sweeper only, not {target}")
+            params = [f"{k}={v}" for k, v in (master.hydra.sweeper.get("params") or {}).items()]
+            parsed = OverridesParser.create(config_loader=loader).parse_overrides(
+                params + list(master.hydra.overrides.task))
+            batches = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        else:
+            batches = [list(master.hydra.overrides.task)]
+        jobs = []
+        for num, job_overrides in enumerate(batches):
+            cfg = loader.load_sweep_config(master, list(job_overrides)) if multirun else master.copy()
+            with open_dict(cfg):
+                cfg.hydra.job.num = cfg.hydra.job.id = num
+            HydraConfig.instance().set_config(cfg)
+            where = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir) if multirun else Path(cfg.hydra.run.dir)
+            task = cfg.copy()
+            with read_write(task), open_dict(task):  # as Hydra hands it to the job
+                del task["hydra"]
+            jobs.append((num, list(job_overrides), where.absolute(), OmegaConf.to_container(task, resolve=True)))
+        sweep_dir = Path(master.hydra.sweep.dir if multirun else master.hydra.run.dir).absolute()
+    return sweep_dir, jobs
+
+
+def plan(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, list[Planned]]:
+    """Every job of the sweep with its state and estimate."""
+    sweep_dir, jobs = sweep_jobs(multirun, config_name, overrides)
+    planned = []
+    for num, job_overrides, job_dir, cfg in jobs:
+        try:
+            previous = read_result(job_dir / RESULT_FILE)
+        except ValueError:
+            previous = None
+        state = job_state(job_dir, previous, config_hash(cfg), bool(cfg.get("dry_run")), stale_after_of(cfg))
+        planned.append(Planned(num, job_overrides, job_dir, cfg, previous, state))
+    assign_baselines(planned)
+    estimate(planned, reference_results([sweep_dir, *{Path(p.cfg["paths"]["outputs"]) for p in planned}]))
+    return sweep_dir, planned
+
+
+def assign_baselines(planned: list[Planned]) -> None:
+    """As the runner's election will: per (train_key, seed), the `none` job that holds (or will do)
+    the training keeps its state; its twins become `deferred to a baseline` naming it."""
+    groups: dict[tuple, list[Planned]] = {}
+    for p in planned:
+        if p.cfg["attn"]["name"] == "none" and not p.cfg.get("dry_run"):
+            groups.setdefault((train_key(p.cfg), p.cfg["seed"]), []).append(p)
+    for members in groups.values():
+        trainer = _trainer(members)
+        if trainer is None or len(members) < 2:
+            continue
+        what = {DONE: "done", ELSEWHERE: "running elsewhere"}.get(trainer.state.kind, "trains it in this run")
+        for p in members:
+            if p is not trainer and p.state.kind not in (DONE, ELSEWHERE):
+                p.state = JobState(DEFERRED_STATE, f"job {trainer.num}, {what}")
+
+
+def _trainer(members: list[Planned]) -> Planned | None:
+    for wanted in (DONE, ELSEWHERE, RESUMABLE):
+        for p in members:
+            if p.state.kind == wanted and not (wanted == DONE and (p.previous or {}).get("reused_from")):
+                return p
+    return next((p for p in members if p.state.kind in TRAINS), None)
+
+
+def reference_results(roots: list[Path]) -> list[dict[str, Any]]:
+    """Finished trainings (not copies) under `roots`, for estimates."""
+    from src.aggregate.collect import discover
+
+    files, _, _ = discover([str(r) for r in roots if r.exists()])
+    found = []
+    for path in files:
+        try:
+            res = read_result(path)
+        except (ValueError, OSError):
+            continue
+        if res["status"] == COMPLETED and not res.get("reused_from") and res.get("train_seconds"):
+            found.append(res)
+    return found
+
+
+def estimate(planned: list[Planned], finished: list[dict[str, Any]]) -> None:
+    """Set each training job's estimate: the median over finished jobs with its train_key (its
+    attention where there are such), scaled to the epochs left for a resumable one."""
+    for p in planned:
+        if p.state.kind not in TRAINS or p.cfg.get("dry_run"):
+            continue
+        key = train_key(p.cfg)
+        same = [r["train_seconds"] for r in finished if r.get("train_key") == key]
+        alike = [r["train_seconds"] for r in finished if r.get("train_key") == key
+                 and r.get("attn") == p.cfg["attn"]["name"]]
+        basis = alike or same
+        if not basis:
+            continue
+        left = 1.0
+        if p.state.kind == RESUMABLE:
+            epochs = p.cfg["train"]["epochs"] or 1
+            done = (p.previous or {}).get("epochs_done") or len(read_results_csv(p.job_dir / RESULTS_CSV))
+            left = max(0.0, 1 - done / epochs)
+        p.estimate, p.estimate_from = statistics.median(basis) * left, len(basis)
+
+
+def render(sweep_dir: Path, planned: list[Planned]) -> str:
+    """The plan as printed: one line per job, the counts, the compute the next run needs."""
+    varying = _varying_keys(planned)
+    lines = [f"plan: {len(planned)} job(s) -> {sweep_dir}" + ("" if sweep_dir.exists() else " (does not exist yet)")]
+    for p in planned:
+        label = ",".join(o for o in p.overrides if o.split("=", 1)[0] in varying) or ",".join(p.overrides) or "defaults"
+        est = f"  ~{format_seconds(p.estimate)}" if p.estimate is not None else ""
+        lines.append(f"  {p.num:>3}  {label:<40} {p.state}{est}")
+    counts = {k: sum(p.state.kind == k for p in planned) for k in ORDER}
+    lines.append("  " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+    to_train = [p for p in planned if p.state.kind in TRAINS and not p.cfg.get("dry_run")]
+    known = [p for p in to_train if p.estimate is not None]
+    if to_train:
+        total = sum(p.estimate for p in known)
+        some = f" for {len(known)} of them" if len(known) < len(to_train) else ""
+        lines.append(f"  compute for the {len(to_train)} job(s) to train: "
+                     + (f"~{format_seconds(total)} of training{some} (median of finished jobs with the same "
+                        "training settings)" if known else "no estimate (no finished job with the same training "
+                                                           "settings yet)"))
+    lines.append("  nothing was started or written; drop plan=true to launch")
+    return "\n".join(lines)
+
+
+def _varying_keys(planned: list[Planned]) -> set[str]:
+    """The override keys whose values differ between jobs: what tells the jobs apart."""
+    seen = [dict(o.split("=", 1) for o in p.overrides if "=" in o) for p in planned]
+    return {k for k in set().union(*seen) if len({s.get(k) for s in seen}) > 1} if seen else set()
+
+
+def main(argv: list[str]) -> int:
+    sweep_dir, planned = plan(*parse_argv(argv))
+    print(render(sweep_dir, planned), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
