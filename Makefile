@@ -9,17 +9,22 @@ ARCHIVES ?=
 STUDY ?= quick
 SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 
-.PHONY: help venv run dry-run study aggregate sync bench test clean data-coco data-visdrone
+# one `make data-<format>` per native format in src/data/formats/ (data-coco, data-visdrone, ...)
+DATA_TARGETS := $(patsubst src/data/formats/%.py,data-%,$(filter-out %/__init__.py,$(wildcard src/data/formats/*.py)))
+
+.PHONY: help venv run dry-run study aggregate sync bench test clean gpu-wheels gpu-check $(DATA_TARGETS)
 
 help:
 	@echo "make run        default ablation (attn=none,cot,ema on the embedded dataset) + table"
 	@echo "make test       the test suite"
 	@echo "make dry-run    cost table (params, GFLOPs) of every attention x position, no training"
 	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
-	@echo "make study STUDY=quick   a ready-made study from experiments/ (quick, visdrone_attention, coco_attention)"
+	@echo "make study STUDY=quick   a ready-made study from conf/experiment/ (= experiments/): $$(ls conf/experiment | sed "s/.yaml//" | tr "\n" " ")"
 	@echo "make sync       upload a sweep's offline W&B runs: make sync SWEEP=outputs/sweeps/<dir>"
 	@echo "make bench      performance benchmarks -> outputs/bench/BENCH.md, bench.json (~8 min)"
 	@echo "make aggregate  rebuild the table of a sweep: make aggregate SWEEP=outputs/sweeps/<dir>"
+	@echo "make gpu-wheels our non-torch packages as Python 3.12 wheels in .whl/, for a GPU box without them"
+	@echo "make gpu-check  on a CUDA machine: train 4 variants briefly, fp16/fp32 mAP + latency -> outputs/gpu-check/REPORT.md"
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,11 +38,11 @@ run: venv
 	$(PY) -m src.run -m attn=none,cot,ema
 
 dry-run: venv
-	$(PY) -m src.run -m attn=none,cot,cot_lite,ema pos=backbone_p5,backbone,neck,replace_c2psa dry_run=true
+	$(PY) -m src.run -m 'attn=glob(*)' 'pos=glob(*)' dry_run=true
 
 study: venv
-	@test -f experiments/$(STUDY).yaml || { echo "no study '$(STUDY)'; choices: $$(ls experiments | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
-	$(PY) -m src.run -m --config-dir experiments --config-name $(STUDY)
+	@test -f conf/experiment/$(STUDY).yaml || { echo "no study '$(STUDY)'; choices: $$(ls conf/experiment | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
+	$(PY) -m src.run -m experiment=$(STUDY)
 
 aggregate: venv
 	@test -n "$(SWEEP)" || { echo "no sweep found under outputs/sweeps; pass SWEEP=DIR"; exit 2; }
@@ -53,11 +58,22 @@ bench: venv
 test: venv
 	$(PY) -m pytest
 
-data-coco: venv
-	$(PY) -m src.data.fetch coco --root $(DATASETS_DIR)/coco $(if $(ARCHIVES),--archives $(ARCHIVES))
+$(DATA_TARGETS): data-%: venv
+	DATASETS_DIR=$(DATASETS_DIR) $(PY) -m src.data.fetch $* $(if $(ARCHIVES),--archives $(ARCHIVES))
 
-data-visdrone: venv
-	$(PY) -m src.data.fetch visdrone --root $(DATASETS_DIR)/VisDrone $(if $(ARCHIVES),--archives $(ARCHIVES))
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)   # on a GPU box without .venv: its own python3 (torch + CUDA)
+
+gpu-wheels: venv
+	rm -rf .whl && mkdir -p .whl
+	$(PY) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	    -d .whl -r requirements-wheels.txt
+	$(PY) -m pip wheel --no-deps -w .whl $$(grep '^antlr4-python3-runtime==' requirements.lock)  # sdist only on PyPI; pure Python
+
+gpu-check:
+	@if [ -d .whl ] && ! $(GPU_PY) -c "import ultralytics, hydra" 2>/dev/null; then \
+	    $(GPU_PY) -m pip install --quiet --no-index --no-deps .whl/*.whl; fi
+	$(GPU_PY) -m src.gpu_check
 
 clean:
 	rm -rf outputs/sweeps outputs/runs outputs/cache

@@ -1,35 +1,27 @@
-"""Attention-module ablations for YOLO11.
+"""Attention-module ablations for Ultralytics YOLO.
 
-Importing `src` makes our attention modules visible to ultralytics' model parser in this process:
-right away if ultralytics is already imported, otherwise the moment `ultralytics.nn.tasks` is.
-So every process that builds or unpickles one of our models (training, resume, checkpoint
-loading, DDP workers, a user's own script) finds them, while importing `src.aggregate` alone
-stays free of torch. It also keeps ultralytics' and matplotlib's files under outputs/ and turns
-off online checks and telemetry.
+Importing `src` does one thing: it makes our attention modules visible to ultralytics' model
+parser in this process, right away if ultralytics is already imported, otherwise the moment
+`ultralytics.nn.tasks` is. So every process that builds or unpickles one of our models (training,
+resume, checkpoint loading, DDP workers, a user's own script) finds them, while importing
+`src.aggregate` alone stays free of torch. Where files go is set by the entry points
+(`src.runtime`), not here.
 """
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
-import os
 import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-ULTRALYTICS_HOME = PROJECT_ROOT / "outputs" / ".ultralytics"
-
-# Read by ultralytics / matplotlib at import time, so set before they are first imported.
-os.environ.setdefault("YOLO_CONFIG_DIR", str(ULTRALYTICS_HOME))
-os.environ.setdefault("MPLCONFIGDIR", str(PROJECT_ROOT / "outputs" / ".matplotlib"))  # its font cache
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else onnxruntime writes a device id under ~/.cache
-os.environ.setdefault("YOLO_OFFLINE", "1")  # YOLO_OFFLINE=0 allows ultralytics' downloads
-
 _PARSER_MODULE = "ultralytics.nn.tasks"  # parse_model looks module names up in its globals()
 
 
 def register_with_ultralytics(tasks_module) -> None:
-    """Put each attention class into parse_model's namespace under its class name."""
+    """Put each attention class into parse_model's namespace under its class name, and let
+    parse_model apply a YAML's `inside:` entry (attention inside blocks; src/ultralytics_glue/inside.py)."""
     from src import attention
 
     for name in attention.available():
@@ -41,6 +33,9 @@ def register_with_ultralytics(tasks_module) -> None:
             raise RuntimeError(f"attention {name!r}: class name {cls.__name__!r} is already taken in "
                                f"{_PARSER_MODULE} by {existing!r}; rename the class")
         setattr(tasks_module, cls.__name__, cls)
+    from src.ultralytics_glue import inside
+
+    inside.install(tasks_module)
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):

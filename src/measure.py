@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from src import ultralytics_glue
+from src.ultralytics_glue.model import export_onnx, ultralytics_gflops
 
 
 def params(model: torch.nn.Module, baseline_params: int | None = None) -> dict[str, int | None]:
@@ -87,7 +87,7 @@ def device_name(device: str) -> str:
 def onnx_export(model_yaml: Path, out_dir: Path, imgsz: int, nc: int) -> dict[str, Any]:
     """Export with ultralytics' own exporter (what users run next) and run it once in onnxruntime."""
     try:
-        path = ultralytics_glue.export_onnx(model_yaml, out_dir, imgsz, nc)
+        path = export_onnx(model_yaml, out_dir, imgsz, nc)
         return {"onnx_ok": True, "onnx_error": None, "onnx_file": str(path)}
     except Exception as exc:  # the reason is the result
         return {"onnx_ok": False, "onnx_error": f"{type(exc).__name__}: {exc}"[:500], "onnx_file": None}
@@ -99,7 +99,7 @@ def cost(model: torch.nn.Module, imgsz: int, baseline: torch.nn.Module | None = 
     fused = _inference_copy(model)  # one fused copy for both counts
     return {
         **params(model, baseline_params),
-        "gflops": round(ultralytics_glue.ultralytics_gflops(fused, 640), 3),
+        "gflops": round(ultralytics_gflops(fused, 640), 3),
         "gflops_exact": round(exact_gflops(fused, imgsz), 4),
         "gflops_exact_imgsz": imgsz,
     }

@@ -15,8 +15,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from src.files import atomic_write_json
+
 STATE_FILE = ".sweep_progress.json"
-TERMINAL = ("completed", "failed", "dry_run")
+TERMINAL = ("completed", "failed", "dry_run", "deferred")
 
 
 def count_jobs(task_overrides: list[str], sweeper_params: dict[str, Any] | None) -> int:
@@ -54,7 +56,7 @@ class SweepProgress(Callback):
         total = count_jobs(list(config.hydra.overrides.task), config.hydra.sweeper.get("params"))
         state = {"started": time.time(), "total": total,
                  "already_done": len(_terminal_results(sweep_dir))}
-        (sweep_dir / STATE_FILE).write_text(json.dumps(state))
+        atomic_write_json(sweep_dir / STATE_FILE, state)  # a second launch of the sweep may be reading it
         print(f"[sweep] {total} job(s) -> {sweep_dir}", flush=True)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -111,6 +113,13 @@ def _outcome(job_dir: Path) -> str:
     status = result.get("status")
     if result.get("reused_from"):
         status = "reused baseline"
+    if status == "deferred":
+        return f"deferred to the baseline training in {Path(str(result.get('deferred_to'))).name}"
+    if status == "running" and not result.get("interrupted"):
+        from src.sweep.state import is_live, stale_after_of, whereabouts
+
+        if is_live(job_dir, result, stale_after_of(result)):
+            return f"running elsewhere ({whereabouts(job_dir, result)})"
     if status == "failed":
         return f"FAILED ({(result.get('error') or '')[:80]})"
     m = result.get("metrics") or {}

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from src.files import atomic_write_json
 
 RESULT_FILE = "result.json"
 SCHEMA_VERSION = 1
 
-# Job outcomes. `dry_run` jobs built and measured the model without training.
-COMPLETED, FAILED, DRY_RUN, RUNNING = "completed", "failed", "dry_run", "running"
-STATUSES = (COMPLETED, FAILED, DRY_RUN, RUNNING)
+# Job outcomes. `dry_run` jobs built and measured the model without training. A `deferred` job is
+# a `none` baseline whose twin at another position (same train_key and seed) was training it: it
+# names that job in `deferred_to` and ended at once; the aggregator takes the twin's result.
+COMPLETED, FAILED, DRY_RUN, RUNNING, DEFERRED = "completed", "failed", "dry_run", "running", "deferred"
+STATUSES = (COMPLETED, FAILED, DRY_RUN, RUNNING, DEFERRED)
 
 # Keys every result carries (values may be None for a job that failed early).
 IDENTITY_KEYS = ("dataset", "attn", "pos", "model", "seed", "epochs", "imgsz")
 METRIC_KEYS = ("map50", "map50_95", "precision", "recall")
+# Top-level numeric fields that describe what a model costs (tables, W&B summary, cost plots).
+COST_KEYS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
 
 
 def empty_result(**identity: Any) -> dict[str, Any]:
@@ -36,23 +41,23 @@ def empty_result(**identity: Any) -> dict[str, Any]:
     return result
 
 
+# What stays the job's own when it takes its numbers from the twin that trained its baseline.
+OWN_KEYS = ("job_dir", "config_hash", "pos", "pos_after", "pos_replace", "overrides", "host", "pid",
+            "started_at", "finished_at")
+
+
+def reused_result(owner: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """`job`'s result when its baseline was trained by `owner`: the owner's numbers, the job's own
+    identity and place, and `reused_from` naming the owner (the tables count that training once)."""
+    reused = {k: v for k, v in owner.items() if k not in ("deferred_to", "deferred_because")}
+    reused.update({k: job[k] for k in OWN_KEYS if k in job})
+    reused["reused_from"] = owner.get("reused_from") or owner.get("job_dir")
+    return reused
+
+
 def write_result(job_dir: str | os.PathLike, result: dict[str, Any]) -> Path:
     """Write atomically: a reader (or a crash) never sees a half-written file."""
-    job_dir = Path(job_dir)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    target = job_dir / RESULT_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=job_dir)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(result, fh, indent=2, sort_keys=True, default=_json_default)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_json(Path(job_dir) / RESULT_FILE, result)
 
 
 def read_result(path: str | os.PathLike) -> dict[str, Any]:
@@ -70,12 +75,3 @@ def read_result(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: unknown status {data.get('status')!r}; expected one of {STATUSES}")
     data.setdefault("metrics", {})
     return data
-
-
-def _json_default(value: Any) -> Any:
-    # numpy scalars and paths end up in results; make them plain JSON.
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return str(value)

@@ -1,4 +1,10 @@
-"""Entry point: `python -m src.run [-m] key=value ...`. One Hydra job in, one result.json out."""
+"""Entry point: `python -m src.run [-m] key=value ...`. One Hydra job in, one result.json out.
+
+The exit status is non-zero when the single run failed or, for a sweep, when any job failed, is
+missing or interrupted (decided at the end of the sweep by the aggregation callback, after the
+table has been printed). With `plan=true` it launches nothing: it lists the sweep's jobs and their
+state (src/sweep/plan.py).
+"""
 from __future__ import annotations
 
 import sys
@@ -7,28 +13,59 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from src.job import run_job
+from src.config.identity import edits_position, position_label, study_name
 from src.placement import Placement, place
-from src.results import FAILED
-from src.tracking import group_name
-
-_single_run_failed = False
+from src.runtime import set_environment
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> str:
-    global _single_run_failed
+    set_environment(cfg.paths.outputs)  # before ultralytics is first imported (by the job)
+    from src import tracking
+    from src.job.runner import run_job
+    from src.results import FAILED
+
     hc = HydraConfig.get()
     sweep_or_run_dir = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir
-    result = run_job(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task),
-                     placement=_placement(hc, cfg),
-                     tracking_group=group_name(hc.job.config_name or "config", Path(sweep_or_run_dir)))
+    overrides = list(hc.overrides.task)
+    result = run_job(cfg, Path(hc.runtime.output_dir), overrides=overrides, placement=_placement(hc, cfg),
+                     tracking_group=tracking.group_name(study_name(hc.runtime.choices, hc.job.config_name),
+                                                         Path(sweep_or_run_dir)),
+                     pos_label=position_label(OmegaConf.to_container(cfg.pos, resolve=True),
+                                              _unedited_preset(hc, cfg, overrides)))
     if hc.mode == RunMode.RUN and result["status"] == FAILED:
         print(f"job failed: {result['error']}", file=sys.stderr)
-        _single_run_failed = True
+        raise SystemExit(1)
     return result["status"]
+
+
+def _unedited_preset(hc, cfg: DictConfig, overrides: list[str]) -> str | None:
+    """Hydra's choice for the `pos` group, or None when the job's lists differ from that preset's
+    (edited on the command line, or by a study file)."""
+    choice = hc.runtime.choices.get("pos")
+    if not choice or edits_position(overrides):
+        return None
+    preset = _group_option("pos", choice)
+    if preset is not None and any(OmegaConf.select(cfg.pos, k) != v for k, v in preset.items()
+                                  if k not in ("name", "inside_mode")):
+        return None
+    return choice
+
+
+def _group_option(group: str, option: str) -> dict | None:
+    """A config group option as Hydra's search path holds it (None where Hydra is not set up)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        for source in GlobalHydra.instance().config_loader().get_sources():
+            path = f"{group}/{option}"
+            if source.is_config(path):
+                return OmegaConf.to_container(source.load_config(path).config, resolve=False)
+    except Exception:  # noqa: BLE001 - a launcher process without Hydra's global state: overrides decide
+        return None
+    return None
 
 
 def _placement(hc, cfg: DictConfig) -> Placement:
@@ -45,14 +82,9 @@ def _placement(hc, cfg: DictConfig) -> Placement:
     return place(hc.job.num, n_jobs, torch.cuda.device_count(), cpus, cfg.train.get("device"))
 
 
-def exit_code() -> int:
-    """Non-zero when the single run failed or any job of the sweep failed (the table still prints)."""
-    from src.aggregate import hydra_callback
-
-    outcome = hydra_callback.LAST_SWEEP_SUMMARY  # failed, missing, interrupted or corrupt jobs
-    return 1 if (_single_run_failed or (outcome is not None and outcome.n_problems)) else 0
-
-
 if __name__ == "__main__":
+    from src.sweep.plan import main as plan, wants_plan
+
+    if wants_plan(sys.argv[1:]):  # before Hydra, which writes multirun.yaml and .hydra/ when it launches
+        sys.exit(plan(sys.argv[1:]))
     main()
-    sys.exit(exit_code())

@@ -1,14 +1,23 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from src.runtime import set_environment  # noqa: E402
+
+# This test process is an entry point too: what it imports writes under the repo's outputs/.
+# Subprocesses get them removed again (see run_cli), so each run sets its own from paths.outputs.
+RUNTIME_ENV = set_environment(ROOT / "outputs")
 
 # The smallest real training: a handful of 64 px images, one epoch. Used by every end-to-end test.
 TINY = [
@@ -26,14 +35,35 @@ TINY = [
 def run_cli(*args: str, outputs: Path, cache: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """`python -m src.run ...` as a user types it, writing under `outputs`, with an empty HOME
     beside it (see `home_of`) so a test can check that nothing lands in the user's home."""
+    return subprocess.run(cli_command(*args, outputs=outputs, cache=cache), cwd=ROOT, env=cli_env(outputs),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def spawn_cli(*args: str, outputs: Path, log: Path, cache: Path | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+    """`run_cli` started in the background, stdout and stderr into the file `log` (a pipe nobody
+    reads would stall it), in its own process group: for tests that kill it or run two at once."""
+    with open(log, "w") as fh:  # the child keeps its own descriptor
+        return subprocess.Popen(cli_command(*args, outputs=outputs, cache=cache), cwd=cwd, env=cli_env(outputs),
+                                stdout=fh, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def cli_command(*args: str, outputs: Path, cache: Path | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "src.run", *args, f"paths.outputs={outputs}"]
-    if cache is not None:
-        cmd.append(f"paths.cache={cache}")
+    return cmd + ([f"paths.cache={cache}"] if cache is not None else [])
+
+
+def cli_env(outputs: Path) -> dict[str, str]:
+    """The environment of a CLI run: ours without what this test process set for itself, HOME empty."""
     home = home_of(outputs)
     home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_") and k not in RUNTIME_ENV}
     env.update({"HOME": str(home), "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return env
+
+
+def training_starts(*logs: str) -> int:
+    """How many trainings ultralytics started (fresh or resumed) in these logs."""
+    return sum(log.count("Starting training for ") for log in logs)
 
 
 def home_of(outputs: Path) -> Path:
@@ -59,3 +89,64 @@ def load_result(job_dir: Path) -> dict:
 def shared_cache(tmp_path_factory) -> Path:
     """Dataset cache shared by the end-to-end tests, so the embedded dataset is generated once."""
     return tmp_path_factory.mktemp("cache")
+
+
+def compose(*overrides: str, return_hydra_config: bool = False):
+    """The job config `python -m src.run <overrides>` would get, composed in-process (no subprocess)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides),
+                             return_hydra_config=return_hydra_config)
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, as Hydra's search path lists them."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+
+
+def position_presets() -> dict[str, dict]:
+    """Every `pos` preset as a job gets it (roles or indices), loaded from the configs."""
+    from omegaconf import OmegaConf
+
+    return {name: OmegaConf.to_container(compose(f"pos={name}").pos) for name in group_options("pos")}
+
+
+def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
+    """Poll `predicate` until it returns something truthy (returned); fail after `timeout` seconds,
+    or as soon as `proc` has exited, with the end of `log`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = predicate()
+        if found:
+            return found
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    pytest.fail(f"condition not met within {timeout:.0f} s (process exit: {proc and proc.poll()})\n{tail}")
+
+
+def seconds_between(start: str, end: str) -> float:
+    """Seconds from one result timestamp (ISO 8601) to another."""
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def tree_listing(root: Path, exclude: tuple[str, ...] = (".venv",)) -> dict[str, tuple[int, str]]:
+    """Every file below `root` (top-level names in `exclude` left out): relative path -> (size,
+    sha256); symlinks as their target. Two listings are equal when nothing was added, removed or changed."""
+    listing = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in exclude:
+            continue
+        if path.is_symlink():
+            listing[str(rel)] = (-1, os.readlink(path))
+        elif path.is_file():
+            listing[str(rel)] = (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+    return listing

@@ -327,7 +327,8 @@ def test_corrupt_missing_running_and_failed_are_listed(tmp_path):
     sw = Sweep(root)
     sw.i = 100
     sw.add("eca", "neck", 0, None, status="failed", error="RuntimeError: CUDA out of memory\nmore")
-    sw.add("se", "neck", 1, None, status="running")
+    sw.add("se", "neck", 1, None, status="running")  # its heartbeat (the file's mtime) is fresh: live
+    sw.add("se", "neck", 2, None, status="running", interrupted=True, error="interrupted by SIGTERM")
     corrupt = root / "corrupt"
     corrupt.mkdir()
     (corrupt / "result.json").write_text('{"status": "compl')
@@ -340,18 +341,18 @@ def test_corrupt_missing_running_and_failed_are_listed(tmp_path):
     missing = root / "missing"
     write_hydra(missing, overrides=["attn=ca", "pos=head", "seed=2"], choices={"dataset": "toy", "model": "yolo11n"})
     s = aggregate([root], plots=False)
-    assert (s.n_failed, s.n_interrupted, s.n_corrupt, s.n_missing) == (1, 1, 3, 1)
-    assert s.n_problems == 6 and not s.ok
+    assert (s.n_failed, s.n_interrupted, s.n_corrupt, s.n_missing) == (1, 2, 3, 1)
+    assert s.n_problems == 7 and not s.ok
     reasons = dict(zip(s.problems["job_dir"].map(lambda p: Path(p).name), s.problems["error"]))
     assert "corrupt JSON" in reasons["corrupt"]
     assert "unknown status" in reasons["weird"]
     assert "expected a JSON object" in reasons["listy"]
     assert "no result.json" in reasons["missing"]
-    assert "interrupted" in reasons["101"]
+    assert "still running" in reasons["101"] and "interrupted by SIGTERM" in reasons["102"]
     text = s.terminal
     assert "FAILED" in text and "CUDA out of memory" in text and "more" not in text.split("CUDA out of memory")[1][:5]
     assert "MISSING" in text and "toy yolo11n ca@head seed=2" in text
-    assert "INTERRUPTED" in text and "CORRUPT" in text
+    assert "INTERRUPTED" in text and "RUNNING" in text and "CORRUPT" in text
     md = (root / "ablation.md").read_text()
     assert "CUDA out of memory" in md and "no result.json" in md
     # the healthy rows still made it
@@ -506,7 +507,8 @@ def test_cli_subprocess_does_not_import_training_code(tmp_path):
             "    rc = e.code\n"
             "new = set(sys.modules) - before\n"
             "bad = sorted(m for m in new if m.split('.')[0] in ('torch', 'ultralytics', 'torchvision')\n"
-            "             or m in ('src.job', 'src.run', 'src.measure', 'src.ultralytics_glue', 'src.architecture'))\n"
+            "             or m.startswith(('src.job', 'src.ultralytics_glue.model', 'src.ultralytics_glue.trainer'))\n"
+            "             or m in ('src.run', 'src.measure', 'src.model_yaml'))\n"
             "print('RC', rc, 'BAD', bad)\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     res = subprocess.run([sys.executable, "-c", code, str(root)], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -534,30 +536,33 @@ def test_callback_writes_files_and_records_problems(tmp_path, capsys):
     root, _, _ = three_seed_sweep(tmp_path)
     write_hydra(root / "never_ran", overrides=["attn=se"])
     cb = hydra_callback.AggregateOnMultirunEnd(plots=False)
-    cb.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}}))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}})
+    outcome = cb.aggregate_sweep(config)
     assert (root / "ablation.md").exists() and (root / "report.md").exists()
-    outcome = hydra_callback.LAST_SWEEP_SUMMARY
     assert outcome.n_missing == 1 and outcome.n_failed == 0 and outcome.n_problems == 1
     assert outcome.error is None and outcome.n_completed == 6 and outcome.summary.n_jobs == 7
-    assert hydra_callback.sweep_exit_code() == 1
+    assert outcome.exit_code == 1
     assert "cbam" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as ended:  # the sweep's exit status, after the table is out
+        cb.on_multirun_end(config)
+    assert ended.value.code == 1 and "cbam" in capsys.readouterr().out
+    hydra_callback.AggregateOnMultirunEnd(plots=False, exit_on_problems=False).on_multirun_end(config)
 
 
 def test_callback_never_raises(tmp_path, monkeypatch, caplog):
     from omegaconf import OmegaConf
     cb = hydra_callback.AggregateOnMultirunEnd()
-    cb.on_multirun_end(OmegaConf.create({"nothing": 1}))  # no hydra.sweep.dir at all
-    assert hydra_callback.LAST_SWEEP_SUMMARY.error
-    assert hydra_callback.sweep_exit_code() == 1
+    outcome = cb.aggregate_sweep(OmegaConf.create({"nothing": 1}))  # no hydra.sweep.dir at all
+    assert outcome.error and outcome.exit_code == 1
 
-    import src.aggregate.report as report
+    import src.aggregate.pipeline as pipeline
 
     def broken(*a, **k):
         raise RuntimeError("aggregation exploded")
 
-    monkeypatch.setattr(report, "aggregate", broken)
-    cb.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
-    assert "aggregation exploded" in hydra_callback.LAST_SWEEP_SUMMARY.error
+    monkeypatch.setattr(pipeline, "aggregate", broken)
+    outcome = cb.aggregate_sweep(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert "aggregation exploded" in outcome.error
     assert "aggregation exploded" in caplog.text
 
 
@@ -576,9 +581,7 @@ def test_callback_in_a_real_hydra_multirun(tmp_path):
         " + (0.02 if cfg.attn != 'none' else 0)})\n"
         "    write_result(HydraConfig.get().runtime.output_dir, r)\n"
         "if __name__ == '__main__':\n"
-        "    main()\n"
-        "    from src.aggregate import hydra_callback\n"
-        "    sys.exit(hydra_callback.sweep_exit_code())\n")
+        "    main()\n")
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text(
         "attn: none\nseed: 0\nhydra:\n  sweep:\n    dir: " + str(tmp_path / "multirun") + "\n"

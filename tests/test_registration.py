@@ -17,14 +17,14 @@ def python(code: str) -> subprocess.CompletedProcess:
 def test_modules_registered_whichever_is_imported_first(order):
     imports = "import src; import ultralytics.nn.tasks as t" if order == "src first" else \
         "import ultralytics.nn.tasks as t; import src"
-    proc = python(f"{imports}\nfrom src.attention import EMA, CoTAttention, CoTBlock\n"
+    proc = python(f"{imports}\nfrom src.attention.ema import EMA\nfrom src.attention.cot_lite import CoTAttention\nfrom src.attention.cot import CoTBlock\n"
                   "assert t.EMA is EMA and t.CoTAttention is CoTAttention and t.CoTBlock is CoTBlock\nprint('ok')")
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
 
 
 def test_plain_ultralytics_builds_and_reloads_our_yaml_and_checkpoint(tmp_path):
     """What a user's own script, a resumed run or a DDP worker does: no framework code but `import src`."""
-    from src import architecture as arch
+    from src import model_yaml as arch
     from src import attention
 
     rewrite = arch.insert_attention(arch.load_base(), "n", "EMA", lambda c: attention.yaml_args("ema", c, {}),

@@ -8,11 +8,14 @@ from conftest import TINY, files_under, home_of, job_dirs, load_result, run_cli
 
 pytestmark = pytest.mark.e2e
 
+# TINY with two validation images, which hold no circle (images depend only on their index)
+TWO_VAL = [o for o in TINY if not o.startswith("dataset.generator.n_val=")] + ["dataset.generator.n_val=2"]
+
 
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory, shared_cache):
     out = tmp_path_factory.mktemp("single")
-    proc = run_cli("attn=none", "hydra.run.dir=" + str(out / "job"), *TINY, outputs=out, cache=shared_cache)
+    proc = run_cli("attn=none", "hydra.run.dir=" + str(out / "job"), *TWO_VAL, outputs=out, cache=shared_cache)
     return proc, out / "job"
 
 
@@ -30,31 +33,76 @@ def test_tiny_training_writes_a_complete_result(baseline_run):
     assert (job / "train" / "weights" / "last.pt").is_file()
     assert (job / "train" / "results.csv").is_file()
     assert (job / result["model_yaml"]).is_file()
-    # AP by size scored the final validation's own predictions: no second validation pass
+    # AP by size from ultralytics' own COCO evaluation of the final validation: no second pass
     assert result["ap_by_size_from"] == "final_validation"
     assert (job / "train" / "predictions.json").is_file() and not (job / "val").exists()
-    assert {"map75", "ap_small", "coco_map50_95"} <= set(result["metrics"])
+    assert {"map75", "ap_small", "ap_medium", "coco_map50_95"} <= set(result["metrics"])
+    assert result["metrics"]["ap_large"] is None  # no box of 96^2 px or more at 128 px: undefined, not 0
     assert result["best_epoch"] == 1
+    assert (job / result["pr_curve_file"]).is_file() and (job / result["matches_file"]).is_file()
 
 
-def test_a_second_validation_pass_gives_the_final_passs_predictions(baseline_run, tmp_path):
-    """The fallback used where the final validation kept no predictions (multi-GPU runs)."""
-    import json
+def test_per_class_ap_is_the_final_validations(baseline_run):
+    """Per-class AP of the same pass as map50_95: their mean over the classes with instances is it."""
+    _, job = baseline_run
+    result = load_result(job)
+    per_class = result["per_class"]
+    assert list(per_class) == sorted(result["class_names"]) and len(result["class_names"]) == 5
+    assert per_class["circle"] is None  # no circle among the validation images: undefined, not 0
+    present = [v for v in per_class.values() if v is not None]
+    assert len(present) == 4 and all(v["instances"] > 0 for v in present)
+    mean = sum(v["ap50_95"] for v in present) / len(present)
+    assert mean == pytest.approx(result["metrics"]["map50_95"], abs=1e-6)
 
-    from src import ultralytics_glue
+
+def test_matches_file_reproduces_the_jobs_map(baseline_run):
+    import numpy as np
+    from ultralytics.utils.metrics import ap_per_class
 
     _, job = baseline_run
     result = load_result(job)
-    extra, predictions = ultralytics_glue.validate_with_predictions(
-        job / "train" / "weights" / "best.pt", result["data_yaml"], tmp_path, imgsz=64, batch=8, device="cpu")
-    final = json.loads((job / "train" / "predictions.json").read_text())
-    assert extra["map75"] == result["metrics"]["map75"]
-    assert len(predictions) == len(final) > 0
-    assert {p["image_id"] for p in predictions} == {p["image_id"] for p in final}
+    m = np.load(job / result["matches_file"])
+    assert sorted(m.files) == sorted(["tp", "conf", "pred_cls", "pred_image", "gt_cls", "gt_image", "n_images",
+                                      "iouv"])
+    n_pred, n_gt = len(m["conf"]), len(m["gt_cls"])
+    assert m["tp"].shape == (n_pred, 10) and m["tp"].dtype == bool and m["conf"].dtype == np.float32
+    assert len(m["pred_cls"]) == len(m["pred_image"]) == n_pred and len(m["gt_image"]) == n_gt
+    assert int(m["n_images"]) == 2 and set(m["gt_image"].tolist()) <= {0, 1}
+    assert len(m["iouv"]) == 10 and m["iouv"][0] == pytest.approx(0.5)
+    counts = np.bincount(m["gt_cls"], minlength=5)
+    for i, name in enumerate(result["class_names"]):
+        entry = result["per_class"][name]
+        assert counts[i] == (entry["instances"] if entry else 0)
+    ap = ap_per_class(m["tp"], m["conf"], m["pred_cls"], m["gt_cls"])[5]
+    assert ap.mean() == pytest.approx(result["metrics"]["map50_95"], abs=1e-6)
+    lines = (job / result["pr_curve_file"]).read_text().splitlines()
+    assert lines[0] == "recall,precision" and len(lines) == 1001
+    ci = result["metrics_ci"]  # the test-set CI from those matches, with its point estimate inside
+    assert ci["n_resamples"] == 1000 and ci["seed"] == 0
+    assert ci["point"]["map50_95"] == pytest.approx(result["metrics"]["map50_95"], abs=1e-6)
+    for key in ("map50_95", "map50"):
+        assert ci[key][0] <= ci["point"][key] <= ci[key][1]
+
+
+def test_a_second_validation_pass_records_what_the_final_one_did(baseline_run, tmp_path):
+    """The fallback used where the final validation kept nothing (multi-GPU runs)."""
+    import numpy as np
+
+    from src.ultralytics_glue.validation import revalidate
+
+    _, job = baseline_run
+    result = load_result(job)
+    record = revalidate(job / "train" / "weights" / "best.pt", result["data_yaml"], tmp_path, imgsz=64, batch=8,
+                        device="cpu")
+    assert record.per_class == result["per_class"]
+    for key in ("map75", "ap_small", "ap_medium", "ap_large", "coco_map50_95"):
+        assert record.metrics[key] == pytest.approx(result["metrics"][key]), key
+    final = np.load(job / result["matches_file"])
+    assert len(record.matches["conf"]) == len(final["conf"]) and int(record.matches["n_images"]) == 2
 
 
 def test_learning_curve_finds_the_best_epoch(tmp_path):
-    from src.job import learning_curve
+    from src.job.training import learning_curve
 
     csv = tmp_path / "train" / "results.csv"
     csv.parent.mkdir()
@@ -95,6 +143,15 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     assert "cot" in proc.stdout and "ema" in proc.stdout  # the table was printed
     assert "[sweep] job 4/4 end" in proc.stdout and "ETA" in proc.stdout  # sweep-level progress lines
 
+    # per class: 5 classes x the 3 variants that trained, printed too; the figures drawn after it
+    per_class = pd.read_csv(sweep / "per_class.csv")
+    assert len(per_class) == 15 and set(per_class["attn"]) == {"none", "cot", "ema"}
+    assert "per-class AP50-95" in proc.stdout and "Drew 2 figure(s)" in proc.stdout
+    figures = ["shapes_yolo11n_cam.png", "shapes_yolo11n_detections.png", "shapes_yolo11n_pr.png"]
+    assert all((sweep / "plots" / f).is_file() for f in figures)
+    report = (sweep / "report.md").read_text()
+    assert all(f"plots/{f}" in report for f in figures) and "per-class AP" in report
+
     # W&B, offline: one run per job in its own dir, grouped by sweep, plus the aggregate run
     from src import tracking
 
@@ -103,6 +160,11 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     assert len(jobs) == 4 and len({r["run"]["id"] for r in jobs}) == 4
     assert {r["run"]["group"] for r in runs} == {f"config-{sweep.name}"}
     assert [r["run"]["job_type"] for r in runs].count("aggregate") == 1
+    aggregate_run = next(r for r in runs if r["run"]["job_type"] == "aggregate")
+    from src.tracking import keys
+
+    assert aggregate_run["summary"][keys.PER_CLASS_TABLE]["nrows"] == 15
+    assert f"{keys.PLOT_PREFIX}shapes_yolo11n_cam" in aggregate_run["summary"]
     cot = next(r for r in jobs if r["config"].get("attn") == "cot")
     assert cot["run"]["name"].startswith("attn=cot") and "cot" in cot["run"]["tags"]
     assert cot["history"] and cot["history"][-1]["epoch"] == 1 and "metrics/map50_95" in cot["history"][-1]

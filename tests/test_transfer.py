@@ -4,14 +4,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src import architecture as arch
-from src import attention, ultralytics_glue
+from src import model_yaml as arch
+from src import attention
+from src.ultralytics_glue import model as glue_model, trainer as glue_trainer
 
 
 @pytest.fixture(scope="module")
 def base_checkpoint(tmp_path_factory):
     base = arch.load_base("yolo11")
-    model = ultralytics_glue.build_model({**base, "scale": "n"}, nc=3)
+    model = glue_model.build_model({**base, "scale": "n"}, nc=3)
     torch.manual_seed(0)
     with torch.no_grad():
         for p in model.parameters():
@@ -26,8 +27,8 @@ def test_every_base_tensor_transfers(base_checkpoint, after, replace):
     path, base_model = base_checkpoint
     rewrite = arch.insert_attention(arch.load_base(), "n", "EMA", lambda c: attention.yaml_args("ema", c, {}),
                                     after=after, replace=replace)
-    model = ultralytics_glue.build_model({**rewrite.model, "scale": "n"}, nc=3)
-    done, total = ultralytics_glue.transfer_weights(model, path, rewrite.layer_map)
+    model = glue_model.build_model({**rewrite.model, "scale": "n"}, nc=3)
+    done, total = glue_trainer.transfer_weights(model, path, rewrite.layer_map)
     base_state = base_model.state_dict()
     replaced = sum(1 for k in base_state if any(k.startswith(f"model.{i}.") for i in replace))
     assert total == len(base_state)
@@ -46,6 +47,6 @@ def test_name_matching_alone_loses_most_tensors(base_checkpoint):
     path, base_model = base_checkpoint
     rewrite = arch.insert_attention(arch.load_base(), "n", "EMA", lambda c: attention.yaml_args("ema", c, {}),
                                     after=[4, 6, 10])
-    model = ultralytics_glue.build_model({**rewrite.model, "scale": "n"}, nc=3)
+    model = glue_model.build_model({**rewrite.model, "scale": "n"}, nc=3)
     naive = intersect_dicts(base_model.state_dict(), model.state_dict())
     assert len(naive) < 0.5 * len(base_model.state_dict())

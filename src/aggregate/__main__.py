@@ -11,7 +11,9 @@ import argparse
 import os
 import sys
 
-from .report import aggregate
+from src.runtime import outputs_of, set_environment
+
+from .pipeline import DEFAULT_BOOTSTRAP, aggregate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not print the table")
     p.add_argument("--no-plots", action="store_true", help="write tables and report only")
     p.add_argument("--no-curves", action="store_true", help="skip reading each job's results.csv")
+    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N",
+                   help=f"image resamples of each variant's paired test-set CI (default {DEFAULT_BOOTSTRAP}; 0: off)")
+    p.add_argument("--min-effect", type=float, default=None, metavar="PP",
+                   help="the Δ mAP50-95 (percentage points) seeds-needed aims at (default: the observed Δ)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any job failed, is missing, interrupted or corrupt")
     return p
@@ -36,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         if not os.path.isdir(args.paths[0]):
             parser.error("--out is required when the first PATH is not a directory")
         out = args.paths[0]
-    summary = aggregate(args.paths, out, plots=not args.no_plots, curves=not args.no_curves)
+    set_environment(outputs_of(out))  # matplotlib's cache where the sweep's run kept it
+    if args.bootstrap < 0:
+        parser.error(f"--bootstrap must be 0 (off) or a positive number of resamples, got {args.bootstrap}")
+    summary = aggregate(args.paths, out, plots=not args.no_plots, curves=not args.no_curves,
+                        bootstrap=args.bootstrap, min_effect=args.min_effect)
     if not args.quiet:
         print(summary.terminal)
     if summary.n_jobs == 0:

@@ -2,7 +2,9 @@
 
 A *job dir* is a directory holding `result.json` and/or Hydra's `.hydra/`. Jobs that have a
 `.hydra/` but no `result.json` never finished (status `missing`); unreadable results get status
-`corrupt`; both keep their reason in `error` and never stop the aggregation.
+`corrupt`; both keep their reason in `error` and never stop the aggregation. A `deferred` job (a
+baseline whose twin at another position trained it) is resolved here to that twin's result, or,
+when the twin failed, died or vanished, to a problem row saying so (see `resolve_deferred`).
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from src.results import (FAILED, IDENTITY_KEYS, METRIC_KEYS, RESULT_FILE, RUNNING,
-                         read_result)
+from src.results import (COMPLETED, COST_KEYS, DEFERRED, FAILED, IDENTITY_KEYS, METRIC_KEYS, RESULT_FILE, RUNNING,
+                         read_result, reused_result)
 
 MISSING, CORRUPT = "missing", "corrupt"
 PROBLEM_STATUSES = (FAILED, RUNNING, MISSING, CORRUPT)
@@ -38,8 +40,6 @@ _SKIP_DIRS = {HYDRA_DIR, "weights", "__pycache__", ".git", "wandb", ".venv", "no
 BASE_COLUMNS = ["job_dir", "status", *IDENTITY_KEYS, "train_key", "config_hash",
                 *METRIC_KEYS, "params", "gflops", "train_seconds", "error", "traceback", "curve",
                 "reused_from", "started_at", "finished_at", "overrides", "result_file"]
-# Non-metric top-level fields whose (numeric) values describe cost.
-COST_KEYS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
 
 
 @dataclass
@@ -215,6 +215,12 @@ def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
         row.update(_identity_from_hydra(job_dir, row))
         row["job_dir"], row["result_file"] = job_dir, path
         return row
+    if result["status"] == DEFERRED:
+        result = resolve_deferred(result, job_dir)
+    elif result["status"] == RUNNING and not result.get("error") and still_running(result, job_dir):
+        from src.sweep.state import whereabouts
+
+        result["error"] = f"still running ({whereabouts(Path(job_dir), result)})"
     if not isinstance(result.get("metrics"), dict):
         result["metrics"] = {}
     metric_names.update(k if k not in result else f"metrics.{k}" for k in result["metrics"])
@@ -227,6 +233,41 @@ def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
             if row.get(k) is None:
                 row[k] = v
     return row
+
+
+def resolve_deferred(result: dict[str, Any], job_dir: str) -> dict[str, Any]:
+    """A deferred job's row: its twin's result when that completed (with `reused_from`, as if the
+    job had copied it), else the job as a problem naming the twin and what became of it."""
+    from src.sweep.state import whereabouts
+
+    recorded = Path(str(result.get("deferred_to")))
+    owner_dir = recorded if recorded.is_dir() else Path(job_dir).parent / recorded.name  # a moved sweep
+    named = f"baseline deferred to {recorded.name}"
+    try:
+        owner = read_result(owner_dir / RESULT_FILE)
+    except (ValueError, OSError) as exc:
+        reason = str(exc).removeprefix(f"{owner_dir / RESULT_FILE}: ")
+        return {**result, "status": MISSING, "error": f"{named}, which has no usable result ({reason}); "
+                                                      "the next run of the sweep trains it"}
+    if owner["status"] == COMPLETED:
+        return reused_result({**owner, "job_dir": str(owner_dir)}, result)
+    if owner["status"] == FAILED:
+        return {**result, "status": FAILED, "error": f"{named}, which failed: {owner.get('error')}; "
+                                                     "the next run of the sweep trains it again"}
+    if owner["status"] == RUNNING and still_running(owner, str(owner_dir)):
+        return {**result, "status": RUNNING, "error": f"{named}, still running ({whereabouts(owner_dir, owner)})"}
+    if owner["status"] == RUNNING:
+        return {**result, "status": RUNNING, "error": f"{named}, which stopped ({whereabouts(owner_dir, owner)}); "
+                                                      "the next run of the sweep resumes it"}
+    return {**result, "status": MISSING, "error": f"{named}, which holds a {owner['status']} result; "
+                                                  "the next run of the sweep trains it"}
+
+
+def still_running(result: dict[str, Any], job_dir: str) -> bool:
+    """A `running` result whose job is live (heartbeat within its `stale_after`), not interrupted."""
+    from src.sweep.state import is_live, stale_after_of
+
+    return is_live(Path(job_dir), result, stale_after_of(result))
 
 
 def _identity_from_hydra(job_dir: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Hydra callback: aggregate the sweep when a multirun ends.
+"""Hydra callback: aggregate the sweep when a multirun ends, then draw its checkpoints' figures.
 
 Registered in conf/config.yaml:
 
@@ -6,12 +6,17 @@ Registered in conf/config.yaml:
       callbacks:
         aggregate:
           _target_: src.aggregate.hydra_callback.AggregateOnMultirunEnd
-          # plots: true   curves: true   quiet: false   out_dir: null  (defaults)
+          # plots: true   curves: true   quiet: false   out_dir: null   exit_on_problems: true
+          # figures: true   figure_images: 4
 
-After the sweep, `LAST_SWEEP_SUMMARY` (a `SweepOutcome`: n_failed, n_missing, n_interrupted,
-n_corrupt, n_problems, error, summary) lets the entry point set a non-zero exit status;
-`sweep_exit_code()` does that in one call. The callback never raises: a broken aggregation must
-not hide the trained results.
+After the table is printed, `figures` has src.visualize draw the heatmap and detection figures
+from the jobs' best.pt (only where there are checkpoints; torch is imported then, not before),
+and report.md is written again to show them. The aggregation itself never raises (a broken aggregation must not hide the trained results);
+`aggregate_sweep` returns what it found as a `SweepOutcome`. After the table is printed and
+logged, `on_multirun_end` ends the process with exit status 1 when any job failed, is missing,
+was interrupted or is corrupt, or when the aggregation failed (`exit_on_problems: false` turns
+that off). That is how the sweep's status reaches the shell: Hydra returns nothing from a
+multirun, and the jobs themselves never raise.
 """
 from __future__ import annotations
 
@@ -41,41 +46,65 @@ class SweepOutcome:
         return 1 if (self.n_problems or self.error) else 0
 
 
-# Set by every on_multirun_end; None before any sweep ended in this process.
-LAST_SWEEP_SUMMARY: SweepOutcome | None = None
-
-
-def sweep_exit_code() -> int:
-    """0 when the last sweep's jobs all produced results; 1 when any failed, is missing, was
-    interrupted or is corrupt, or when the aggregation itself failed. 0 when no sweep ran."""
-    return 0 if LAST_SWEEP_SUMMARY is None else LAST_SWEEP_SUMMARY.exit_code
-
-
 class AggregateOnMultirunEnd(Callback):
     def __init__(self, plots: bool = True, curves: bool = True, quiet: bool = False,
-                 out_dir: str | None = None) -> None:
+                 out_dir: str | None = None, exit_on_problems: bool = True, figures: bool = True,
+                 figure_images: int = 4) -> None:
         self.plots, self.curves, self.quiet, self.out_dir = plots, curves, quiet, out_dir
+        self.exit_on_problems = exit_on_problems
+        self.figures, self.figure_images = figures, figure_images
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        global LAST_SWEEP_SUMMARY
+        outcome = self.aggregate_sweep(config)
+        if self.exit_on_problems and outcome.exit_code:
+            raise SystemExit(outcome.exit_code)  # Hydra's callback runner lets SystemExit through
+
+    def aggregate_sweep(self, config: Any) -> SweepOutcome:
+        """Tables, plots and report of the sweep, printed and logged; never raises."""
         sweep_dir = None
         try:
             sweep_dir = str(config.hydra.sweep.dir)
-            from .report import aggregate
-            summary = aggregate([sweep_dir], self.out_dir or sweep_dir, plots=self.plots, curves=self.curves)
-            LAST_SWEEP_SUMMARY = SweepOutcome(sweep_dir=sweep_dir, summary=summary)
+            from .pipeline import aggregate
+            options = config.get("aggregate") or {}  # conf/config.yaml `aggregate:`: bootstrap, min_effect
+            summary = aggregate([sweep_dir], self.out_dir or sweep_dir, plots=self.plots, curves=self.curves,
+                                **{k: options[k] for k in ("bootstrap", "min_effect") if k in options})
             if not self.quiet:
                 print(summary.terminal, flush=True)
+            if self.figures and summary.n_completed and summary.out_dir is not None:
+                _draw_figures(sweep_dir, summary, self.figure_images, quiet=self.quiet)
             _log_aggregate_run(config, sweep_dir, summary)
             if summary.n_problems:
                 log.warning("sweep %s: %d failed, %d missing, %d interrupted, %d corrupt job(s)", sweep_dir,
                             summary.n_failed, summary.n_missing, summary.n_interrupted, summary.n_corrupt)
+            return SweepOutcome(sweep_dir=sweep_dir, summary=summary)
         except BaseException as exc:  # noqa: BLE001 - never let reporting hide the trained results
             if isinstance(exc, KeyboardInterrupt):
                 log.warning("aggregation of sweep %s interrupted", sweep_dir)
             else:
                 log.exception("aggregation of sweep %s failed; the job results are untouched", sweep_dir)
-            LAST_SWEEP_SUMMARY = SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
+            return SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
+
+
+def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False) -> None:
+    """src.visualize's figures, then report.md again to embed them; a failure is logged only."""
+    import time
+
+    started = time.perf_counter()
+    try:
+        from src.visualize import draw_sweep
+
+        files, notes = draw_sweep(sweep_dir, images=images, out_dir=summary.out_dir)
+        summary.notes.extend(notes)
+        if files:
+            from .pipeline import write_report
+
+            summary.files.update(files)
+            write_report(summary)
+            if not quiet:
+                print(f"Drew {len(files)} figure(s) from the checkpoints in {time.perf_counter() - started:.1f}s: "
+                      + ", ".join(f"plots/{p.name}" for p in files.values()), flush=True)
+    except Exception:  # noqa: BLE001 - the figures are extra; the table and results stand
+        log.exception("figures of sweep %s failed; the tables and results are untouched", sweep_dir)
 
 
 def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:
@@ -87,6 +116,10 @@ def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:
     logger_cfg = config.get("logger")
     if not logger_cfg or logger_cfg.get("name") == "none":
         return
-    group = tracking.group_name(config.hydra.job.config_name or "config", Path(sweep_dir))
+    from src.config.identity import study_name
+
+    group = tracking.group_name(study_name(config.hydra.runtime.choices, config.hydra.job.config_name),
+                                Path(sweep_dir))
     plots = [Path(p) for name, p in (summary.files or {}).items() if str(p).endswith(".png")]
-    tracking.log_aggregate(logger_cfg, group=group, out_dir=Path(sweep_dir), table=summary.ablation, plots=plots)
+    tracking.log_aggregate(logger_cfg, group=group, out_dir=Path(sweep_dir), table=summary.ablation, plots=plots,
+                           per_class=summary.per_class)

@@ -1,12 +1,11 @@
 """PNG plots per (dataset, model[, setup]) block: accuracy vs cost with the Pareto front,
-learning curves with a band over seeds, and Δ mAP50-95 with its CI.
+learning curves with a band over seeds, Δ mAP50-95 with its CI, and the PR curves at IoU 0.5.
 
 Colour encodes the attention module, the marker (or line style) its position; the baseline is a
 black star / line. Every function returns the files written and notes for plots it skipped.
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 from pathlib import Path
@@ -14,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.ultralytics_glue import names
+
 from .stats import pareto_front
 from .tables import BASELINE, BLOCK
 
-CURVE_COLUMN = "metrics/mAP50-95(B)"
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "h", "<", ">"]
 _LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
 _DPI = 130
@@ -32,6 +32,15 @@ def _plt():
 
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "x"
+
+
+def block_stem(dataset: str, model: str, setup: str = "") -> str:
+    """The file-name stem of a block's figures (`<stem>_curves.png`, src.visualize's `<stem>_cam.png`)."""
+    return safe_name(f"{dataset}_{model}" + (f"_{setup}" if setup else ""))
+
+
+# figures src.visualize draws from the checkpoints, per block: (plot key suffix, title)
+IMAGE_FIGURES = (("cam", "LayerCAM heatmaps"), ("detections", "detections vs ground truth"))
 
 
 class Style:
@@ -143,33 +152,12 @@ def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, p
 def read_curve(job_dir: str, curve: str | None) -> tuple[np.ndarray, np.ndarray] | None:
     """(epochs, mAP50-95) from an ultralytics results.csv; None when absent or unreadable."""
     candidates = [curve] if isinstance(curve, str) and curve else []
-    candidates += ["train/results.csv", "results.csv"]
+    candidates += [str(names.RESULTS_CSV), names.RESULTS_CSV.name]
     for rel in candidates:
         path = rel if os.path.isabs(rel) else os.path.join(job_dir, rel)
-        if not os.path.isfile(path):
-            continue
-        try:
-            with open(path, newline="") as fh:
-                reader = csv.reader(fh)
-                header = [h.strip() for h in next(reader)]
-                if CURVE_COLUMN not in header:
-                    return None
-                iy = header.index(CURVE_COLUMN)
-                ix = header.index("epoch") if "epoch" in header else None
-                xs, ys = [], []
-                for i, row in enumerate(reader):
-                    try:
-                        yv = float(row[iy])
-                        xv = float(row[ix]) if ix is not None else float(i + 1)
-                    except (ValueError, IndexError):
-                        continue
-                    xs.append(xv)
-                    ys.append(yv)
-        except (OSError, StopIteration, csv.Error, UnicodeDecodeError):
-            return None
-        if xs:
-            return np.asarray(xs), np.asarray(ys)
-        return None
+        if os.path.isfile(path):
+            xs, ys = names.curve(names.read_results_csv(path))
+            return (np.asarray(xs), np.asarray(ys)) if xs else None
     return None
 
 
@@ -222,6 +210,56 @@ def plot_curves(runs: pd.DataFrame, title: str, path: Path, style: Style) -> Pat
     return _save(fig, path)
 
 
+# --------------------------------------------------------------------------- PR curves
+def read_pr_curve(job_dir: str, name) -> tuple[np.ndarray, np.ndarray] | None:
+    """(recall, precision) of a job's final validation (`pr_curve_file` in result.json); None when
+    the job has none."""
+    if not isinstance(name, str) or not name:
+        return None
+    path = name if os.path.isabs(name) else os.path.join(job_dir, name)
+    try:
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except (OSError, ValueError):
+        return None
+    return (data[:, 0], data[:, 1]) if data.size else None
+
+
+def plot_pr(block: pd.DataFrame, runs: pd.DataFrame, title: str, path: Path, style: Style) -> Path | None:
+    """One line per variant: precision against recall at IoU 0.5, averaged over classes (as
+    ultralytics' own 'all classes' line) and over seeds; the legend gives each variant's mAP50."""
+    curves: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
+    for r in runs.itertuples(index=False):
+        c = read_pr_curve(r.job_dir, getattr(r, "pr_curve_file", None))
+        if c is not None:
+            curves.setdefault((r.pos, r.attn), []).append(c)
+    if not curves:
+        return None
+    plt = _plt()
+    map50 = {(r["pos"], r["attn"]): r.get("map50_mean") for r in block.to_dict("records")}
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    for pos, attn in sorted(curves, key=lambda k: (k[1] != BASELINE, k[1], k[0])):
+        seeds = curves[(pos, attn)]
+        grid = seeds[0][0]
+        precision = np.mean([np.interp(grid, x, y) for x, y in seeds], axis=0)
+        score = map50.get((pos, attn))
+        label = style.label(pos, attn)
+        if score is not None and np.isfinite(score):
+            label += f"  mAP50 {100 * score:.1f}"
+        if len(seeds) > 1:
+            label += f"  (n={len(seeds)})"
+        ax.plot(grid, 100 * precision, color=style.colour.get(attn, "grey"), ls=style.line.get(pos, "-"),
+                lw=2.0 if attn == BASELINE else 1.4, label=label, zorder=3 if attn == BASELINE else 2)
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision (%), mean over classes")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 101)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
+              ncol=1 if len(curves) <= 24 else 2)
+    return _save(fig, path)
+
+
 # --------------------------------------------------------------------------- Δ with CI
 def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     data = block[~block["is_baseline"] & np.isfinite(block["delta_map50_95"].astype(float))]
@@ -271,7 +309,7 @@ def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, 
     files: dict[str, Path] = {}
     notes: list[str] = []
     name = f"{dataset} · {model}" + (f" ({setup})" if setup else "")
-    stem = safe_name(f"{dataset}_{model}" + (f"_{setup}" if setup else ""))
+    stem = block_stem(dataset, model, setup)
     style = Style(block["attn"], block["pos"])
     # GFLOPs and latency are whatever the job measured (its input size may differ from imgsz)
     specs = [("map_vs_gflops", "gflops", "GFLOPs (10⁹ FLOPs per image)"),
@@ -290,7 +328,7 @@ def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, 
     if curves:
         p = plot_curves(block_runs, f"{name}: mAP50-95 per epoch", out_dir / f"{stem}_curves.png", style)
         if p is None:
-            notes.append(f"{name}: skipped learning curves (no results.csv with '{CURVE_COLUMN}')")
+            notes.append(f"{name}: skipped learning curves (no results.csv with '{names.FITNESS_COLUMN}')")
         else:
             files[f"{stem}_curves"] = p
     p = plot_delta(block, f"{name}: Δ mAP50-95 vs baseline 'none' (95% CI)", out_dir / f"{stem}_delta.png")
@@ -298,7 +336,25 @@ def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, 
         notes.append(f"{name}: skipped Δ plot (no variant with a baseline to compare)")
     else:
         files[f"{stem}_delta"] = p
+    p = plot_pr(block, block_runs, f"{name}: precision-recall at IoU 0.5 (final validation)",
+                out_dir / f"{stem}_pr.png", style)
+    if p is None:
+        notes.append(f"{name}: skipped PR curves (no job kept a pr_curve.csv)")
+    else:
+        files[f"{stem}_pr"] = p
     return files, notes
+
+
+def image_figures(ablation: pd.DataFrame, out_dir: Path) -> dict[tuple, dict[str, Path]]:
+    """Per block, the figures src.visualize drew into `out_dir` (keyed like the plots)."""
+    found: dict[tuple, dict[str, Path]] = {}
+    for key, block in ablation.groupby(BLOCK, sort=True):
+        stem = block_stem(key[0], key[1], str(block["setup"].iloc[0]) if "setup" in block.columns else "")
+        files = {f"{stem}_{kind}": out_dir / f"{stem}_{kind}.png" for kind, _ in IMAGE_FIGURES}
+        files = {k: p for k, p in files.items() if p.is_file()}
+        if files:
+            found[key] = files
+    return found
 
 
 def plot_all(ablation: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, curves: bool = True

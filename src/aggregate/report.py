@@ -1,126 +1,28 @@
-"""`aggregate()`: collect -> tables -> files (csv, md, tex, plots, report.md).
+"""Rendering an aggregation: the terminal table, ablation.md / .tex and report.md.
 
-Used by the CLI (`python -m src.aggregate`) and the Hydra callback. Never imports training code.
+Every format walks the same per-dataset sections (`sections`), built once from the Summary.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from src.results import COMPLETED, DRY_RUN, FAILED, RUNNING
+from src.results import FAILED, RUNNING
 
+from . import per_class as PC
 from . import tables as T
-from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
+from .collect import CORRUPT, MISSING
+
+if TYPE_CHECKING:
+    from .pipeline import Summary
 
 PROBLEM_LABEL = {FAILED: "FAILED", RUNNING: "INTERRUPTED", MISSING: "MISSING", CORRUPT: "CORRUPT"}
-
-
-@dataclass
-class Summary:
-    """What one aggregation found and wrote."""
-    runs: pd.DataFrame                      # one row per job (every field, metrics flattened)
-    ablation: pd.DataFrame                  # one row per (dataset, model, train_key, pos, attn)
-    cost: pd.DataFrame                      # params/GFLOPs/latency per variant, Δ vs baseline
-    problems: pd.DataFrame                  # failed / interrupted / missing / corrupt jobs
-    n_jobs: int = 0
-    n_completed: int = 0
-    n_failed: int = 0
-    n_missing: int = 0
-    n_interrupted: int = 0
-    n_corrupt: int = 0
-    n_dry_run: int = 0
-    n_duplicates: int = 0                   # runs merged into another (baseline at several positions)
-    out_dir: Path | None = None
-    files: dict[str, Path] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    terminal: str = ""                      # the printed table
-
-    @property
-    def n_problems(self) -> int:
-        return self.n_failed + self.n_missing + self.n_interrupted + self.n_corrupt
-
-    @property
-    def ok(self) -> bool:
-        return self.n_jobs > 0 and self.n_problems == 0
-
-    def counts(self) -> dict[str, int]:
-        return {k: getattr(self, f"n_{k}") for k in
-                ("jobs", "completed", "failed", "missing", "interrupted", "corrupt", "dry_run", "duplicates")}
-
-
-# ================================================================================ entry point
-def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike | None = None,
-              *, plots: bool = True, curves: bool = True, write: bool = True) -> Summary:
-    """Aggregate every result.json below `paths` and write the tables, plots and report.
-
-    `out_dir` defaults to the first path when it is a directory; with no usable directory nothing
-    is written (the Summary still holds the tables).
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [os.fspath(p) for p in paths]
-    if out_dir is None and paths and os.path.isdir(paths[0]):
-        out_dir = paths[0]
-    out = Path(out_dir) if out_dir is not None else None
-
-    collected = collect(paths)
-    runs = collected.runs
-    ablation, n_dupes = T.build_ablation(runs, collected.metric_columns)
-    cost = T.build_cost(runs)
-    problems = _problems(runs)
-    status = runs["status"] if not runs.empty else pd.Series(dtype=object)
-    summary = Summary(runs=runs, ablation=ablation, cost=cost, problems=problems, n_jobs=len(runs),
-                      n_completed=int((status == COMPLETED).sum()), n_failed=int((status == FAILED).sum()),
-                      n_missing=int((status == MISSING).sum()), n_interrupted=int((status == RUNNING).sum()),
-                      n_corrupt=int((status == CORRUPT).sum()), n_dry_run=int((status == DRY_RUN).sum()),
-                      n_duplicates=n_dupes, out_dir=out)
-    for p in collected.unmatched:
-        summary.notes.append(f"{p}: no such file or directory (or the glob matched nothing)")
-    if not len(runs):
-        summary.notes.append(f"no result.json and no Hydra job dir found under: {', '.join(paths)}")
-    if n_dupes:
-        summary.notes.append(f"{n_dupes} duplicate run(s) merged (the baseline of the same seed at several "
-                             f"positions, or re-runs); the original training / newest result was kept")
-
-    plot_keys: dict[tuple, list[str]] = {}
-    if write and out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        summary.files.update(_write_tables(summary, out))
-        if plots:
-            from .plots import plot_all
-            done, _ = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED])) if len(runs) else (runs, 0)
-            pfiles, pnotes, plot_keys = plot_all(ablation, done, out / "plots", curves=curves)
-            summary.files.update(pfiles)
-            summary.notes.extend(pnotes)
-    summary.terminal = render_terminal(summary)
-    if write and out is not None:
-        path = out / "report.md"
-        path.write_text(render_report(summary, paths, plot_keys))
-        summary.files["report.md"] = path
-    return summary
-
-
-def _problems(runs: pd.DataFrame) -> pd.DataFrame:
-    cols = ["status", "dataset", "model", "pos", "attn", "seed", "error", "job_dir"]
-    if runs.empty:
-        return pd.DataFrame(columns=cols)
-    p = runs.loc[runs["status"].isin(PROBLEM_STATUSES), cols].copy()
-    errors = []
-    for status, err in zip(p["status"], p["error"]):
-        err = err if isinstance(err, str) and err.strip() else ""
-        if status == RUNNING:
-            err = "interrupted (status still 'running')" + (f": {err}" if err else "")
-        elif status == FAILED and not err:
-            err = "failed (no error recorded)"
-        errors.append(err)
-    p["error"] = errors
-    return p.reset_index(drop=True)
 
 
 def problem_line(r, width: int = 120) -> str:
@@ -140,6 +42,8 @@ def problem_line(r, width: int = 120) -> str:
     # the last line of a traceback is the informative one
     msg = lines[-1] if lines and lines[0].startswith("Traceback") else (lines[0] if lines else "")
     label = PROBLEM_LABEL.get(r.get("status"), str(r.get("status")).upper())
+    if r.get("status") == RUNNING and "still running" in err:
+        label = "RUNNING"
     head = f"{label:<11} {what.strip() or '(unknown job)'}: "
     tail = f"  [{_short_dir(r.get('job_dir'))}]"
     room = max(40, width - len(head) - len(tail))
@@ -162,79 +66,61 @@ def _short_dir(path) -> str:
     return os.path.join(*parts[-2:]) if len(parts) >= 2 else path
 
 
-# ================================================================================ files
-def _write_tables(s: Summary, out: Path) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    ab = s.ablation.copy()
-    csv_ab = ab.drop(columns=[c for c in ("is_baseline",) if c in ab.columns])
-    files["ablation.csv"] = out / "ablation.csv"
-    csv_ab.to_csv(files["ablation.csv"], index=False)
-    files["runs.csv"] = out / "runs.csv"
-    s.runs.to_csv(files["runs.csv"], index=False)
-    if not s.cost.empty:
-        files["cost.csv"] = out / "cost.csv"
-        s.cost.drop(columns=["is_baseline"], errors="ignore").to_csv(files["cost.csv"], index=False)
-    if not s.problems.empty:
-        files["problems.csv"] = out / "problems.csv"
-        s.problems.to_csv(files["problems.csv"], index=False)
-    files["ablation.md"] = out / "ablation.md"
-    files["ablation.md"].write_text(render_markdown_tables(s))
-    files["ablation.tex"] = out / "ablation.tex"
-    files["ablation.tex"].write_text(render_latex_tables(s))
-    return files
+@dataclass(frozen=True)
+class Section:
+    """One dataset's share of an aggregation (dataset None: jobs that could not be identified)."""
+    dataset: str | None
+    ablation: pd.DataFrame
+    cost: pd.DataFrame
+    problems: pd.DataFrame
 
 
-def _datasets(s: Summary) -> list[str]:
+def sections(s: Summary) -> list[Section]:
+    """Per dataset (sorted), its ablation rows, cost rows and jobs without results; then, if any,
+    the unidentified jobs without results."""
     names = set(s.ablation["dataset"].dropna())
-    if not s.cost.empty:
-        names |= set(s.cost["dataset"].dropna())
-    if not s.problems.empty:
-        names |= set(s.problems["dataset"].dropna())
-    return sorted(str(n) for n in names)
+    for frame in (s.cost, s.problems):
+        if not frame.empty:
+            names |= set(frame["dataset"].dropna())
 
+    def rows(frame: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
+        if frame.empty:
+            return frame
+        return frame[frame["dataset"].isna()] if dataset is None else frame[frame["dataset"] == dataset]
 
-def _ds_problems(s: Summary, dataset: str | None) -> pd.DataFrame:
-    if s.problems.empty:
-        return s.problems
-    if dataset is None:
-        return s.problems[s.problems["dataset"].isna()]
-    return s.problems[s.problems["dataset"] == dataset]
-
-
-def _has_metrics(s: Summary, dataset: str) -> bool:
-    return not s.ablation.empty and (s.ablation["dataset"] == dataset).any()
-
-
-def _ds_cost(s: Summary, dataset: str) -> pd.DataFrame:
-    return s.cost[s.cost["dataset"] == dataset] if not s.cost.empty else s.cost
+    out = [Section(ds, rows(s.ablation, ds), rows(s.cost, ds), rows(s.problems, ds))
+           for ds in sorted(str(n) for n in names)]
+    orphans = rows(s.problems, None)
+    if not orphans.empty:
+        out.append(Section(None, s.ablation.iloc[0:0], s.cost.iloc[0:0], orphans))
+    return out
 
 
 def render_terminal(s: Summary) -> str:
     out: list[str] = []
     counts = ", ".join(f"{v} {k.replace('_', '-')}" for k, v in s.counts().items() if v and k not in ("jobs", "duplicates"))
     out.append(f"Aggregated {s.n_jobs} job(s): {counts or 'nothing found'}")
-    for ds in _datasets(s):
-        ab = s.ablation[s.ablation["dataset"] == ds] if not s.ablation.empty else s.ablation
+    for sec in sections(s):
         out.append("")
-        if not ab.empty:
-            out.append(f"== {ds}{_one_model(ab)}: ablation (mAP in %, mean±std over seeds) ==")
-            out.append(T.render_terminal(ab))
-            out.append(_wrap(T.footnote(ab, "*"), 118))
+        if sec.dataset is None:
+            out.append(f"-- {len(sec.problems)} unidentified job(s) without results --")
+            out.extend(problem_line(r) for r in sec.problems.to_dict("records"))
+            continue
+        if not sec.ablation.empty:
+            out.append(f"== {sec.dataset}{_one_model(sec.ablation)}: ablation (mAP in %, mean±std over seeds) ==")
+            out.append(T.render_terminal(sec.ablation))
+            out.append(_wrap(T.footnote(sec.ablation, "*"), 118))
+            classes = _per_class_of(s, sec.dataset)
+            if not classes.empty:
+                out += ["", PC.render_terminal(classes)]
+        elif not sec.cost.empty:
+            out.append(f"== {sec.dataset}{_one_model(sec.cost)}: cost only (no trained results) ==")
+            out.append(T.render_terminal(sec.cost, cost=True))
         else:
-            cost = _ds_cost(s, ds)
-            if not cost.empty:
-                out.append(f"== {ds}{_one_model(cost)}: cost only (no trained results) ==")
-                out.append(T.render_terminal(cost, cost=True))
-            else:
-                out.append(f"== {ds}: no usable results ==")
-        probs = _ds_problems(s, ds)
-        if not probs.empty:
-            out.append(f"-- {len(probs)} job(s) without results --")
-            out.extend(problem_line(r) for r in probs.to_dict("records"))
-    orphans = _ds_problems(s, None)
-    if not orphans.empty:
-        out += ["", f"-- {len(orphans)} unidentified job(s) without results --"]
-        out.extend(problem_line(r) for r in orphans.to_dict("records"))
+            out.append(f"== {sec.dataset}: no usable results ==")
+        if not sec.problems.empty:
+            out.append(f"-- {len(sec.problems)} job(s) without results --")
+            out.extend(problem_line(r) for r in sec.problems.to_dict("records"))
     if s.notes:
         import textwrap
         out += ["", "Notes:"]
@@ -255,13 +141,23 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = None) -> str:
+def _per_class_of(s: Summary, dataset: str) -> pd.DataFrame:
+    table = s.per_class
+    return table[table["dataset"] == dataset] if not table.empty else table
+
+
+def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = None,
+                           per_class: bool = False) -> str:
     h = "#" * level
     out: list[str] = []
-    for ds in _datasets(s):
-        ab = s.ablation[s.ablation["dataset"] == ds] if not s.ablation.empty else s.ablation
-        cost = _ds_cost(s, ds)
-        out.append(f"{h} {T._md_escape(ds)}\n")
+    for sec in sections(s):
+        if sec.dataset is None:
+            out.append(f"{h} Unidentified jobs without results ({len(sec.problems)})\n")
+            out.extend(f"- `{problem_line(r, 300)}`" for r in sec.problems.to_dict("records"))
+            out.append("")
+            continue
+        ab, cost = sec.ablation, sec.cost
+        out.append(f"{h} {T._md_escape(sec.dataset)}\n")
         if not ab.empty:
             out.append(T.render_markdown(ab))
             out.append("\n" + T._md_escape(T.footnote(ab, "bold")) + "\n")
@@ -272,18 +168,14 @@ def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = 
                        "dataset, model and image size; best (lowest) value per model in bold.\n")
         if ab.empty and cost.empty:
             out.append("No usable results.\n")
+        if per_class and not _per_class_of(s, sec.dataset).empty:
+            out.append(PC.render_markdown(_per_class_of(s, sec.dataset), level=level + 1))
         if plot_keys is not None:
-            out.append(_md_plots(s, ds, plot_keys, h + "#"))
-        probs = _ds_problems(s, ds)
-        if not probs.empty:
-            out.append(f"{h}# Jobs without results ({len(probs)})\n")
-            out.extend(f"- `{problem_line(r, 300)}`" for r in probs.to_dict("records"))
+            out.append(_md_plots(s, sec.dataset, plot_keys, h + "#"))
+        if not sec.problems.empty:
+            out.append(f"{h}# Jobs without results ({len(sec.problems)})\n")
+            out.extend(f"- `{problem_line(r, 300)}`" for r in sec.problems.to_dict("records"))
             out.append("")
-    orphans = _ds_problems(s, None)
-    if not orphans.empty:
-        out.append(f"{h} Unidentified jobs without results ({len(orphans)})\n")
-        out.extend(f"- `{problem_line(r, 300)}`" for r in orphans.to_dict("records"))
-        out.append("")
     if not out:
         out.append("No results found.\n")
     return "\n".join(out).rstrip() + "\n"
@@ -303,13 +195,11 @@ def _md_plots(s: Summary, ds: str, plot_keys: dict, h: str = "####") -> str:
 
 def render_latex_tables(s: Summary) -> str:
     out = ["% Generated by `python -m src.aggregate`. Needs \\usepackage{booktabs}.", ""]
-    for ds in _datasets(s):
-        ab = s.ablation[s.ablation["dataset"] == ds] if not s.ablation.empty else s.ablation
-        if not ab.empty:
-            out += [T.render_latex(ab, ds, notes=T.footnote(ab, "bold")), ""]
-        cost = _ds_cost(s, ds)
-        if not cost.empty:
-            out += [T.render_latex(cost, ds, cost=True), ""]
+    for sec in sections(s):
+        if not sec.ablation.empty:
+            out += [T.render_latex(sec.ablation, sec.dataset, notes=T.footnote(sec.ablation, "bold")), ""]
+        if not sec.cost.empty:
+            out += [T.render_latex(sec.cost, sec.dataset, cost=True), ""]
     return "\n".join(out)
 
 
@@ -380,9 +270,11 @@ def render_report(s: Summary, paths: list[str], plot_keys: dict | None = None) -
     when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     title = "# Attention ablation report"
     intro = (f"_Generated {when} by `python -m src.aggregate`. "
-             f"Tables: `ablation.md`, `ablation.csv`, `ablation.tex`; one row per job in `runs.csv`._\n")
+             f"Tables: `ablation.md`, `ablation.csv`, `ablation.tex`"
+             f"{'; per class: `per_class.md`, `.csv`, `.tex`' if not s.per_class.empty else ''}"
+             f"; one row per job in `runs.csv`._\n")
     findings = _findings(s)
-    body = render_markdown_tables(s, level=3, plot_keys=plot_keys or {})
+    body = render_markdown_tables(s, level=3, plot_keys=plot_keys or {}, per_class=True)
     notes = ""
     if s.notes:
         notes = "## Notes\n\n" + "\n".join(f"- {n}" for n in s.notes) + "\n"
@@ -414,6 +306,32 @@ def _findings(s: Summary) -> str:
         text = (f"- {name}: baseline mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%; best variant "
                 f"`{best['attn']} @ {best['pos']}` Δ {100 * best['delta_map50_95']:+.2f} pp "
                 f"(n={int(best['n'])}, {'significant' if best['significant'] else 'not significant'}). "
-                f"{len(up)} of {len(var)} variants significantly better, {len(down)} significantly worse.")
+                f"{len(up)} of {len(var)} variants significantly better, {len(down)} significantly worse "
+                f"(Holm-adjusted over the {len(var)}).")
         lines.append(text)
+        lines.extend(_capacity_finding(var))
+        lines.extend(_seeds_needed_findings(var))
     return "\n".join(lines) + "\n"
+
+
+def _capacity_finding(var: pd.DataFrame) -> list[str]:
+    """One line when the capacity control (same params, no attention) ran beside the modules it matches."""
+    lines = []
+    for row in var[var["attn"] == "capacity"].itertuples(index=False):
+        peers = var[(var["pos"] == row.pos) & (var["attn"] != "capacity")]
+        better = peers[peers["delta_map50_95"] > row.delta_map50_95]
+        lines.append(f"  - capacity control @ {row.pos} (parameters without attention): Δ {100 * row.delta_map50_95:+.2f} pp; "
+                     f"{len(better)} of {len(peers)} attention variants there beat it"
+                     + (f" ({', '.join(f'`{a}`' for a in better['attn'])})" if len(better) else "")
+                     + ": a gain not above this line is explained by the added parameters alone.")
+    return lines
+
+
+def _seeds_needed_findings(var: pd.DataFrame) -> list[str]:
+    lines = []
+    for row in var[var["seeds_needed"].notna()].itertuples(index=False) if "seeds_needed" in var else ():
+        n = row.seeds_needed
+        count = "more than 1000" if np.isinf(n) else f"about {int(n)}"
+        lines.append(f"  - {row.attn} @ {row.pos}: {100 * row.delta_map50_95:+.2f} pp (seed sd of Δ "
+                     f"{100 * row.delta_sd:.2f} pp); {count} seeds would be needed to tell it from 0 at 80 % power.")
+    return lines

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from src.results import COMPLETED, DRY_RUN
+from src.results import COMPLETED, COST_KEYS, DRY_RUN
 
 from .stats import paired_diff, welch_from_moments
 
@@ -32,7 +32,6 @@ SHOWN_METRICS = [("map50", "mAP50", r"mAP$_{50}$"),
                  ("ap_small", "AP_S", r"AP$_S$"),
                  ("ap_medium", "AP_M", r"AP$_M$"),
                  ("ap_large", "AP_L", r"AP$_L$")]
-COST_MEANS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
 
 
 # ============================================================================ preparation
@@ -55,7 +54,7 @@ def prepare(runs: pd.DataFrame) -> pd.DataFrame:
         for c in ("is_base", "seed_key"):
             df[c] = pd.Series(dtype=object)
         return df
-    for c in COST_MEANS:  # nullable ints (params) -> float, so means and deltas are plain floats
+    for c in COST_KEYS:  # nullable ints (params) -> float, so means and deltas are plain floats
         if c in df.columns:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     df["is_base"] = is_baseline(df["attn"])
@@ -108,8 +107,14 @@ def _int(v) -> str:
 
 
 # ============================================================================ ablation table
-def build_ablation(runs: pd.DataFrame, metric_columns: list[str]) -> tuple[pd.DataFrame, int]:
-    """The tidy ablation frame (one row per variant) and how many duplicate runs were merged."""
+def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: int = 0, bootstrap_seed: int = 0,
+                   cache_dir=None, min_effect: float | None = None) -> tuple[pd.DataFrame, int]:
+    """The tidy ablation frame (one row per variant) and how many duplicate runs were merged.
+
+    `bootstrap` > 0 adds each variant's test-set CI of Δ (paired image bootstrap per seed, see
+    test_set.py); `min_effect` (a fraction, 0.01 = 1 pp) is the Δ the seeds-needed figure aims at
+    instead of the observed one.
+    """
     df = prepare(runs)
     if df.empty:
         return _empty_ablation(metric_columns), 0
@@ -124,7 +129,7 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str]) -> tuple[pd.Da
     stats = g[metric_columns].agg(["mean", "std"])
     stats.columns = [f"{m}_{s}" for m, s in stats.columns]
     table = table.join(stats)
-    costs = [c for c in COST_MEANS if c in done.columns and done[c].notna().any()]
+    costs = [c for c in COST_KEYS if c in done.columns and done[c].notna().any()]
     for c in ("params", "gflops"):
         if c not in costs:
             costs.append(c)
@@ -141,6 +146,8 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str]) -> tuple[pd.Da
     table["is_baseline"] = table["attn"].eq(BASELINE)
 
     table = _add_deltas(table, done)
+    table = _add_test_set(table, done, bootstrap, bootstrap_seed, cache_dir)
+    table = _add_multiplicity(table, min_effect)
     labels = _setup_labels(done)
     table["setup"] = [labels.get((d, m, k), "") for d, m, k in
                       zip(table["dataset"], table["model"], table["train_key"])]
@@ -148,7 +155,8 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str]) -> tuple[pd.Da
                               ascending=[True, True, True, False, True, True], kind="stable")
     front = ["dataset", "model", "pos", "attn", "n", "seeds", "map50_mean", "map50_std",
              "map50_95_mean", "map50_95_std", "delta_map50_95", "delta_ci_low", "delta_ci_high",
-             "significant", "p_value", "test", "n_pairs", "params", "gflops"]
+             "delta_boot_low", "delta_boot_high", "significant", "p_value", "p_holm", "test", "n_pairs",
+             "seeds_needed", "params", "gflops"]
     rest = [c for c in table.columns if c not in front]
     return table[front + rest].reset_index(drop=True), n_dupes
 
@@ -157,9 +165,9 @@ def _empty_ablation(metric_columns: list[str]) -> pd.DataFrame:
     cols = ["dataset", "model", "pos", "attn", "n", "seeds"]
     for m in metric_columns:
         cols += [f"{m}_mean", f"{m}_std"]
-    cols += ["delta_map50_95", "delta_ci_low", "delta_ci_high", "significant", "p_value", "test",
-             "n_pairs", "params", "gflops", "delta_params", "delta_gflops", "train_key", "setup",
-             "is_baseline", "epochs", "imgsz"]
+    cols += ["delta_map50_95", "delta_ci_low", "delta_ci_high", "delta_boot_low", "delta_boot_high",
+             "significant", "p_value", "p_holm", "test", "n_pairs", "seeds_needed", "params", "gflops",
+             "delta_params", "delta_gflops", "train_key", "setup", "is_baseline", "epochs", "imgsz"]
     return pd.DataFrame({c: pd.Series(dtype=object) for c in dict.fromkeys(cols)})
 
 
@@ -171,6 +179,9 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
         base_runs[BLOCK + ["seed_key", PRIMARY]], on=BLOCK + ["seed_key"], suffixes=("", "_base"))
     pairs["d"] = pairs[PRIMARY] - pairs[f"{PRIMARY}_base"]
     pair_groups = {k: v.to_numpy() for k, v in pairs.groupby(VARIANT, sort=False)["d"]}
+    table = table.copy()
+    table["delta_sd"] = [np.std(pair_groups[k], ddof=1) if len(pair_groups.get(k, ())) >= 2 else np.nan
+                         for k in zip(*(table[c] for c in VARIANT))]
     var_groups = {k: v.to_numpy() for k, v in var_runs.groupby(VARIANT, sort=False)[PRIMARY]}
     base_moments = base_runs.groupby(BLOCK, sort=False)[PRIMARY].agg(["mean", "var", "count"])
     base_costs = table[table["is_baseline"]].set_index(BLOCK)
@@ -219,6 +230,53 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed: int, cache_dir) -> pd.DataFrame:
+    """delta_boot_low/high: the mean over seeds of each seed's paired bootstrap CI bounds of Δ
+    mAP50-95 (variant and baseline resampled on the same images); boot_n: seeds that had one."""
+    table = table.assign(delta_boot_low=np.nan, delta_boot_high=np.nan, boot_n=0)
+    if not bootstrap or done.empty:
+        return table
+    from . import test_set
+
+    done = done.assign(matches=[test_set.matches_path(r) for r in done.itertuples(index=False)])
+    base = done[done["is_base"]][BLOCK + ["seed_key", "matches"]]
+    pairs = done[~done["is_base"]][VARIANT + ["seed_key", "matches"]].merge(
+        base, on=BLOCK + ["seed_key"], suffixes=("", "_base"))
+    if pairs.empty:
+        return table
+    cis = test_set.paired_deltas(pairs, bootstrap, seed, cache_dir).dropna(subset=["boot_low", "boot_high"])
+    if cis.empty:
+        return table
+    means = cis.groupby(VARIANT, sort=False).agg(delta_boot_low=("boot_low", "mean"),
+                                                  delta_boot_high=("boot_high", "mean"),
+                                                  boot_n=("boot_low", "size"))
+    table = table.drop(columns=["delta_boot_low", "delta_boot_high", "boot_n"]).join(means, on=VARIANT)
+    table["boot_n"] = table["boot_n"].fillna(0).astype(int)
+    return table
+
+
+def _add_multiplicity(table: pd.DataFrame, min_effect: float | None) -> pd.DataFrame:
+    """p_holm: Holm-adjusted p-values over the variants sharing a baseline; `significant` uses it.
+    seeds_needed: seeds for 80% power at the 5% level (paired t) to detect the observed Δ, or
+    `min_effect`, given the observed per-seed spread of Δ (n >= 2 paired seeds)."""
+    from .uncertainty import holm, seeds_needed
+
+    table = table.assign(p_holm=np.nan, seeds_needed=np.nan)
+    for _, rows in table.groupby(BLOCK, sort=False, dropna=False):
+        index = rows.index[~rows["is_baseline"] & rows["p_value"].notna()]
+        if len(index):
+            table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].to_numpy(dtype=float))
+    table["significant"] = table["p_holm"].lt(0.05) & ~table["is_baseline"]
+    needed = []
+    for row in table.itertuples(index=False):
+        effect = min_effect if min_effect else row.delta_map50_95
+        n = seeds_needed(effect, row.delta_sd) if (not row.is_baseline and row.n_pairs >= 2
+                                                   and _finite(effect) and _finite(row.delta_sd)) else None
+        needed.append(np.nan if n is None else float(n))
+    table["seeds_needed"] = needed
+    return table
+
+
 # ============================================================================ cost table
 def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
     """Params / GFLOPs / latency per (dataset, model, imgsz, pos, attn), with Δ vs the baseline.
@@ -227,7 +285,7 @@ def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
     answers "what does each attention module cost".
     """
     df = prepare(runs)
-    cols = [c for c in COST_MEANS if c in df.columns]
+    cols = [c for c in COST_KEYS if c in df.columns]
     keys = ["dataset", "model", "imgsz", "pos", "attn"]
     if df.empty or not cols:
         return pd.DataFrame(columns=keys + ["n", "params", "gflops", "delta_params", "delta_gflops"])
@@ -290,9 +348,16 @@ def _delta(row: pd.Series) -> str:
     if not _finite(d):
         return ""
     lo, hi = row.get("delta_ci_low"), row.get("delta_ci_high")
-    ci = f"[{_signed(lo)}, {_signed(hi)}]" if _finite(lo) and _finite(hi) else "[n/a]"
     mark = "†" if row.get("test") == "welch" else ""
+    if not (_finite(lo) and _finite(hi)) and _finite(row.get("delta_boot_low")):  # one seed: the test-set CI
+        lo, hi, mark = row.get("delta_boot_low"), row.get("delta_boot_high"), "‡"
+    ci = f"[{_signed(lo)}, {_signed(hi)}]" if _finite(lo) and _finite(hi) else "[n/a]"
     return f"{_signed(d)} {ci}{mark}"
+
+
+def _boot(row: pd.Series) -> str:
+    lo, hi = row.get("delta_boot_low"), row.get("delta_boot_high")
+    return f"[{_signed(lo)}, {_signed(hi)}]" if _finite(lo) and _finite(hi) else ""
 
 
 def _sig(row: pd.Series) -> str:
@@ -322,6 +387,8 @@ def ablation_columns(table: pd.DataFrame) -> list[Column]:
                                header))
     cols.append(Column("delta_map50_95", "Δ mAP50-95 (pp) [95% CI]", r"$\Delta$mAP$_{50:95}$ [95\% CI]",
                        _delta, "max", "c", "Δ mAP50-95 [95% CI]"))
+    if _has(table, "delta_boot_low") and (table["n"] > 1).any():  # one-seed rows show it in the Δ column
+        cols.append(Column("delta_boot_low", "test-set CI (pp)", "test-set CI", _boot, None, "c", "test-set CI"))
     cols.append(Column("significant", "sig.", "sig.", _sig, None, "c"))
     if _has(table, "params"):
         cols.append(Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min", "r", "Params(M)"))
@@ -503,7 +570,11 @@ def footnote(table: pd.DataFrame, marks: str = "* in the terminal, bold in md/te
     n_paired, n_welch = int((tests == "paired").sum()), int((tests == "welch").sum())
     parts = ["n = seeds (runs after merging duplicates); mAP mean ± sample std over seeds, in %.",
              "Δ = variant − baseline 'none' of the same dataset, model and training config, in "
-             "percentage points, with its 95% CI; sig. = CI excludes 0 (n/a: CI undefined with one pair)."]
+             "percentage points, with its 95% CI over seeds (n/a: undefined with one seed); sig. = Holm-adjusted "
+             "p < 0.05 over the variants sharing the baseline (raw p in the CSV)."]
+    if _has(table, "delta_boot_low"):
+        parts.append("‡ / test-set CI: 95% paired bootstrap over validation images (mean over seeds of the "
+                     "per-seed bounds): how much Δ depends on which images were validated, not on the seed.")
     if n_paired:
         parts.append(f"Paired t-test on per-seed differences (t with n−1 dof) for {n_paired} row(s).")
     if n_welch:

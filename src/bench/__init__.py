@@ -6,9 +6,11 @@ Writes BENCH.md (tables) and bench.json (the same numbers) into the output direc
 3. throughput.py   training images/s per attention variant at the default embedded-dataset settings
 4. aggregation.py  aggregating 1,000 and 10,000 result files, plots on and off
 5. sweep.py        a 4-job sweep with the basic and the parallel launcher
+6. bootstrap.py    test-set bootstrap: 1,000 image resamples of one job, embedded- and COCO-sized
+7. load.py         a 200-job dry-run sweep through the parallel launcher (8 with --quick)
 
 seed_reference.py holds the seeds' original EMA and CoTAttention (reference implementations).
 """
 from __future__ import annotations
 
-SECTIONS = ("overhead", "modules", "throughput", "aggregation", "sweep")
+SECTIONS = ("overhead", "modules", "throughput", "aggregation", "sweep", "bootstrap", "load")

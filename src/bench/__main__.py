@@ -13,6 +13,7 @@ from src import PROJECT_ROOT
 from src.bench import SECTIONS
 from src.bench import report
 from src.bench.common import FULL, QUICK, git_commit, machine
+from src.runtime import set_environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section {unknown[0]!r}; valid: {', '.join(SECTIONS)}")
     out = Path(args.out)
     out = (out if out.is_absolute() else PROJECT_ROOT / out).resolve()
+    set_environment(out)  # matplotlib, ultralytics and onnxruntime write under --out
     mode = QUICK if args.quick else FULL
     cache = out / "cache"  # the embedded dataset, generated once per size and reused by every section
 

@@ -1,4 +1,4 @@
-"""4. Aggregation: `src.aggregate.report.aggregate()` over 1,000 and 10,000 synthetic result files.
+"""4. Aggregation: `src.aggregate.pipeline.aggregate()` over 1,000 and 10,000 synthetic result files.
 
 Results are written with `src.results.write_result` (as jobs write them) into
 outputs/bench/aggregation/n<N>/: datasets x models x attention modules x positions x seeds, with
@@ -63,7 +63,7 @@ def write_results(root: Path, n: int, seed: int = 0) -> float:
 
 
 def time_aggregate(root: Path, out_dir: Path, plots: bool) -> float:
-    from src.aggregate.report import aggregate
+    from src.aggregate.pipeline import aggregate
 
     if out_dir.exists():
         shutil.rmtree(out_dir)

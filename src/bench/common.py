@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from src import PROJECT_ROOT
+from src.runtime import set_environment
 
 PY = sys.executable
 
@@ -94,8 +95,7 @@ class BenchError(RuntimeError):
 def bench_env() -> dict[str, str]:
     """The environment of every subprocess, ours and ultralytics' alike: offline, same settings dir."""
     env = dict(os.environ)
-    env.setdefault("YOLO_OFFLINE", "1")
-    env.setdefault("YOLO_CONFIG_DIR", str(PROJECT_ROOT / "outputs" / ".ultralytics"))
+    env.update(set_environment(PROJECT_ROOT / "outputs"))  # the defaults every entry point sets
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("WANDB_MODE", "offline")
     env.pop("PYTHONPATH", None)  # both sides find their code the same way: cwd = project root

@@ -37,23 +37,25 @@ PLAIN_CODE = (
     "YOLO(args.pop('model'), task='detect').train(**args)\n"
 )
 
-# (label, file suffix, function, caller function or None): the job's steps, as cProfile names them.
-_STEPS = [
-    ("config checks (src.validate)", "src/validate.py", "validate", None),
-    ("model YAML rewrite", "src/job.py", "write_model_yaml", None),
-    ("dataset prepare (generated on this first run, cached after)", "src/data/__init__.py", "prepare", None),
-    ("model build", "src/ultralytics_glue.py", "build_model", "_run"),
-    ("measure_model: GFLOPs at 640 (ultralytics/thop)", "src/ultralytics_glue.py", "ultralytics_gflops", None),
-    ("measure_model: exact GFLOPs (FlopCounterMode)", "src/measure.py", "exact_gflops", None),
-    ("measure_model: baseline build (params_added)", "src/ultralytics_glue.py", "build_model", "measure_model"),
-    ("measure_model: latency + throughput timing", "src/measure.py", "latency", None),
-    ("measure_model: ONNX export", "src/measure.py", "onnx_export", None),
-    ("W&B start (logger)", "src/tracking.py", "start_job_run", None),
-    ("ultralytics training (what the plain side does too)", "src/ultralytics_glue.py", "train", "_run"),
-    ("learning curve (pandas)", "src/job.py", "learning_curve", None),
-    ("AP by size (2nd validation + pycocotools)", "src/job.py", "ap_by_size", None),
-    ("result.json writes", "src/results.py", "write_result", None),
-]
+# The job's steps as cProfile names them: label | file | function | calling function ("-": any).
+_STEPS_TABLE = """
+config checks (src.config.checks)                    | src/config/checks.py             | check_config       | -
+model YAML rewrite                                   | src/job/model_file.py            | write_model_yaml   | -
+dataset prepare (generated on this first run, cached after) | src/data/__init__.py      | prepare            | -
+model build                                          | src/ultralytics_glue/model.py    | build_model        | _run
+measure_model: GFLOPs at 640 (ultralytics/thop)      | src/ultralytics_glue/model.py    | ultralytics_gflops | -
+measure_model: exact GFLOPs (FlopCounterMode)        | src/measure.py                   | exact_gflops       | -
+measure_model: baseline build (params_added)         | src/ultralytics_glue/model.py    | build_model        | measure_model
+measure_model: latency + throughput timing           | src/measure.py                   | latency            | -
+measure_model: ONNX export                           | src/measure.py                   | onnx_export        | -
+W&B start (logger)                                   | src/tracking/runs.py             | start_job_run      | -
+ultralytics training (what the plain side does too)  | src/ultralytics_glue/trainer.py  | train              | train_and_read
+learning curve (results.csv)                         | src/job/training.py              | learning_curve     | -
+final validation's extras (per class, AP by size, matches, PR curve) | src/job/training.py | final_validation | -
+result.json writes                                   | src/results.py                   | write_result       | -
+"""
+_STEPS = [tuple(None if cell == "-" else cell for cell in (part.strip() for part in line.split("|")))
+          for line in _STEPS_TABLE.strip().splitlines()]
 
 
 def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
@@ -171,7 +173,7 @@ def plain_train_args(job_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
     """What the job passed to `model.train()`, for the plain ultralytics side (without `project`)."""
     from omegaconf import OmegaConf
 
-    from src.job import train_args
+    from src.job.training import train_args
 
     cfg = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "config.yaml"), resolve=True)
     return {"model": str(job_dir / result["model_yaml"]), "data": result["data_yaml"], **train_args(cfg),
@@ -196,7 +198,7 @@ def profile_breakdown(prof: Path) -> dict[str, Any]:
 
     total = cumtime("src/run.py", "<module>")
     hydra_main = cumtime("hydra/main.py", "decorated_main")
-    run_job = cumtime("src/job.py", "run_job")
+    run_job = cumtime("src/job/runner.py", "run_job")
     steps = [{"step": label, "seconds": cumtime(suffix, func, caller)} for label, suffix, func, caller in _STEPS]
     steps = [s for s in steps if s["seconds"] >= 0.005]
     accounted = sum(s["seconds"] for s in steps)

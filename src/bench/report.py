@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from src.files import atomic_write_text
 
 REPRODUCE = """\
 ```bash
@@ -87,22 +87,10 @@ def render_markdown(bench: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write(bench: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write BENCH.md and bench.json into out_dir; returns their paths."""
     out_dir = Path(out_dir)
     md, js = out_dir / "BENCH.md", out_dir / "bench.json"
-    _atomic_write(js, json.dumps(bench, indent=2, sort_keys=False, default=str) + "\n")
-    _atomic_write(md, render_markdown(bench))
+    atomic_write_text(js, json.dumps(bench, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write_text(md, render_markdown(bench))
     return md, js

@@ -6,7 +6,7 @@
   writes it (the seed stops after `__init__`), with the simplified forward that YOLO blog posts
   ship with it: the k*k attention maps averaged, softmax over all h*w positions, k1 + k2.
 
-Their state_dicts load unchanged into ours (`src.attention.EMA`, `src.attention.CoTAttention`),
+Their state_dicts load unchanged into ours (`src.attention.ema.EMA`, `src.attention.cot_lite.CoTAttention`),
 which compute the same function. Keep this module free of anything but torch.
 """
 from __future__ import annotations

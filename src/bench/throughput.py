@@ -18,9 +18,10 @@ from typing import Any
 
 import yaml
 
+from src.files import split_images
+from src.ultralytics_glue import names
 from src.bench.common import BenchError, Mode, fresh_dir, interleave, median, rel, src_run, timed_run
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 EPOCHS = 2
 
 
@@ -32,31 +33,15 @@ def overrides(mode: Mode) -> list[str]:
 
 def count_train_images(data_yaml: Path) -> int:
     """Images of the data YAML's `train` entry (a folder, a list of folders, or a .txt list)."""
-    spec = yaml.safe_load(Path(data_yaml).read_text())
-    root = Path(spec.get("path") or Path(data_yaml).parent)
-    if not root.is_absolute():
-        root = Path(data_yaml).parent / root
-    entries = spec["train"] if isinstance(spec["train"], list) else [spec["train"]]
-    n = 0
-    for entry in entries:
-        path = Path(entry) if Path(entry).is_absolute() else root / entry
-        if path.is_dir():
-            n += sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.suffix == ".txt" and path.exists():
-            n += sum(1 for line in path.read_text().splitlines() if line.strip())
-        else:
-            raise BenchError(f"{data_yaml}: train entry {entry!r} is neither a folder nor a .txt list")
-    return n
+    try:
+        return len(split_images(data_yaml, "train"))
+    except (KeyError, FileNotFoundError) as exc:
+        raise BenchError(f"{data_yaml}: {exc}") from None
 
 
 def epoch_seconds(results_csv: Path) -> list[float]:
-    """Per-epoch durations from ultralytics' results.csv (its `time` column is cumulative)."""
-    if not results_csv.exists():
-        return []
-    with open(results_csv) as fh:
-        rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
-    cumulative = [float(r["time"]) for r in rows if r.get("time")]
-    return [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative)]
+    """Per-epoch durations from ultralytics' results.csv."""
+    return names.epoch_seconds(names.read_results_csv(results_csv))
 
 
 def images_per_second(n_train: int, epochs: int, train_seconds: float | None) -> float | None:
@@ -79,7 +64,7 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
                 raise BenchError(f"{job_dir}: {result.get('status')}: {result.get('error')}")
             n_train = count_train_images(Path(result["data_yaml"]))
             epochs = int(result["epochs"])
-            per_epoch = epoch_seconds(job_dir / "train" / "results.csv")
+            per_epoch = epoch_seconds(job_dir / names.RESULTS_CSV)
             return {"wall_seconds": wall, "train_seconds": result["train_seconds"], "n_train": n_train,
                     "epochs": epochs, "imgsz": result["imgsz"], "batch": _batch(job_dir),
                     "images_per_second": images_per_second(n_train, epochs, result["train_seconds"]),

@@ -2,13 +2,13 @@
 
 Hydra already rejects unknown group options (`attn=foo`: "Could not find 'attn/foo'" plus the list
 of options). What it cannot know is checked here: attention names and params against the
-registry, layer indices against the base graph, train arguments against ultralytics' own list.
+registry, positions against the chosen base's graph, train arguments against ultralytics' own list.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from src import architecture, attention
+from src import attention, model_yaml
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
 MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
@@ -19,7 +19,7 @@ class ConfigError(ValueError):
     """A bad value in the job config; the message names it and the valid choices."""
 
 
-def validate(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> None:
+def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> None:
     attn = cfg["attn"]
     if attn["name"] not in attention.available():
         raise ConfigError(f"unknown attn {attn['name']!r}; valid choices: {', '.join(attention.available())}")
@@ -29,13 +29,16 @@ def validate(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) ->
         raise ConfigError(f"attn.params for {attn['name']!r}: {exc}") from None
 
     model = cfg["model"]
-    base = architecture.load_base(model["base"])
+    if model["base"] not in model_yaml.available_bases():
+        raise ConfigError(f"unknown model.base {model['base']!r}; valid choices: "
+                          f"{', '.join(model_yaml.available_bases())}")
+    base = model_yaml.load_base(model["base"])
     if model["scale"] not in base["scales"]:
         raise ConfigError(f"unknown model scale {model['scale']!r}; valid choices: {', '.join(base['scales'])}")
     try:
-        architecture.validate_position(base, list(cfg["pos"]["after"]), list(cfg["pos"]["replace"]), model["scale"])
-    except architecture.PositionError as exc:
-        raise ConfigError(f"pos={cfg['pos'].get('name')}: {exc}") from None
+        model_yaml.resolve_position(base, cfg["pos"], model["scale"])
+    except model_yaml.PositionError as exc:
+        raise ConfigError(f"pos={cfg['pos'].get('name')} on {model['name']}: {exc}") from None
 
     kind = cfg["dataset"].get("kind")
     if kind not in DATASET_KINDS:

@@ -1,0 +1,175 @@
+"""`aggregate()`: collect -> tables -> files (csv, md, tex, plots, report.md), in that order.
+
+Used by the CLI (`python -m src.aggregate`) and the Hydra callback. Never imports training code.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from src.results import COMPLETED, DRY_RUN, FAILED, RUNNING
+
+from . import per_class as PC
+from .test_set import CACHE_DIR
+
+DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggregate.bootstrap)
+from . import tables as T
+from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
+from .report import render_latex_tables, render_markdown_tables, render_report, render_terminal
+
+
+@dataclass
+class Summary:
+    """What one aggregation found and wrote."""
+    runs: pd.DataFrame                      # one row per job (every field, metrics flattened)
+    ablation: pd.DataFrame                  # one row per (dataset, model, train_key, pos, attn)
+    cost: pd.DataFrame                      # params/GFLOPs/latency per variant, Δ vs baseline
+    problems: pd.DataFrame                  # failed / interrupted / missing / corrupt jobs
+    per_class: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (variant, class)
+    n_jobs: int = 0
+    n_completed: int = 0
+    n_failed: int = 0
+    n_missing: int = 0
+    n_interrupted: int = 0
+    n_corrupt: int = 0
+    n_dry_run: int = 0
+    n_duplicates: int = 0                   # runs merged into another (baseline at several positions)
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    terminal: str = ""                      # the printed table
+    paths: list[str] = field(default_factory=list)          # what was aggregated
+    plot_keys: dict[tuple, list[str]] = field(default_factory=dict)  # per block, its figures in `files`
+
+    @property
+    def n_problems(self) -> int:
+        return self.n_failed + self.n_missing + self.n_interrupted + self.n_corrupt
+
+    @property
+    def ok(self) -> bool:
+        return self.n_jobs > 0 and self.n_problems == 0
+
+    def counts(self) -> dict[str, int]:
+        return {k: getattr(self, f"n_{k}") for k in
+                ("jobs", "completed", "failed", "missing", "interrupted", "corrupt", "dry_run", "duplicates")}
+
+
+# ================================================================================ entry point
+def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike | None = None,
+              *, plots: bool = True, curves: bool = True, write: bool = True, bootstrap: int = DEFAULT_BOOTSTRAP,
+              min_effect: float | None = None) -> Summary:
+    """Aggregate every result.json below `paths` and write the tables, plots and report.
+
+    `out_dir` defaults to the first path when it is a directory; with no usable directory nothing
+    is written (the Summary still holds the tables). `bootstrap`: image resamples of each variant's
+    paired test-set CI (0: off); `min_effect`: the Δ (pp) seeds-needed aims at instead of the observed.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [os.fspath(p) for p in paths]
+    if out_dir is None and paths and os.path.isdir(paths[0]):
+        out_dir = paths[0]
+    out = Path(out_dir) if out_dir is not None else None
+
+    collected = collect(paths)
+    runs = collected.runs
+    ablation, n_dupes = T.build_ablation(
+        runs, collected.metric_columns, bootstrap=bootstrap, cache_dir=out / CACHE_DIR if out is not None else None,
+        min_effect=min_effect / 100 if min_effect else None)
+    cost = T.build_cost(runs)
+    problems = _problems(runs)
+    done = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED]))[0] if len(runs) else runs
+    status = runs["status"] if not runs.empty else pd.Series(dtype=object)
+    summary = Summary(runs=runs, ablation=ablation, cost=cost, problems=problems,
+                      per_class=PC.build_per_class(done), n_jobs=len(runs), paths=paths,
+                      n_completed=int((status == COMPLETED).sum()), n_failed=int((status == FAILED).sum()),
+                      n_missing=int((status == MISSING).sum()), n_interrupted=int((status == RUNNING).sum()),
+                      n_corrupt=int((status == CORRUPT).sum()), n_dry_run=int((status == DRY_RUN).sum()),
+                      n_duplicates=n_dupes, out_dir=out)
+    for p in collected.unmatched:
+        summary.notes.append(f"{p}: no such file or directory (or the glob matched nothing)")
+    if not len(runs):
+        summary.notes.append(f"no result.json and no Hydra job dir found under: {', '.join(paths)}")
+    if n_dupes:
+        summary.notes.append(f"{n_dupes} duplicate run(s) merged (the baseline of the same seed at several "
+                             f"positions, or re-runs); the original training / newest result was kept")
+
+    if write and out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        summary.files.update(_write_tables(summary, out))
+        if plots:
+            from .plots import plot_all
+            pfiles, pnotes, summary.plot_keys = plot_all(ablation, done, out / "plots", curves=curves)
+            summary.files.update(pfiles)
+            summary.notes.extend(pnotes)
+    summary.terminal = render_terminal(summary)
+    if write and out is not None:
+        write_report(summary, images=plots)
+    return summary
+
+
+def write_report(s: Summary, images: bool = True) -> Path:
+    """report.md of `s` in its out_dir; with `images`, the heatmap and detection figures that
+    src.visualize drew into plots/ are added to the figures first (so calling this again after
+    drawing them embeds them)."""
+    if images:
+        from .plots import image_figures
+        for key, files in image_figures(s.ablation, s.out_dir / "plots").items():
+            s.files.update(files)
+            keys = s.plot_keys.setdefault(key, [])
+            keys.extend(k for k in files if k not in keys)
+    path = s.out_dir / "report.md"
+    path.write_text(render_report(s, s.paths, s.plot_keys))
+    s.files["report.md"] = path
+    return path
+
+
+def _problems(runs: pd.DataFrame) -> pd.DataFrame:
+    cols = ["status", "dataset", "model", "pos", "attn", "seed", "error", "job_dir"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    p = runs.loc[runs["status"].isin(PROBLEM_STATUSES), cols].copy()
+    errors = []
+    for status, err in zip(p["status"], p["error"]):
+        err = err if isinstance(err, str) and err.strip() else ""
+        if status == RUNNING and "still running" not in err:  # live jobs say so themselves (collect)
+            err = "interrupted (status still 'running')" + (f": {err}" if err else "")
+        elif status == FAILED and not err:
+            err = "failed (no error recorded)"
+        errors.append(err)
+    p["error"] = errors
+    return p.reset_index(drop=True)
+
+
+# ================================================================================ files
+def _write_tables(s: Summary, out: Path) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    ab = s.ablation.copy()
+    csv_ab = ab.drop(columns=[c for c in ("is_baseline",) if c in ab.columns])
+    files["ablation.csv"] = out / "ablation.csv"
+    csv_ab.to_csv(files["ablation.csv"], index=False)
+    files["runs.csv"] = out / "runs.csv"
+    s.runs.to_csv(files["runs.csv"], index=False)
+    if not s.cost.empty:
+        files["cost.csv"] = out / "cost.csv"
+        s.cost.drop(columns=["is_baseline"], errors="ignore").to_csv(files["cost.csv"], index=False)
+    if not s.problems.empty:
+        files["problems.csv"] = out / "problems.csv"
+        s.problems.to_csv(files["problems.csv"], index=False)
+    files["ablation.md"] = out / "ablation.md"
+    files["ablation.md"].write_text(render_markdown_tables(s))
+    files["ablation.tex"] = out / "ablation.tex"
+    files["ablation.tex"].write_text(render_latex_tables(s))
+    if not s.per_class.empty:
+        files["per_class.csv"] = out / "per_class.csv"
+        PC.csv_frame(s.per_class).to_csv(files["per_class.csv"], index=False)
+        files["per_class.md"] = out / "per_class.md"
+        files["per_class.md"].write_text(PC.render_markdown(s.per_class))
+        files["per_class.tex"] = out / "per_class.tex"
+        files["per_class.tex"].write_text(PC.render_latex(s.per_class))
+    return files

@@ -1,0 +1,94 @@
+"""What identifies a job: the hashes that skip and pair runs, its identity keys and its labels.
+
+`config_hash` decides whether a job dir already holds this job's work (skip / resume);
+`train_key` pairs a variant with the baseline trained under the same settings. Both leave out
+what does not change the trained model (where it runs, how it is logged and measured).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+# Top-level keys that do not change what is trained; left out of both hashes.
+NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep")
+# train.* keys that say where and how verbosely a job runs, not what it trains.
+NOT_TRAINING_ARGS = ("device", "workers", "verbose")
+# What a variant may differ in from its baseline.
+VARIANT_KEYS = ("attn", "pos", "seed")
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    """Identifies what a job trains; where it runs (device, loader workers, measuring) is left out."""
+    return _hash(_training_part(cfg, NOT_TRAINING))
+
+
+def train_key(cfg: dict[str, Any]) -> str:
+    """Identifies the training settings a baseline must share to be compared: no attn/pos/seed."""
+    return _hash(_training_part(cfg, NOT_TRAINING + VARIANT_KEYS))
+
+
+def _training_part(cfg: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
+    part = {k: v for k, v in cfg.items() if k not in drop}
+    if isinstance(part.get("train"), dict):
+        part["train"] = {k: v for k, v in part["train"].items() if k not in NOT_TRAINING_ARGS}
+    return part
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def identity(cfg: dict[str, Any], pos_label: str | None = None) -> dict[str, Any]:
+    """The keys every result carries; `pos_label` names the position (see `position_label`; by
+    default the preset's own `name`)."""
+    return {
+        "dataset": cfg["dataset"]["name"],
+        "attn": cfg["attn"]["name"],
+        "pos": pos_label or position_label(cfg["pos"], cfg["pos"].get("name")),
+        "model": cfg["model"]["name"],
+        "seed": cfg["seed"],
+        "epochs": cfg["train"]["epochs"],
+        "imgsz": cfg["train"]["imgsz"],
+        "attn_params": cfg["attn"].get("params") or {},
+        "pos_after": cfg["pos"].get("after"),      # as configured (a role or indices); the job
+        "pos_replace": cfg["pos"].get("replace"),  # replaces them with the resolved indices
+    }
+
+
+def position_label(pos: dict[str, Any], preset: str | None = None) -> str:
+    """`preset` (Hydra's choice for the `pos` group) when `pos` still holds that preset's values,
+    else `custom:after6-10` / `custom:inside6-8`: a table never passes an edited list off as a
+    preset. Attention inside blocks in `conv` mode adds `:conv` (`inside_neck:conv`)."""
+    if preset:
+        label = preset
+    else:
+        parts = []
+        for kind in ("after", "replace", "inside"):
+            value = pos.get(kind)
+            if isinstance(value, str) and value:
+                parts.append(f"{kind}={value}")
+            elif value:
+                parts.append(f"{kind}{'-'.join(map(str, value))}")
+        label = "custom:" + "+".join(parts) if parts else "custom:none"
+    mode = pos.get("inside_mode") or "branch"
+    return f"{label}:{mode}" if pos.get("inside") and mode != "branch" else label
+
+
+def edits_position(overrides: list[str]) -> bool:
+    """Whether command-line overrides change where the module goes (`pos.after=...`, ...); the
+    inside mode is not a change of place (it shows as `:conv` in the label instead)."""
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides or []]
+    return any(k.startswith("pos.") and k not in ("pos.name", "pos.inside_mode") for k in keys)
+
+
+def run_name(overrides: list[str] | None) -> str:
+    """`attn=cot,pos=neck,seed=1`: the job's own choices, without paths and Hydra internals."""
+    keep = [o for o in overrides or [] if not o.startswith(("hydra.", "paths.", "+hydra")) and "/" not in o]
+    return ",".join(keep) or "defaults"
+
+
+def study_name(choices: dict[str, Any], config_name: str | None) -> str:
+    """The study a job belongs to: the `experiment` chosen (`experiment=quick`), else the primary
+    config's name; it names the W&B group of a sweep."""
+    return (choices or {}).get("experiment") or config_name or "config"

@@ -1,0 +1,30 @@
+"""Versions and times a result records, so a number can be traced to the code that made it."""
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+
+from src import PROJECT_ROOT
+
+
+def versions() -> dict[str, str | None]:
+    import hydra
+    import torch
+    import ultralytics
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": ultralytics.__version__,
+            "hydra": hydra.__version__, "git_commit": git_commit()}
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

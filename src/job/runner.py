@@ -1,0 +1,164 @@
+"""One job from start to end: lock, skip or resume, announce, build, measure, train, record.
+
+A job holds its dir's lock (src/sweep/lock.py) from start to end, so a second launch of the sweep
+skips it ("running elsewhere"), and keeps its result.json's heartbeat fresh while it trains
+(src/sweep/heartbeat.py). Everything a job does ends in exactly one result.json in its directory,
+written atomically, whatever happened: a failure is recorded there instead of propagating, so one
+bad job never takes the rest of a sweep down.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from src import data, tracking
+from src.config.checks import check_config
+from src.config.identity import config_hash, identity, position_label, run_name, train_key
+from src.job.baseline import share_baseline
+from src.job.measurements import measure_model
+from src.job.model_file import write_model_yaml
+from src.job.preemption import preemption_signals
+from src.job.provenance import now, versions
+from src.job.training import train_and_read
+from src.placement import Placement
+from src.results import COMPLETED, DRY_RUN, FAILED, RESULT_FILE, RUNNING, empty_result, read_result, write_result
+from src.runtime import ultralytics_home
+from src.sweep.heartbeat import Heartbeat, interval
+from src.sweep.lock import job_lock
+from src.sweep.state import (DONE, ELSEWHERE, LAST_CHECKPOINT, RESUMABLE, JobState, job_state, stale_after_of,
+                             whereabouts)
+
+log = logging.getLogger(__name__)
+
+
+def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None = None,
+            placement: Placement | None = None, tracking_group: str | None = None,
+            pos_label: str | None = None) -> dict[str, Any]:
+    """Run one job, or skip / resume it when its directory already holds this config's work, or
+    skip it when it is live elsewhere (another launch of the sweep, another host).
+
+    `pos_label` names the position in tables and runs (the entry point derives it from Hydra's
+    choice); by default the preset's own `name`.
+    """
+    job_dir = Path(job_dir).resolve()
+    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    if placement and placement.device is not None:
+        plain["train"]["device"] = placement.device
+    if placement and placement.threads:
+        import torch
+
+        torch.set_num_threads(placement.threads)
+    stale_after = stale_after_of(plain)
+    with job_lock(job_dir) as locked:  # at most one live run per job dir, on any launch
+        previous = _previous_result(job_dir)
+        state = job_state(job_dir, previous, config_hash(plain), bool(plain.get("dry_run")), stale_after,
+                          own_lock=locked)
+        if not locked and state.kind != DONE:  # its lock is held: another process has it in hand
+            state = JobState(ELSEWHERE)
+        if state.kind == DONE:
+            log.info("skipped: %s already holds a %s result for this config", job_dir, previous["status"])
+            return previous
+        if state.kind == ELSEWHERE:
+            where = whereabouts(job_dir, previous) if previous else "lock held, no result yet"
+            log.warning("skipped: %s is running elsewhere (%s)", job_dir.name, where)
+            return {**(previous or empty_result(job_dir=str(job_dir))), "skipped": f"running elsewhere ({where})"}
+        return _attempt(plain, job_dir, previous, state.kind == RESUMABLE, stale_after, overrides,
+                        tracking_group, pos_label)
+
+
+def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | None, resume: bool,
+             stale_after: float, overrides: list[str] | None, tracking_group: str | None,
+             pos_label: str | None) -> dict[str, Any]:
+    """The job itself, under its lock: announce, share the baseline or train, record."""
+    last = job_dir / LAST_CHECKPOINT
+    try:
+        pos_label = pos_label or position_label(plain["pos"], plain["pos"].get("name"))
+        ident = identity(plain, pos_label)
+    except (KeyError, TypeError, ValueError, AttributeError):  # malformed config: the checks name the problem
+        ident = {}
+    result = empty_result(**ident, job_dir=str(job_dir), overrides=list(overrides or []),
+                          config_hash=config_hash(plain), train_key=train_key(plain),
+                          versions=versions(), started_at=now(), host=socket.gethostname(), pid=os.getpid(),
+                          stale_after=stale_after)
+    write_result(job_dir, result)  # announces this job to its siblings and starts its heartbeat
+    shared = share_baseline(plain, job_dir, result, stale_after, previous, can_resume=resume) if ident else None
+    if shared is not None:
+        return shared
+    tracker = tracking.start_job_run(
+        plain.get("logger"), plain, job_dir, group=tracking_group or f"run-{job_dir.name}",
+        name=run_name(overrides), tags=[ident.get(k) for k in ("dataset", "model", "attn", "pos") if ident.get(k)],
+        identity={k: ident[k] for k in ("attn", "pos", "dataset", "model", "seed") if k in ident})
+    with preemption_signals() as received, Heartbeat(job_dir / RESULT_FILE, interval(stale_after)):
+        try:
+            _run(plain, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
+                 on_epoch=_beating(job_dir, result, tracker.log_epoch))
+        except Exception as exc:  # recorded, not raised: see the module docstring
+            if received:
+                result.update(status=RUNNING, interrupted=True,
+                              error=f"interrupted by {received[0]}; re-run the same command to resume")
+            else:
+                log.error("job failed: %s", exc)
+                result["status"] = FAILED
+                result["error"] = f"{type(exc).__name__}: {exc}"
+                result["traceback"] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+        finally:
+            result["finished_at"] = now()
+            write_result(job_dir, result)
+            tracker.finish(result)
+    if received:  # the machine is going away: stop here, do not start the next job of the sweep
+        raise SystemExit(f"{job_dir.name}: {result.get('error') or 'interrupted'}")
+    return result
+
+
+def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Callable:
+    """The on_epoch callback: record the epoch in result.json (a heartbeat too), then log it."""
+    def on_epoch(epoch: int, values: dict[str, float]) -> None:
+        result["epochs_done"] = epoch
+        try:
+            write_result(job_dir, result)
+        except OSError as exc:  # e.g. a full disk: the training itself will say so if it matters
+            log.warning("could not record epoch %d in %s: %s", epoch, job_dir / RESULT_FILE, exc)
+        log_epoch(epoch, values)
+    return on_epoch
+
+
+def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label: str,
+         resume_from: Path | None, on_epoch=None) -> None:
+    from src.ultralytics_glue import settings
+    from src.ultralytics_glue.model import build_model
+
+    check_config(plain, settings.train_arg_names())
+    settings.configure(ultralytics_home(plain["paths"]["outputs"]))
+    rewrite, position, model_file = write_model_yaml(plain, job_dir, pos_label)
+    result["model_yaml"] = model_file.name
+    result["inserted_layers"] = sorted(rewrite.inserted)
+    if position is not None:  # the indices the position's roles resolved to in this base
+        result.update(pos_after=position.after, pos_replace=position.replace, pos_inside=position.inside,
+                      pos_inside_mode=position.inside_mode if position.inside else None,
+                      inside_blocks=rewrite.inside)
+    if not plain.get("dry_run"):  # a missing dataset fails here, before any model is built
+        data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
+        result["data_yaml"] = str(data_yaml)
+    model = build_model(model_file, nc=len(plain["dataset"]["names"]))
+    result.update(measure_model(plain, model, model_file, job_dir))
+    if plain.get("dry_run"):
+        result["status"] = DRY_RUN
+        return
+    result["resumed_from"] = str(resume_from) if resume_from else None
+    result["train_started_at"] = now()
+    write_result(job_dir, result)  # the heartbeat, and when setup ended (how long twins may take)
+    result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch))
+    result["status"] = COMPLETED
+
+
+def _previous_result(job_dir: Path) -> dict[str, Any] | None:
+    try:
+        return read_result(job_dir / RESULT_FILE)
+    except ValueError:  # none yet, or unreadable: run the job
+        return None

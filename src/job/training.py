@@ -1,0 +1,84 @@
+"""The job's ultralytics training, and what is read back from it: metrics, curve, and the final
+validation's per-class AP, AP by size, PR curve and matches."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from src.files import atomic_write, atomic_write_text
+from src.ultralytics_glue import names, trainer, validation
+
+MATCHES_FILE = "matches.npz"    # in the job dir: the final validation's per-prediction matches
+PR_CURVE_FILE = "pr_curve.csv"  # in the job dir: its mean precision-recall curve at IoU 0.5
+
+
+def train_args(cfg: dict[str, Any]) -> dict[str, Any]:
+    """ultralytics train() arguments of a job config."""
+    args = dict(cfg["train"])
+    if args.get("device") in ("auto", None, ""):
+        args.pop("device", None)  # ultralytics picks the first GPU, else the CPU
+    args["seed"] = cfg["seed"]
+    return args
+
+
+def train_and_read(cfg: dict[str, Any], model_file: Path, data_yaml: Path, job_dir: Path,
+                   resume_from: Path | None, on_epoch: Callable | None = None) -> dict[str, Any]:
+    """Train (or resume) into `job_dir/train`; the result fields the run gives."""
+    by_size = cfg["measure"]["ap_by_size"]
+    started = time.perf_counter()
+    metrics, run = trainer.train(model_file, data_yaml, job_dir, train_args(cfg), resume_from,
+                                 on_epoch=on_epoch, ap_by_size=by_size)
+    fields: dict[str, Any] = {"metrics": metrics, "train_seconds": round(time.perf_counter() - started, 2),
+                              "transferred": getattr(run, "transferred", None)}
+    fields.update(learning_curve(job_dir / names.RESULTS_CSV))
+    kept = final_validation(cfg, run, data_yaml, job_dir, by_size)
+    fields["metrics"].update(kept.pop("metrics"))
+    fields.update(kept)
+    return fields
+
+
+def learning_curve(results_csv: Path) -> dict[str, Any]:
+    """Where the per-epoch curve is and which epoch was best (by mAP50-95, ultralytics' fitness)."""
+    if not results_csv.exists():
+        return {"curve": None, "best_epoch": None}
+    return {"curve": str(results_csv.relative_to(results_csv.parents[1])),
+            "best_epoch": names.best_epoch(names.read_results_csv(results_csv))}
+
+
+def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, by_size: bool) -> dict[str, Any]:
+    """The result fields (mAP75, AP by size, per-class AP) and job files (PR curve, matches) of the
+    best checkpoint's validation.
+
+    They are those of ultralytics' final validation, the pass that gives `map50_95`; only where
+    the run kept none (a multi-GPU run) is the checkpoint validated a second time.
+    """
+    record, source = validation.final_record(run, by_size), "final_validation"
+    if record is None:
+        weights = run.best if Path(run.best).exists() else run.last
+        train = cfg["train"]
+        record = validation.revalidate(Path(weights), data_yaml, job_dir, train["imgsz"], train["batch"],
+                                       train_args(cfg).get("device"), ap_by_size=by_size)
+        source = "second_validation"
+    write_pr_curve(job_dir / PR_CURVE_FILE, *record.pr_curve)
+    atomic_write(job_dir / MATCHES_FILE, lambda fh: np.savez_compressed(fh, **record.matches), binary=True)
+    return {"metrics": record.metrics, "per_class": record.per_class,
+            "class_names": list(record.per_class), "ap_by_size_from": source,
+            "matches_file": MATCHES_FILE, "pr_curve_file": PR_CURVE_FILE,
+            "metrics_ci": test_set_ci(record.matches, int((cfg.get("aggregate") or {}).get("bootstrap", 0)))}
+
+
+def test_set_ci(matches: dict[str, np.ndarray], n_resamples: int, seed: int = 0) -> dict[str, Any] | None:
+    """95% percentile CIs of mAP50-95 and mAP50 from resampling the validation images (README
+    "Reading the table"); None with 0 resamples."""
+    from src.aggregate.uncertainty import bootstrap_ci
+
+    return bootstrap_ci(matches, n_resamples=n_resamples, seed=seed) if n_resamples else None
+
+
+def write_pr_curve(path: Path, recall: np.ndarray, precision: np.ndarray) -> Path:
+    """recall,precision rows (ultralytics' 1000-point recall grid)."""
+    rows = "".join(f"{r:.6g},{p:.6g}\n" for r, p in zip(recall, precision))
+    return atomic_write_text(path, "recall,precision\n" + rows)

@@ -1,0 +1,121 @@
+"""Our trainer class (weight transfer across shifted layer indices, thread count) and train().
+
+DDP workers import `AblationTrainer` from this module by its path, and importing it imports
+`src`, which registers the attention modules with ultralytics' parser in those processes too.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from copy import copy
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from ultralytics import YOLO
+from ultralytics.models.yolo.detect import DetectionTrainer
+
+from src.ultralytics_glue.validation import RecordingValidator, metrics_from
+
+log = logging.getLogger(__name__)
+
+# model.yaml key under which the job stores what to transfer into the freshly built model:
+# {"weights": "/abs/base.pt", "layer_map": {base index: new index}}. It travels with the YAML,
+# so DDP workers and resumed runs see it too.
+TRANSFER_KEY = "transfer"
+
+
+def transfer_weights(model: torch.nn.Module, weights: str | Path, layer_map: Mapping[int, int]) -> tuple[int, int]:
+    """Copy a base checkpoint's tensors into `model`, renaming `model.<i>.` to `model.<layer_map[i]>.`.
+
+    ultralytics matches tensors by name, so after an insertion most of them silently fail to load;
+    renaming first makes every tensor of an unchanged layer land. Returns (transferred, total).
+    """
+    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    source = (ckpt.get("ema") or ckpt["model"]) if isinstance(ckpt, dict) else ckpt
+    src_state = source.float().state_dict()
+    dst_state = model.state_dict()
+    renamed: dict[str, torch.Tensor] = {}
+    pattern = re.compile(r"^model\.(\d+)\.(.*)$")
+    for key, tensor in src_state.items():
+        match = pattern.match(key)
+        if not match or int(match.group(1)) not in layer_map:
+            continue
+        new_key = f"model.{layer_map[int(match.group(1))]}.{match.group(2)}"
+        if new_key in dst_state and dst_state[new_key].shape == tensor.shape:
+            renamed[new_key] = tensor
+    model.load_state_dict(renamed, strict=False)
+    return len(renamed), len(src_state)
+
+
+class AblationTrainer(DetectionTrainer):
+    """DetectionTrainer that honours the model YAML's `transfer` entry when it builds the model,
+    and keeps the CPU thread count the job chose (ultralytics resets it to cores - 1, which on a
+    2-core machine halves training speed and overrides the parallel launcher's split)."""
+
+    coco_eval_final = False  # set per run by train(ap_by_size=True)
+
+    def __init__(self, *args, **kwargs):
+        threads = torch.get_num_threads()
+        super().__init__(*args, **kwargs)
+        if self.device.type == "cpu":
+            torch.set_num_threads(threads)
+
+    def get_validator(self):
+        """ultralytics' validator, one that keeps what its final pass computed (see RecordingValidator)."""
+        return RecordingValidator(self.test_loader, save_dir=self.save_dir, args=copy(self.args),
+                                  _callbacks=self.callbacks)  # as DetectionTrainer.get_validator builds its own
+
+    def final_eval(self):
+        """The best checkpoint's validation; with AP by size asked for, with ultralytics' own
+        faster-coco-eval pass (`save_json`), so those figures come from the very pass that gives
+        the reported mAP instead of a second one."""
+        if self.coco_eval_final and self.validator is not None:
+            self.validator.args.save_json = True
+        super().final_eval()
+
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+        spec = (model.yaml or {}).get(TRANSFER_KEY)
+        if spec and weights is None:  # a resumed or checkpoint-started run already has its weights
+            layer_map = {int(k): int(v) for k, v in spec["layer_map"].items()}
+            done, total = transfer_weights(model, spec["weights"], layer_map)
+            log.info("%d/%d tensors transferred from %s%s", done, total, spec["weights"],
+                     "" if done == total else f"; the {total - done} others have no tensor of the same name and "
+                     "shape here (replaced layers, or the convs that pos.inside_mode=conv replaced)")
+            self.transferred = (done, total)
+        return model
+
+
+def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, Any], resume_from: Path | None = None,
+          on_epoch: Callable[[int, dict[str, float]], None] | None = None, ap_by_size: bool = False):
+    """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer).
+
+    With `resume_from` (an interrupted run's last.pt) ultralytics continues that run with the
+    epoch, optimizer and arguments stored in it. With `ap_by_size` the final validation also runs
+    ultralytics' COCO evaluation (see `validation.final_record`).
+    """
+    model = YOLO(str(resume_from or model_yaml), task="detect")
+    if ap_by_size:
+        model.add_callback("on_pretrain_routine_start", lambda trainer: setattr(trainer, "coco_eval_final", True))
+    if on_epoch is not None:
+        def report(trainer):
+            if trainer.epoch < trainer.epochs:  # final_eval fires once more at epochs+1 for the best model
+                on_epoch(trainer.epoch + 1, epoch_values(trainer))
+
+        model.add_callback("on_fit_epoch_end", report)
+    if resume_from is not None:
+        results = model.train(trainer=AblationTrainer, resume=True)
+    else:
+        results = model.train(
+            trainer=AblationTrainer, data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, **args
+        )
+    return metrics_from(results), model.trainer
+
+
+def epoch_values(trainer) -> dict[str, float]:
+    """Losses, validation metrics and learning rates of the epoch that just ended."""
+    values = dict(trainer.label_loss_items(trainer.tloss, prefix="train"))
+    values.update({k: float(v) for k, v in (trainer.metrics or {}).items()})
+    values.update({f"lr/{k}": float(v) for k, v in (trainer.lr or {}).items()})
+    return values
