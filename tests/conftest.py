@@ -150,3 +150,19 @@ def tree_listing(root: Path, exclude: tuple[str, ...] = (".venv",)) -> dict[str,
         elif path.is_file():
             listing[str(rel)] = (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest())
     return listing
+
+
+def randomize(module, seed: int = 0):
+    """Non-trivial weights and BN statistics (GroupNorm bias included), so equality checks mean something."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+    return module

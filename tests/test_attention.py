@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, randomize
 from src import attention
 from src.attention import BatchNorm2d
 from src.attention.cot import CoTBlock
@@ -41,17 +41,6 @@ YOLO_CHANNELS = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1152, 1
 # ---------------------------------------------------------------- references: the seeds as written
 
 
-def _randomize(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial weights and BN statistics (GroupNorm bias included), so equality checks mean something."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-    return module
 
 
 # ---------------------------------------------------------------- every registered module
@@ -74,7 +63,7 @@ def test_shape_and_gradients_batch1_train_mode(name, shape):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_deepcopy_and_pickle_round_trip(name):
-    module = _randomize(attention.build(name, 32)).eval()
+    module = randomize(attention.build(name, 32)).eval()
     cls = type(module)
     assert getattr(importlib.import_module(cls.__module__), cls.__name__) is cls  # importable where defined
     x = torch.randn(2, 32, 6, 5)
@@ -88,7 +77,7 @@ def test_deepcopy_and_pickle_round_trip(name):
 @pytest.mark.parametrize("name", MODULES)
 def test_onnx_export_matches_torch(name):
     ort = pytest.importorskip("onnxruntime")
-    module = _randomize(attention.build(name, 32)).eval()
+    module = randomize(attention.build(name, 32)).eval()
     x = torch.randn(1, 32, 7, 5)
     f = io.BytesIO()
     with warnings.catch_warnings():
@@ -153,7 +142,7 @@ def test_reduced_precision_is_finite_and_close_to_fp32(name, case, channels):
 def test_torch_compile_fullgraph_without_graph_breaks(name, mode):
     """fullgraph=True raises on any graph break; the eager backend checks tracing without codegen."""
     torch._dynamo.reset()
-    module = _randomize(attention.build(name, 32)).train(mode == "train")
+    module = randomize(attention.build(name, 32)).train(mode == "train")
     compiled = torch.compile(module, backend="eager", fullgraph=True)
     x = torch.randn(2, 32, 7, 5, requires_grad=True)
     y = compiled(x)
@@ -337,7 +326,7 @@ def test_yaml_args_are_positional_in_signature_order(monkeypatch):
 
 
 def test_ema_loads_a_seed_state_dict_and_matches_its_output():
-    seed = _randomize(SeedEMA(64, factor=8)).eval()
+    seed = randomize(SeedEMA(64, factor=8)).eval()
     ours = EMA(64, factor=8).eval()
     ours.load_state_dict(seed.state_dict())  # strict: same names, same shapes
     assert not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in ours.modules())
@@ -351,7 +340,7 @@ def test_ema_loads_a_seed_state_dict_and_matches_its_output():
 
 def test_ema_backward_matches_the_seed():
     """Input and parameter gradients too, although the GroupNorm-mean branch is computed from gn.bias."""
-    seed = _randomize(SeedEMA(32, factor=4))
+    seed = randomize(SeedEMA(32, factor=4))
     ours = EMA(32, factor=4)
     ours.load_state_dict(seed.state_dict())
     x1 = torch.randn(2, 32, 5, 9, requires_grad=True)
@@ -391,7 +380,7 @@ def test_ema_rejects_nonsense_factor():
 
 
 def test_cot_lite_has_the_seed_init_and_matches_its_forward():
-    seed = _randomize(SeedCoTAttention(32, 3)).eval()
+    seed = randomize(SeedCoTAttention(32, 3)).eval()
     ours = CoTAttention(32, 3).eval()
     assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in seed.named_parameters()]
     assert ours.key_embed[0].groups == 4
@@ -413,7 +402,7 @@ def test_cot_lite_falls_back_to_gcd_key_groups_and_logs(caplog):
 
 
 def test_batchnorm_uses_running_stats_for_one_value_per_channel_and_is_plain_bn_otherwise():
-    ours, plain = _randomize(BatchNorm2d(8)), _randomize(nn.BatchNorm2d(8))
+    ours, plain = randomize(BatchNorm2d(8)), randomize(nn.BatchNorm2d(8))
     assert ours.state_dict().keys() == plain.state_dict().keys()
     single = torch.randn(1, 8, 1, 1)
     running = ours.running_mean.clone()

@@ -17,6 +17,8 @@ from src.attention.coordatt import CoordAtt
 from src.attention.eca import ECA
 from src.attention.se import SELayer
 from src.attention.simam import SimAM
+
+from conftest import randomize
 from src.attention.capacity import block_params, matchable
 from src.attention.eca import eca_kernel_size
 from test_attention import YOLO_CHANNELS
@@ -184,20 +186,10 @@ OFFICIAL = {
 }
 
 
-def _randomize(module: nn.Module, seed: int = 0) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-    return module
 
 
 def _pair(name: str, channels: int):
-    official = _randomize(OFFICIAL[name](channels), seed=channels)
+    official = randomize(OFFICIAL[name](channels), seed=channels)
     ours = attention.build(name, channels)
     ours.load_state_dict(official.state_dict())  # strict: the same keys and shapes
     return official, ours
@@ -241,7 +233,7 @@ def test_ours_have_no_adaptive_pools():
 
 
 def test_cbam_channel_gate_only_and_it_is_not_ultralytics_cbam():
-    official = _randomize(OfficialCBAM(32, 16, no_spatial=True))
+    official = randomize(OfficialCBAM(32, 16, no_spatial=True))
     ours = CBAM(32, 16, no_spatial=True)
     ours.load_state_dict(official.state_dict())
     x = torch.randn(2, 32, 5, 3)
@@ -351,7 +343,7 @@ def test_capacity_matched_to_cot_is_within_5_percent_at_every_yolo_channel_count
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_capacity_has_no_gating_at_all(mode):
-    control = _randomize(CapacityControl(32)).train(mode == "train")
+    control = randomize(CapacityControl(32)).train(mode == "train")
     assert not any(isinstance(m, (nn.Sigmoid, nn.Softmax, nn.SiLU, nn.Hardsigmoid, nn.Hardswish, nn.Tanh))
                    for m in control.modules())
     with _Ops() as recorder:
