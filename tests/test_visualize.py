@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -36,16 +37,20 @@ def test_visualize_draws_both_figures_and_leaves_results_untouched(sweep):
     before = digests(sweep)
     assert len(before) == 6
     env = {k: v for k, v in os.environ.items() if k not in RUNTIME_ENV}
-    env.update({"HOME": str(home_of(sweep)), "YOLO_OFFLINE": "1"})
+    env.update({"HOME": str(home_of(sweep)), "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
     home_of(sweep).mkdir(exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "src.visualize", str(sweep), "--images", "2"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    # a sweep path relative to the working directory, as `make run` gives it
+    proc = subprocess.run([sys.executable, "-m", "src.visualize", sweep.name, "--images", "2"], cwd=sweep.parent,
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     cam, detections = sweep / "plots" / "shapes_yolo11n_cam.png", sweep / "plots" / "shapes_yolo11n_detections.png"
     for figure in (cam, detections):
         with Image.open(figure) as im:
             width, height = im.size
         assert width > 600 and height > 400  # 3 columns (ground truth, none, ema) x 2 rows
+    with Image.open(cam) as im:  # the variants' columns hold heatmaps, not empty "no heatmap" panels
+        pixels = np.asarray(im.convert("L"))[:, im.size[0] // 3:]
+    assert (pixels > 245).mean() < 0.6
     report = (sweep / "report.md").read_text()
     assert "plots/shapes_yolo11n_cam.png" in report and "plots/shapes_yolo11n_detections.png" in report
     assert digests(sweep) == before

@@ -20,6 +20,7 @@ def predict(weights: Path, images: list[Path], imgsz: int, out_dir: Path, cams: 
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
 
+    out_dir = Path(out_dir).resolve()  # ultralytics puts a relative `project` under its own runs dir
     model = YOLO(str(weights), task="detect")
     level = LOGGER.level
     LOGGER.setLevel(logging.ERROR)  # its per-image lines and "explaining the N strongest" notes
