@@ -21,7 +21,7 @@ help:
 	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
 	@echo "make study STUDY=quick   a ready-made study from conf/experiment/ (= experiments/): $$(ls conf/experiment | sed "s/.yaml//" | tr "\n" " ")"
 	@echo "make sync       upload a sweep's offline W&B runs: make sync SWEEP=outputs/sweeps/<dir>"
-	@echo "make bench      performance benchmarks -> outputs/bench/BENCH.md, bench.json (~8 min)"
+	@echo "make bench      performance benchmarks -> outputs/bench/BENCH.md, bench.json (~16 min; --only load for the 200-job sweep)"
 	@echo "make aggregate  rebuild the table of a sweep: make aggregate SWEEP=outputs/sweeps/<dir>"
 	@echo "make gpu-wheels our non-torch packages as Python 3.12 wheels in .whl/, for a GPU box without them"
 	@echo "make gpu-check  on a CUDA machine: train 4 variants briefly, fp16/fp32 mAP + latency -> outputs/gpu-check/REPORT.md"

@@ -296,6 +296,8 @@ def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(keys, sort=False)
     table = g[cols].mean()
     table.insert(0, "n", g.size())
+    if "onnx_ok" in df.columns and df["onnx_ok"].notna().any():  # exported and checked in onnxruntime
+        table["onnx_ok"] = g["onnx_ok"].agg(lambda v: bool(v.dropna().astype(bool).all()) if v.notna().any() else None)
     table = table.reset_index()
     table["is_baseline"] = table["attn"].eq(BASELINE)
     base = table[table["is_baseline"]].drop_duplicates(["dataset", "model", "imgsz"]).set_index(
@@ -409,12 +411,18 @@ def cost_columns(table: pd.DataFrame) -> list[Column]:
         cols.append(Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"))
         cols.append(Column("delta_gflops", "ΔGFLOPs", r"$\Delta$GFLOPs", _num("delta_gflops", 1, 2, True), None))
         cols.append(Column("delta_gflops_pct", "ΔGFLOPs (%)", r"$\Delta$GFLOPs (\%)", _num("delta_gflops_pct", 1, 1, True), None))
+    if _has(table, "gflops_exact"):  # FlopCounterMode at the job's own image size (README "How we measure")
+        cols.append(Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", _num("gflops_exact", 1, 3), "min", "r",
+                           "GFLOPs@imgsz"))
     if _has(table, "latency_ms"):
         cols.append(Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min"))
         if _has(table, "delta_latency_ms"):
             cols.append(Column("delta_latency_ms", "ΔLatency (ms)", r"$\Delta$Latency (ms)", _num("delta_latency_ms", 1, 2, True), None))
     if _has(table, "throughput_ips"):
         cols.append(Column("throughput_ips", "img/s", "img/s", _num("throughput_ips", 1, 1), "max"))
+    if _has(table, "onnx_ok"):
+        cols.append(Column("onnx_ok", "ONNX", "ONNX", lambda r: "" if r.get("onnx_ok") is None or r.get("onnx_ok") != r.get("onnx_ok")
+                           else ("ok" if r.get("onnx_ok") else "fails"), None, "c"))
     return cols
 
 
