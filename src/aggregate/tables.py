@@ -574,8 +574,10 @@ def footnote(table: pd.DataFrame, marks: str = "* in the terminal, bold in md/te
     """Which tests were used and what the marks mean (plain text, no markup)."""
     if table.empty:
         return ""
-    tests = table.loc[~table["is_baseline"], "test"]
-    n_paired, n_welch = int((tests == "paired").sum()), int((tests == "welch").sum())
+    variants = table.loc[~table["is_baseline"]]
+    tests = variants["test"]
+    n_welch = int((tests == "welch").sum())
+    n_paired = int(((tests == "paired") & (variants["n_pairs"] >= 2)).sum())  # one pair: no t-test
     parts = ["n = seeds (runs after merging duplicates); mAP mean ± sample std over seeds, in %.",
              "Δ = variant − baseline 'none' of the same dataset, model and training config, in "
              "percentage points, with its 95% CI over seeds (n/a: undefined with one seed); sig. = Holm-adjusted "
@@ -587,7 +589,7 @@ def footnote(table: pd.DataFrame, marks: str = "* in the terminal, bold in md/te
         parts.append(f"Paired t-test on per-seed differences (t with n−1 dof) for {n_paired} row(s).")
     if n_welch:
         parts.append(f"† Welch's unpaired t-test (seeds do not match the baseline) for {n_welch} row(s).")
-    if not (n_paired or n_welch):
+    if not (n_paired or n_welch or (tests == "paired").any()):
         parts.append("No Δ: no completed baseline (attn=none) to compare with.")
     parts.append(f"Best value per column and model marked ({marks}).")
     return " ".join(parts)
