@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import TINY, files_under, home_of, job_dirs, load_result, run_cli
+from src.results import write_result
+
+from conftest import TINY, files_under, home_of, job_dirs, load_result, run_cli, training_starts
 
 pytestmark = pytest.mark.e2e
 
@@ -82,6 +84,30 @@ def test_matches_file_reproduces_the_jobs_map(baseline_run):
     assert ci["point"]["map50_95"] == pytest.approx(result["metrics"]["map50_95"], abs=1e-6)
     for key in ("map50_95", "map50"):
         assert ci[key][0] <= ci["point"][key] <= ci[key][1]
+
+
+def test_a_run_killed_after_its_last_epoch_is_recorded_from_its_checkpoint(baseline_run, tmp_path, shared_cache):
+    """Killed after the last epoch's save but before the job recorded it: ultralytics would refuse
+    to resume ("nothing to resume"); the re-run validates best.pt and records the same numbers."""
+    import os
+    import shutil
+
+    from src.ultralytics_glue.trainer import training_finished
+
+    _, job = baseline_run
+    original = load_result(job)
+    copy = tmp_path / "job"
+    shutil.copytree(job, copy, ignore=shutil.ignore_patterns("wandb"))
+    assert training_finished(copy / "train" / "weights" / "last.pt")
+    write_result(copy, {**original, "status": "running", "job_dir": str(copy), "pid": 0})
+    old = os.path.getmtime(copy / "result.json") - 7200  # its heartbeat long stale
+    os.utime(copy / "result.json", (old, old))
+    proc = run_cli("attn=none", "hydra.run.dir=" + str(copy), *TWO_VAL, outputs=tmp_path / "out", cache=shared_cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = load_result(copy)
+    assert result["status"] == "completed" and result["ap_by_size_from"] == "validation_of_a_finished_run"
+    assert result["metrics"]["map50_95"] == pytest.approx(original["metrics"]["map50_95"], abs=1e-6)
+    assert training_starts(proc.stdout + proc.stderr) == 0
 
 
 def test_a_second_validation_pass_records_what_the_final_one_did(baseline_run, tmp_path):

@@ -28,6 +28,8 @@ def train_and_read(cfg: dict[str, Any], model_file: Path, data_yaml: Path, job_d
                    resume_from: Path | None, on_epoch: Callable | None = None) -> dict[str, Any]:
     """Train (or resume) into `job_dir/train`; the result fields the run gives."""
     by_size = cfg["measure"]["ap_by_size"]
+    if resume_from is not None and trainer.training_finished(resume_from):
+        return _finished_run(cfg, data_yaml, job_dir, by_size)
     started = time.perf_counter()
     metrics, run = trainer.train(model_file, data_yaml, job_dir, train_args(cfg), resume_from,
                                  on_epoch=on_epoch, ap_by_size=by_size)
@@ -36,7 +38,19 @@ def train_and_read(cfg: dict[str, Any], model_file: Path, data_yaml: Path, job_d
     fields.update(learning_curve(job_dir / names.RESULTS_CSV))
     kept = final_validation(cfg, run, data_yaml, job_dir, by_size)
     fields["metrics"].update(kept.pop("metrics"))
+    kept.pop("scores")  # the same pass's map50/map50_95/..., already in `metrics` from train()
     fields.update(kept)
+    return fields
+
+
+def _finished_run(cfg: dict[str, Any], data_yaml: Path, job_dir: Path, by_size: bool) -> dict[str, Any]:
+    """A run killed after its last epoch but before the job recorded it: nothing is left to train
+    (ultralytics would refuse to resume), so its best checkpoint is validated as the final pass
+    would have, and the result is recorded from that."""
+    fields = {"train_seconds": None, "transferred": None, **learning_curve(job_dir / names.RESULTS_CSV)}
+    kept = final_validation(cfg, None, data_yaml, job_dir, by_size)
+    fields["metrics"] = {**kept.pop("scores"), **kept.pop("metrics")}
+    fields.update(kept, ap_by_size_from="validation_of_a_finished_run")
     return fields
 
 
@@ -55,16 +69,18 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
     They are those of ultralytics' final validation, the pass that gives `map50_95`; only where
     the run kept none (a multi-GPU run) is the checkpoint validated a second time.
     """
-    record, source = validation.final_record(run, by_size), "final_validation"
+    record, source = (validation.final_record(run, by_size) if run is not None else None), "final_validation"
     if record is None:
-        weights = run.best if Path(run.best).exists() else run.last
+        weights_dir = job_dir / "train" / "weights"
+        best, last = (Path(run.best), Path(run.last)) if run is not None else (weights_dir / "best.pt", weights_dir / "last.pt")
+        weights = best if best.exists() else last
         train = cfg["train"]
         record = validation.revalidate(Path(weights), data_yaml, job_dir, train["imgsz"], train["batch"],
                                        train_args(cfg).get("device"), ap_by_size=by_size)
         source = "second_validation"
     write_pr_curve(job_dir / PR_CURVE_FILE, *record.pr_curve)
     atomic_write(job_dir / MATCHES_FILE, lambda fh: np.savez_compressed(fh, **record.matches), binary=True)
-    return {"metrics": record.metrics, "per_class": record.per_class,
+    return {"metrics": record.metrics, "scores": record.scores, "per_class": record.per_class,
             "class_names": list(record.per_class), "ap_by_size_from": source,
             "matches_file": MATCHES_FILE, "pr_curve_file": PR_CURVE_FILE,
             "metrics_ci": test_set_ci(record.matches, int((cfg.get("aggregate") or {}).get("bootstrap", 0)))}

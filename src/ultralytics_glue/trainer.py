@@ -48,6 +48,15 @@ def transfer_weights(model: torch.nn.Module, weights: str | Path, layer_map: Map
     return len(renamed), len(src_state)
 
 
+def training_finished(checkpoint: str | Path) -> bool:
+    """Whether an interrupted run's last.pt has no epoch left to train: ultralytics then refuses to
+    resume it ("nothing to resume"). It is so when the process died after the last epoch's save
+    (or after the optimizer was stripped, which sets `epoch` to -1) but before the job recorded."""
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    epoch, epochs = ckpt.get("epoch", -1), (ckpt.get("train_args") or {}).get("epochs")
+    return epoch == -1 or (epochs is not None and epoch + 1 >= int(epochs))
+
+
 class AblationTrainer(DetectionTrainer):
     """DetectionTrainer that honours the model YAML's `transfer` entry when it builds the model,
     and keeps the CPU thread count the job chose (ultralytics resets it to cores - 1, which on a

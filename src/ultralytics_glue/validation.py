@@ -100,6 +100,7 @@ class ValidationRecord:
     per_class: dict[str, dict[str, float] | None]   # class -> {ap50, ap50_95, instances}; None: no instance
     pr_curve: tuple[np.ndarray, np.ndarray]   # (recall, mean precision over classes) at IoU 0.5
     matches: dict[str, np.ndarray]            # see `_matches`
+    scores: dict[str, float | None]           # map50, map50_95, precision, recall of the pass
 
 
 def record_of(validator: RecordingValidator, ap_by_size: bool) -> ValidationRecord:
@@ -118,7 +119,7 @@ def record_of(validator: RecordingValidator, ap_by_size: bool) -> ValidationReco
         figures.update(_ap_by_size(validator))
     return ValidationRecord(metrics=figures, per_class=per_class,
                             pr_curve=(np.asarray(recall), np.asarray(precision).mean(0)),
-                            matches=validator.matches)
+                            matches=validator.matches, scores=metrics_from(metrics))
 
 
 def _ap_by_size(validator: RecordingValidator) -> dict[str, float | None]:
