@@ -98,9 +98,10 @@ def test_branch_mode_output_is_the_residual_branch_through_the_module():
         assert torch.allclose(block(x), expected)
 
 
+@pytest.mark.parametrize("where", ["neck", "backbone"])
 @pytest.mark.parametrize("base_name", ["yolov8", "yolo12"])
-def test_inside_neck_on_c2f_and_a2c2f_blocks(base_name):
-    rewrite, model, plain, pos = build_inside(base_name, "n", "branch", where="backbone")
+def test_inside_blocks_on_c2f_and_a2c2f_bases(base_name, where):
+    rewrite, model, plain, pos = build_inside(base_name, "n", "branch", where=where)
     expected = sum(len(bottlenecks(plain.model[i])) for i in pos.inside)
     assert sum(isinstance(m, AttentionBottleneck) for m in model.modules()) == expected > 0
     model.train()

@@ -75,3 +75,4 @@ def test_holm_adjusts_over_the_variants_of_one_baseline_and_drives_sig(tmp_path)
     assert "seeds would be needed to tell it from 0 at 80 % power" in report
     needed = aggregate(tmp_path / "sweep", bootstrap=0, plots=False, min_effect=5.0)  # 5 pp: fewer seeds
     assert row(needed, "cot")["seeds_needed"] < r["seeds_needed"]
+    assert "to detect a Δ of 5.00 pp at 80 % power" in (tmp_path / "sweep" / "report.md").read_text()

@@ -329,9 +329,13 @@ def _capacity_finding(var: pd.DataFrame) -> list[str]:
 
 def _seeds_needed_findings(var: pd.DataFrame) -> list[str]:
     lines = []
-    for row in var[var["seeds_needed"].notna()].itertuples(index=False) if "seeds_needed" in var else ():
+    rows = var[var["seeds_needed"].notna()] if "seeds_needed" in var else var.iloc[0:0]
+    for row in rows.itertuples(index=False):
         n = row.seeds_needed
         count = "more than 1000" if np.isinf(n) else f"about {int(n)}"
+        target = getattr(row, "seeds_needed_for", row.delta_map50_95)
+        aim = ("to tell it from 0" if target == row.delta_map50_95
+               else f"to detect a Δ of {100 * abs(target):.2f} pp")
         lines.append(f"  - {row.attn} @ {row.pos}: {100 * row.delta_map50_95:+.2f} pp (seed sd of Δ "
-                     f"{100 * row.delta_sd:.2f} pp); {count} seeds would be needed to tell it from 0 at 80 % power.")
+                     f"{100 * row.delta_sd:.2f} pp); {count} seeds would be needed {aim} at 80 % power.")
     return lines

@@ -274,6 +274,7 @@ def _add_multiplicity(table: pd.DataFrame, min_effect: float | None) -> pd.DataF
                                                    and _finite(effect) and _finite(row.delta_sd)) else None
         needed.append(np.nan if n is None else float(n))
     table["seeds_needed"] = needed
+    table["seeds_needed_for"] = min_effect if min_effect else table["delta_map50_95"]  # the Δ aimed at
     return table
 
 
@@ -377,6 +378,11 @@ def _num(key: str, scale: float = 1.0, digits: int = 2, signed: bool = False) ->
     return fmt
 
 
+def _onnx(row: pd.Series) -> str:
+    ok = row.get("onnx_ok")
+    return "" if ok is None or (isinstance(ok, float) and math.isnan(ok)) else ("ok" if ok else "fails")
+
+
 def _has(table: pd.DataFrame, key: str) -> bool:
     return key in table.columns and table[key].notna().any()
 
@@ -421,8 +427,7 @@ def cost_columns(table: pd.DataFrame) -> list[Column]:
     if _has(table, "throughput_ips"):
         cols.append(Column("throughput_ips", "img/s", "img/s", _num("throughput_ips", 1, 1), "max"))
     if _has(table, "onnx_ok"):
-        cols.append(Column("onnx_ok", "ONNX", "ONNX", lambda r: "" if r.get("onnx_ok") is None or r.get("onnx_ok") != r.get("onnx_ok")
-                           else ("ok" if r.get("onnx_ok") else "fails"), None, "c"))
+        cols.append(Column("onnx_ok", "ONNX", "ONNX", _onnx, None, "c"))
     return cols
 
 
