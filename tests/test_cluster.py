@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from conftest import ROOT, TINY, cli_env, home_of, tree_listing, wait_for
 from src.aggregate import aggregate
@@ -23,6 +25,7 @@ from src.sweep.heartbeat import Heartbeat
 from src.sweep.lock import held_elsewhere, job_lock
 from src.sweep.plan import parse_argv, plan, render, sweep_jobs, wants_plan
 from src.sweep.state import DEFERRED_STATE, DONE, ELSEWHERE, FAILED_STATE, NEW, is_live, job_state
+from src.ultralytics_glue.trainer import written_beside
 from test_aggregate import Sweep
 
 HOST = socket.gethostname()
@@ -39,9 +42,13 @@ def running(job_dir: Path, *, host: str = HOST, pid: int | None = None, age: flo
     return result
 
 
-def checkpoint(job_dir: Path) -> None:
-    (job_dir / "train" / "weights").mkdir(parents=True, exist_ok=True)
-    (job_dir / "train" / "weights" / "last.pt").write_bytes(b"")
+def checkpoint(job_dir: Path, *, truncated: bool = False) -> None:
+    """A last.pt as torch.save writes it, or cut short as a kill mid-save leaves it."""
+    last = job_dir / "train" / "weights" / "last.pt"
+    last.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": 2, "ema": torch.zeros(1000)}, last)
+    if truncated:
+        last.write_bytes(last.read_bytes()[:-200])
 
 
 def dead_pid() -> int:
@@ -104,9 +111,33 @@ def test_job_states(tmp_path):
     assert state({"status": "deferred", "config_hash": "h", "deferred_to": "/s/0_a"}) == DEFERRED_STATE
     assert state(running(tmp_path, host="othernode")) == ELSEWHERE
     assert state(running(tmp_path, pid=dead_pid())) == NEW  # died before its first checkpoint
+    checkpoint(tmp_path, truncated=True)  # killed while ultralytics wrote it: nothing to resume
+    cut = job_state(tmp_path, running(tmp_path, host="othernode", age=120), "h", False, 60)
+    assert cut.kind == NEW and "truncated" in cut.detail
     checkpoint(tmp_path)
     stale = job_state(tmp_path, running(tmp_path, host="othernode", age=120), "h", False, 60)
     assert stale.kind == "resumable" and "stale: host othernode" in stale.detail
+
+
+def test_checkpoints_are_renamed_into_place_whole(tmp_path):
+    """ultralytics writes last.pt / best.pt in place; ours go beside and are renamed, so a save that
+    dies half-way leaves the previous checkpoint as it was."""
+    saver = SimpleNamespace(last=tmp_path / "last.pt", best=tmp_path / "best.pt")
+    saver.last.write_bytes(b"epoch 1")
+    saver.best.write_bytes(b"epoch 1")
+    (tmp_path / "best.pt.partial").write_bytes(b"left by a save that raised")
+
+    with pytest.raises(OSError):
+        with written_beside(saver, "last", "best"):
+            saver.last.write_bytes(b"epo")  # cut short
+            raise OSError("killed mid-save")
+    assert saver.last == tmp_path / "last.pt" and saver.last.read_bytes() == b"epoch 1"
+
+    with written_beside(saver, "last", "best"):
+        assert saver.last.name == "last.pt.partial"
+        saver.last.write_bytes(b"epoch 2")  # not a new best: best.pt is not written
+    assert saver.last.read_bytes() == b"epoch 2" and saver.best.read_bytes() == b"epoch 1"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no partial left behind
 
 
 def test_the_baseline_goes_to_a_completed_then_a_live_then_a_resumable_twin(tmp_path):
@@ -119,6 +150,9 @@ def test_the_baseline_goes_to_a_completed_then_a_live_then_a_resumable_twin(tmp_
     assert choose_owner(twins, 60, None, can_resume=False)[::2] == (dirs[1], LIVE)
     assert choose_owner([(dirs[0], dead)], 60, None, can_resume=False)[::2] == (dirs[0], RESUMABLE)
     assert choose_owner([(dirs[0], dead)], 60, None, can_resume=True) is None  # it resumes its own
+    checkpoint(dirs[0], truncated=True)
+    assert choose_owner([(dirs[0], dead)], 60, None, can_resume=False) is None  # nothing there to resume
+    checkpoint(dirs[0])
     once = {"status": "deferred", "deferred_to": str(dirs[0]), "deferred_because": RESUMABLE}
     assert choose_owner([(dirs[0], dead)], 60, once, can_resume=False) is None  # it never came back
     done = {"status": "completed", "job_dir": str(dirs[2])}

@@ -18,7 +18,7 @@ from src.config.identity import train_key
 from src.job.provenance import now
 from src.results import COMPLETED, DEFERRED, DRY_RUN, RESULT_FILE, RUNNING, read_result, reused_result, write_result
 from src.sweep.lock import sweep_lock
-from src.sweep.state import LAST_CHECKPOINT, is_live, job_number
+from src.sweep.state import LAST_CHECKPOINT, checkpoint_complete, is_live, job_number
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def choose_owner(twins: list[tuple[Path, dict[str, Any]]], stale_after: float, p
         deferred_before = bool(previous) and previous.get("status") == DEFERRED \
             and Path(str(previous.get("deferred_to"))).name == owner_dir.name \
             and previous.get("deferred_because") == RESUMABLE
-        if owner["status"] == RUNNING and (owner_dir / LAST_CHECKPOINT).exists() and not deferred_before:
+        if owner["status"] == RUNNING and checkpoint_complete(owner_dir / LAST_CHECKPOINT) \
+                and not deferred_before:
             return owner_dir, owner, RESUMABLE
     return None

@@ -68,6 +68,8 @@ def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None =
             where = whereabouts(job_dir, previous) if previous else "lock held, no result yet"
             log.warning("skipped: %s is running elsewhere (%s)", job_dir.name, where)
             return {**(previous or empty_result(job_dir=str(job_dir))), "skipped": f"running elsewhere ({where})"}
+        if previous is not None and state.detail:
+            log.info("%s: %s", job_dir.name, state)
         return _attempt(plain, job_dir, previous, state.kind == RESUMABLE, stale_after, overrides,
                         tracking_group, pos_label)
 

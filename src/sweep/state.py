@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,11 @@ def job_state(job_dir: Path, previous: dict[str, Any] | None, config_hash: str, 
     if status == RUNNING:
         if is_live(job_dir, previous, stale_after, own_lock=own_lock, now=now):
             return JobState(ELSEWHERE, whereabouts(job_dir, previous, now))
-        if same and not dry_run and (Path(job_dir) / LAST_CHECKPOINT).exists():
+        last = Path(job_dir) / LAST_CHECKPOINT
+        if same and not dry_run and last.exists():
+            if not checkpoint_complete(last):
+                return JobState(NEW, f"{LAST_CHECKPOINT.name} is truncated (killed while saving it): "
+                                     "training from the start")
             return JobState(RESUMABLE, _how_it_stopped(job_dir, previous, stale_after, now))
         return JobState(NEW, "config changed" if not same else "stopped before its first checkpoint")
     if not same:
@@ -97,6 +102,13 @@ def job_state(job_dir: Path, previous: dict[str, Any] | None, config_hash: str, 
     if status == FAILED:
         return JobState(FAILED_STATE, (previous.get("error") or "")[:100])
     return JobState(NEW, f"holds a {status} result")
+
+
+def checkpoint_complete(path: Path) -> bool:
+    """Whether a torch checkpoint was written to the end: torch.save writes a zip archive, whose
+    directory comes last, so a file cut short by a kill has none. (Ours are renamed into place
+    whole, see `ultralytics_glue.trainer.written_beside`; this guards older runs and other writers.)"""
+    return zipfile.is_zipfile(path)
 
 
 def _how_it_stopped(job_dir: Path, result: dict[str, Any], stale_after: float, now: float | None) -> str:

@@ -6,7 +6,9 @@ DDP workers import `AblationTrainer` from this module by its path, and importing
 from __future__ import annotations
 
 import logging
+import os
 import re
+from contextlib import contextmanager
 from copy import copy
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -57,10 +59,34 @@ def training_finished(checkpoint: str | Path) -> bool:
     return epoch == -1 or (epochs is not None and epoch + 1 >= int(epochs))
 
 
+PARTIAL_SUFFIX = ".partial"
+
+
+@contextmanager
+def written_beside(owner: Any, *attrs: str):
+    """Point `owner.<attr>` (paths) at `<path>.partial` for the duration of a save, then rename each
+    file the save wrote over its real path. A process killed mid-save leaves the previous file whole
+    (a rename is atomic); a save that raises renames nothing."""
+    final = {a: Path(getattr(owner, a)) for a in attrs}
+    partial = {a: p.with_name(p.name + PARTIAL_SUFFIX) for a, p in final.items()}
+    for a in attrs:
+        partial[a].unlink(missing_ok=True)  # a leftover of a save that raised must not be renamed later
+        setattr(owner, a, partial[a])
+    try:
+        yield
+    finally:
+        for a in attrs:
+            setattr(owner, a, final[a])
+    for a in attrs:
+        if partial[a].exists():
+            os.replace(partial[a], final[a])
+
+
 class AblationTrainer(DetectionTrainer):
     """DetectionTrainer that honours the model YAML's `transfer` entry when it builds the model,
-    and keeps the CPU thread count the job chose (ultralytics resets it to cores - 1, which on a
-    2-core machine halves training speed and overrides the parallel launcher's split)."""
+    keeps the CPU thread count the job chose (ultralytics resets it to cores - 1, which on a
+    2-core machine halves training speed and overrides the parallel launcher's split), and writes
+    its checkpoints atomically."""
 
     coco_eval_final = False  # set per run by train(ap_by_size=True)
 
@@ -69,6 +95,13 @@ class AblationTrainer(DetectionTrainer):
         super().__init__(*args, **kwargs)
         if self.device.type == "cpu":
             torch.set_num_threads(threads)
+
+    def save_model(self):
+        """ultralytics writes last.pt and best.pt in place, so a kill mid-save (OOM killer, scancel,
+        node failure) leaves a truncated last.pt that cannot be resumed: here they are written
+        beside and renamed into place."""
+        with written_beside(self, "last", "best"):
+            return super().save_model()
 
     def get_validator(self):
         """ultralytics' validator, one that keeps what its final pass computed (see RecordingValidator)."""
