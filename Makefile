@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 DATASETS_DIR ?= datasets
 ARCHIVES ?=
 STUDY ?= quick
+TEST_WORKERS ?= 2   # pytest-xdist workers (tests sharing a module fixture on one worker); 0: one process
 SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 
 # one `make data-<format>` per native format in src/data/formats/ (data-coco, data-visdrone, ...)
@@ -56,7 +57,7 @@ bench: venv
 	$(PY) -m src.bench
 
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 $(DATA_TARGETS): data-%: venv
 	DATASETS_DIR=$(DATASETS_DIR) $(PY) -m src.data.fetch $* $(if $(ARCHIVES),--archives $(ARCHIVES))

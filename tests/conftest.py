@@ -19,7 +19,9 @@ from src.runtime import set_environment  # noqa: E402
 # Subprocesses get them removed again (see run_cli), so each run sets its own from paths.outputs.
 RUNTIME_ENV = set_environment(ROOT / "outputs")
 
-# The smallest real training: a handful of 64 px images, one epoch. Used by every end-to-end test.
+# The smallest real training: a handful of 64 px images, one epoch; not logged, and a sweep's end
+# draws no figures or plots and bootstraps 200 resamples. Used by every end-to-end test; a test of
+# W&B, figures or plots asks for them after it (`logger=wandb`, `hydra.callbacks.aggregate.plots=true`).
 TINY = [
     "dataset.generator.n_train=16",
     "dataset.generator.n_val=8",
@@ -29,7 +31,13 @@ TINY = [
     "train.workers=0",
     "measure.latency_runs=3",
     "measure.throughput_batch=2",
+    "logger=none",
+    "aggregate.bootstrap=200",
+    "++hydra.callbacks.aggregate.figures=false",
+    "++hydra.callbacks.aggregate.plots=false",
 ]
+# What TINY turns off, turned back on: for the tests of W&B runs, figures and plots.
+LOGGED_AND_DRAWN = ["logger=wandb", "hydra.callbacks.aggregate.figures=true", "hydra.callbacks.aggregate.plots=true"]
 
 
 def run_cli(*args: str, outputs: Path, cache: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -166,3 +174,15 @@ def randomize(module, seed: int = 0):
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
     return module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test`: `--dist loadgroup`), the tests that share a module-scoped
+    fixture (a training, a built model) go to one worker, so the fixture is built once; every
+    other test is dealt out on its own."""
+    for item in items:
+        shared = sorted(name for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items()
+                        if defs and defs[-1].scope == "module")
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(shared)}"))

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import ROOT, TINY, cli_env, home_of, tree_listing, wait_for
+from conftest import LOGGED_AND_DRAWN, ROOT, TINY, cli_env, home_of, tree_listing, wait_for
 from src.aggregate import aggregate
 from src.config.identity import config_hash, train_key
 from src.job.baseline import LIVE, RESUMABLE, REUSED, choose_owner
@@ -25,7 +25,7 @@ from src.sweep.heartbeat import Heartbeat
 from src.sweep.lock import held_elsewhere, job_lock
 from src.sweep.plan import parse_argv, plan, render, sweep_jobs, wants_plan
 from src.sweep.state import DEFERRED_STATE, DONE, ELSEWHERE, FAILED_STATE, NEW, is_live, job_state
-from src.ultralytics_glue.trainer import written_beside
+from src.ultralytics_glue.trainer import stripping_beside, written_beside
 from test_aggregate import Sweep
 
 HOST = socket.gethostname()
@@ -138,6 +138,24 @@ def test_checkpoints_are_renamed_into_place_whole(tmp_path):
         saver.last.write_bytes(b"epoch 2")  # not a new best: best.pt is not written
     assert saver.last.read_bytes() == b"epoch 2" and saver.best.read_bytes() == b"epoch 1"
     assert sorted(f.name for f in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no partial left behind
+
+
+def test_the_final_strip_of_the_optimizer_is_renamed_into_place_too(tmp_path):
+    """ultralytics' final_eval strips last.pt and best.pt with torch.save over the file; under
+    stripping_beside a strip that dies half-way leaves the checkpoint as it was."""
+    from ultralytics.engine import trainer as engine
+
+    last = tmp_path / "last.pt"
+    torch.save({"model": torch.nn.Linear(2, 2), "ema": None, "epoch": 3, "train_args": {}}, last)
+    before = last.read_bytes()
+    with stripping_beside():
+        with pytest.raises(Exception):  # a lambda cannot be pickled: torch.save fails mid-write
+            engine.strip_optimizer(last, updates={"unpicklable": lambda: 0})
+        assert last.read_bytes() == before
+        engine.strip_optimizer(last)
+    assert torch.load(last, weights_only=False)["epoch"] == -1  # stripped, in place of the old one
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["last.pt"]
+    assert engine.strip_optimizer.__module__ == "ultralytics.utils.torch_utils"  # put back
 
 
 def test_the_baseline_goes_to_a_completed_then_a_live_then_a_resumable_twin(tmp_path):
@@ -260,7 +278,7 @@ def test_a_sweep_writing_outside_the_repository_leaves_it_byte_for_byte_unchange
     subprocess.run([sys.executable, "-m", "compileall", "-q", "src"], cwd=repo, check=True, capture_output=True)
     before = tree_listing(repo)
     outputs = tmp_path / "elsewhere"
-    cmd = [sys.executable, "-m", "src.run", "-m", "attn=none", "pos=backbone_p5,neck", *TINY,
+    cmd = [sys.executable, "-m", "src.run", "-m", "attn=none", "pos=backbone_p5,neck", *TINY, *LOGGED_AND_DRAWN,
            f"paths.outputs={outputs}", f"paths.cache={shared_cache}"]
     proc = subprocess.run(cmd, cwd=repo, env=cli_env(outputs), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def test_submitit_local_sweep_completes_and_aggregates(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "hydra/launcher=local", "attn=none,ema", f"hydra.sweep.dir={sweep}", "logger=none",
+    proc = run_cli("-m", "hydra/launcher=local", "attn=none,ema", f"hydra.sweep.dir={sweep}",
                    *TINY, outputs=tmp_path, cache=shared_cache, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [load_result(d) for d in job_dirs(sweep)]
@@ -29,7 +29,7 @@ def test_submitit_local_sweep_completes_and_aggregates(tmp_path, shared_cache):
 def test_parallel_launcher_runs_two_jobs_at_once(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "attn=ema,cot_lite",
-                   f"hydra.sweep.dir={sweep}", "logger=none", *TINY, outputs=tmp_path, cache=shared_cache,
+                   f"hydra.sweep.dir={sweep}", *TINY, outputs=tmp_path, cache=shared_cache,
                    timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = (load_result(d) for d in job_dirs(sweep))
@@ -46,7 +46,7 @@ def test_two_launches_of_one_sweep_train_each_job_once(tmp_path, shared_cache):
     from src.aggregate.pipeline import aggregate
 
     sweep = tmp_path / "sweep"
-    args = ["-m", "attn=none,ema,cot_lite", f"hydra.sweep.dir={sweep}", "logger=none", *TINY]
+    args = ["-m", "attn=none,ema,cot_lite", f"hydra.sweep.dir={sweep}", *TINY]
     logs = [tmp_path / f"launch{i}.log" for i in (1, 2)]
     launches = [spawn_cli(*args, outputs=tmp_path, cache=shared_cache, log=log) for log in logs]
     for launch in launches:

@@ -17,7 +17,7 @@ def trained(tmp_path_factory, shared_cache):
     out = tmp_path_factory.mktemp("positions")
     jobs = {}
     for name, args in {"yolo26": ["model=yolo26n", "attn=none"],
-                       "inside": ["attn=ema", "pos=inside_neck", "pos.inside_mode=conv", "logger=none"]}.items():
+                       "inside": ["attn=ema", "pos=inside_neck", "pos.inside_mode=conv"]}.items():
         proc = run_cli(*args, f"hydra.run.dir={out / name}", *TINY, outputs=out, cache=shared_cache)
         assert proc.returncode == 0, proc.stderr[-3000:]
         jobs[name] = out / name

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 def test_sigterm_marks_interrupted_and_a_rerun_resumes_then_skips(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
     # long enough to be interrupted after the first epoch's checkpoint, short enough to resume
-    args = ["-m", "attn=none", f"hydra.sweep.dir={sweep}", *TINY, "train.epochs=6", "dataset.generator.n_train=64",
+    args = ["-m", "attn=none", f"hydra.sweep.dir={sweep}", *TINY, "train.epochs=6", "dataset.generator.n_train=32",
             f"paths.outputs={tmp_path}", f"paths.cache={shared_cache}"]
     proc = subprocess.Popen([sys.executable, "-m", "src.run", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
@@ -61,7 +61,8 @@ def test_failed_job_is_rerun_and_visdrone_format_trains(tmp_path, shared_cache):
     root = tmp_path / "VisDrone"
     sweep = tmp_path / "sweep"
     args = ["-m", "dataset=visdrone", f"dataset.root={root}", "attn=ema", "pos=backbone_p5",
-            f"hydra.sweep.dir={sweep}", "train.imgsz=64", "train.epochs=1", "train.batch=4", "train.workers=0"]
+            f"hydra.sweep.dir={sweep}", "logger=none", "train.imgsz=64", "train.epochs=1", "train.batch=4",
+            "train.workers=0"]
     first = run_cli(*args, outputs=tmp_path, cache=shared_cache)
     assert first.returncode == 1
     job = next(sweep.glob("0_*"))
@@ -99,7 +100,7 @@ def test_killed_baseline_owner_is_resumed_and_its_twins_never_wait(tmp_path, sha
     so; once that heartbeat is older than sweep.stale_after, the next run resumes it from last.pt
     and the table completes with one baseline training."""
     sweep = tmp_path / "sweep"
-    args = ["-m", "attn=none", "pos=backbone_p5,neck,backbone", f"hydra.sweep.dir={sweep}", *TINY, "logger=none",
+    args = ["-m", "attn=none", "pos=backbone_p5,neck,backbone", f"hydra.sweep.dir={sweep}", *TINY,
             "train.epochs=6", "dataset.generator.n_train=32", "sweep.stale_after=30"]  # time to kill mid-run
     log = tmp_path / "first.log"
     first = spawn_cli(*args, "hydra/launcher=parallel", "hydra.launcher.n_jobs=3", outputs=tmp_path,

@@ -20,8 +20,7 @@ def sweep(tmp_path_factory, shared_cache):
     """Two variants trained for one epoch; the end of the multirun draws no figures, the CLI will."""
     out = tmp_path_factory.mktemp("visualize")
     sweep = out / "sweep"
-    proc = run_cli("-m", "attn=none,ema", "logger=none", f"hydra.sweep.dir={sweep}",
-                   "+hydra.callbacks.aggregate.figures=false", *TINY, outputs=out, cache=shared_cache, timeout=600)
+    proc = run_cli("-m", "attn=none,ema", f"hydra.sweep.dir={sweep}", *TINY, outputs=out, cache=shared_cache, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep
 

@@ -82,6 +82,31 @@ def written_beside(owner: Any, *attrs: str):
             os.replace(partial[a], final[a])
 
 
+@contextmanager
+def stripping_beside():
+    """ultralytics' final_eval strips the optimizer from last.pt and best.pt in place (torch.save
+    over the file); for the duration, each stripped checkpoint is written beside and renamed over
+    the old one instead, so a kill at the end of training cannot leave a truncated last.pt."""
+    from ultralytics.engine import trainer as engine
+
+    in_place = engine.strip_optimizer
+
+    def strip(f="best.pt", s="", updates=None):
+        if s:
+            return in_place(f, s, updates)
+        partial = Path(f).with_name(Path(f).name + PARTIAL_SUFFIX)
+        stripped = in_place(f, str(partial), updates)
+        if partial.exists():  # nothing is written for a file that is not a valid checkpoint
+            os.replace(partial, f)
+        return stripped
+
+    engine.strip_optimizer = strip
+    try:
+        yield
+    finally:
+        engine.strip_optimizer = in_place
+
+
 class AblationTrainer(DetectionTrainer):
     """DetectionTrainer that honours the model YAML's `transfer` entry when it builds the model,
     keeps the CPU thread count the job chose (ultralytics resets it to cores - 1, which on a
@@ -111,10 +136,11 @@ class AblationTrainer(DetectionTrainer):
     def final_eval(self):
         """The best checkpoint's validation; with AP by size asked for, with ultralytics' own
         faster-coco-eval pass (`save_json`), so those figures come from the very pass that gives
-        the reported mAP instead of a second one."""
+        the reported mAP instead of a second one. The checkpoints are stripped atomically."""
         if self.coco_eval_final and self.validator is not None:
             self.validator.args.save_json = True
-        super().final_eval()
+        with stripping_beside():
+            super().final_eval()
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
