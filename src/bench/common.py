@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from src import PROJECT_ROOT
+from src.job.provenance import git_commit, git_dirty
 from src.runtime import set_environment
 
 PY = sys.executable
@@ -187,23 +188,6 @@ def machine() -> dict[str, Any]:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load_avg_at_start": _loadavg(),
     }
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def git_commit() -> str | None:
-    return _git("rev-parse", "--short", "HEAD")
-
-
-def git_dirty() -> bool | None:
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return None if status is None else bool(status)
 
 
 def _loadavg() -> list[float] | None:

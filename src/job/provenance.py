@@ -18,10 +18,20 @@ def versions() -> dict[str, str | None]:
 
 
 def git_commit() -> str | None:
+    """The project's commit (short hash); None outside a git checkout."""
+    return _git("rev-parse", "--short", "HEAD")
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from that commit; None outside a git checkout."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+        return (out.stdout.strip() or None) if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
 
