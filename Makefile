@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 DATASETS_DIR ?= datasets
 ARCHIVES ?=
 STUDY ?= quick
-TEST_WORKERS ?= 2   # pytest-xdist workers (tests sharing a module fixture on one worker); 0: one process
+# pytest-xdist workers for `make test` (tests sharing a module fixture stay on one); 0: one process
+TEST_WORKERS ?= 2
 SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 
 # one `make data-<format>` per native format in src/data/formats/ (data-coco, data-visdrone, ...)
