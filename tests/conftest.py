@@ -182,7 +182,7 @@ def pytest_collection_modifyitems(config, items):
     fixture (a training, a built model) go to one worker, so the fixture is built once; every
     other test is dealt out on its own."""
     for item in items:
-        shared = sorted(name for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items()
+        shared = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
                         if defs and defs[-1].scope == "module")
         if shared:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(shared)}"))

@@ -10,6 +10,7 @@ import os
 import re
 from contextlib import contextmanager
 from copy import copy
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -94,11 +95,9 @@ def stripping_beside():
     def strip(f="best.pt", s="", updates=None):
         if s:
             return in_place(f, s, updates)
-        partial = Path(f).with_name(Path(f).name + PARTIAL_SUFFIX)
-        stripped = in_place(f, str(partial), updates)
-        if partial.exists():  # nothing is written for a file that is not a valid checkpoint
-            os.replace(partial, f)
-        return stripped
+        target = SimpleNamespace(path=Path(f))
+        with written_beside(target, "path"):  # reads f, writes f.partial, renamed over f if written
+            return in_place(f, str(target.path), updates)
 
     engine.strip_optimizer = strip
     try:
