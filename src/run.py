@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.config.identity import edits_position, position_label, study_name
-from src.placement import Placement, place
+from src.sweep.placement import Placement, place
 from src.runtime import set_environment
 
 
@@ -26,6 +26,7 @@ def main(cfg: DictConfig) -> str:
     from src import tracking
     from src.job.runner import run_job
     from src.results import FAILED
+    from src.results.schema import ERROR, STATUS
 
     hc = HydraConfig.get()
     sweep_or_run_dir = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir
@@ -35,10 +36,10 @@ def main(cfg: DictConfig) -> str:
                                                          Path(sweep_or_run_dir)),
                      pos_label=position_label(OmegaConf.to_container(cfg.pos, resolve=True),
                                               _unedited_preset(hc, cfg, overrides)))
-    if hc.mode == RunMode.RUN and result["status"] == FAILED:
-        print(f"job failed: {result['error']}", file=sys.stderr)
+    if hc.mode == RunMode.RUN and result[STATUS] == FAILED:
+        print(f"job failed: {result[ERROR]}", file=sys.stderr)
         raise SystemExit(1)
-    return result["status"]
+    return result[STATUS]
 
 
 def _unedited_preset(hc, cfg: DictConfig, overrides: list[str]) -> str | None:

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:  # run from anywhere, without a conftest
     sys.path.insert(0, str(ROOT))
 
 from src.aggregate import Summary, aggregate  # noqa: E402
-from src.aggregate import hydra_callback  # noqa: E402
+from src import sweep_end as hydra_callback  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
 from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_diff  # noqa: E402
 from src.aggregate.tables import tex_escape  # noqa: E402
@@ -520,7 +520,7 @@ def test_cli_subprocess_does_not_import_training_code(tmp_path):
 def test_the_hydra_callback_does_not_load_pandas_until_a_sweep_ends():
     """Every job process instantiates the callback; aggregation's imports are paid only at the end."""
     code = ("import sys\n"
-            "from src.aggregate.hydra_callback import AggregateOnMultirunEnd\n"
+            "from src.sweep_end import AggregateOnMultirunEnd\n"
             "AggregateOnMultirunEnd()\n"
             "print('PANDAS', 'pandas' in sys.modules)\n"
             "from src.aggregate import aggregate\n"
@@ -585,7 +585,7 @@ def test_callback_in_a_real_hydra_multirun(tmp_path):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text(
         "attn: none\nseed: 0\nhydra:\n  sweep:\n    dir: " + str(tmp_path / "multirun") + "\n"
-        "  callbacks:\n    aggregate:\n      _target_: src.aggregate.hydra_callback.AggregateOnMultirunEnd\n"
+        "  callbacks:\n    aggregate:\n      _target_: src.sweep_end.AggregateOnMultirunEnd\n"
         "      plots: false\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     res = subprocess.run([sys.executable, str(app), "-m", "attn=none,cbam", "seed=0,1"], cwd=tmp_path, env=env,

@@ -18,13 +18,14 @@ import torch
 from conftest import LOGGED_AND_DRAWN, ROOT, TINY, cli_env, home_of, tree_listing, wait_for
 from src.aggregate import aggregate
 from src.config.identity import config_hash, train_key
-from src.job.baseline import LIVE, RESUMABLE, REUSED, choose_owner
-from src.progress import _outcome
+from src.job.baseline import WHY, choose_owner
+from src.sweep.progress import outcome_line
 from src.results import empty_result, write_result
 from src.sweep.heartbeat import Heartbeat
 from src.sweep.lock import held_elsewhere, job_lock
 from src.sweep.plan import parse_argv, plan, render, sweep_jobs, wants_plan
 from src.sweep.state import DEFERRED_STATE, DONE, ELSEWHERE, FAILED_STATE, NEW, is_live, job_state
+from src.sweep.state import RESUMABLE as RESUMABLE_STATE
 from src.ultralytics_glue.trainer import stripping_beside, written_beside
 from test_aggregate import Sweep
 
@@ -165,16 +166,16 @@ def test_the_baseline_goes_to_a_completed_then_a_live_then_a_resumable_twin(tmp_
     dead, live = running(dirs[0], pid=dead_pid()), running(dirs[1], host="othernode")
     checkpoint(dirs[0])
     twins = [(dirs[0], dead), (dirs[1], live)]
-    assert choose_owner(twins, 60, None, can_resume=False)[::2] == (dirs[1], LIVE)
-    assert choose_owner([(dirs[0], dead)], 60, None, can_resume=False)[::2] == (dirs[0], RESUMABLE)
+    assert choose_owner(twins, 60, None, can_resume=False)[::2] == (dirs[1], WHY[ELSEWHERE])
+    assert choose_owner([(dirs[0], dead)], 60, None, can_resume=False)[::2] == (dirs[0], WHY[RESUMABLE_STATE])
     assert choose_owner([(dirs[0], dead)], 60, None, can_resume=True) is None  # it resumes its own
     checkpoint(dirs[0], truncated=True)
     assert choose_owner([(dirs[0], dead)], 60, None, can_resume=False) is None  # nothing there to resume
     checkpoint(dirs[0])
-    once = {"status": "deferred", "deferred_to": str(dirs[0]), "deferred_because": RESUMABLE}
+    once = {"status": "deferred", "deferred_to": str(dirs[0]), "deferred_because": WHY[RESUMABLE_STATE]}
     assert choose_owner([(dirs[0], dead)], 60, once, can_resume=False) is None  # it never came back
     done = {"status": "completed", "job_dir": str(dirs[2])}
-    assert choose_owner([*twins, (dirs[2], done)], 60, None, can_resume=False)[::2] == (dirs[2], REUSED)
+    assert choose_owner([*twins, (dirs[2], done)], 60, None, can_resume=False)[::2] == (dirs[2], WHY[DONE])
 
 
 # ------------------------------------------------------------------------- deferred, in the table
@@ -188,7 +189,7 @@ def test_a_deferred_baseline_takes_its_owners_result_in_the_table(tmp_path):
     row = summary.runs[summary.runs["job_dir"] == str(twin)].iloc[0]
     assert row["reused_from"] == str(owner) and row["pos"] == "neck" and row["map50_95"] == pytest.approx(0.30)
     assert summary.ablation["n"].tolist() == [1, 1]  # one baseline training, counted once
-    assert _outcome(twin).startswith("deferred to the baseline training in")
+    assert outcome_line(twin).startswith("deferred to the baseline training in")
 
 
 @pytest.mark.parametrize("owner_status,expected,says", [
@@ -211,7 +212,7 @@ def test_a_deferred_baseline_whose_owner_did_not_complete_is_a_problem(tmp_path,
 
 def test_a_job_running_elsewhere_is_said_so(tmp_path):
     running(tmp_path, host="othernode", pid=77)
-    assert _outcome(tmp_path).startswith("running elsewhere (host othernode, pid 77, last heartbeat")
+    assert outcome_line(tmp_path).startswith("running elsewhere (host othernode, pid 77, last heartbeat")
     assert "still running (host othernode" in aggregate([tmp_path], write=False).problems["error"][0]
 
 

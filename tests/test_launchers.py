@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY, job_dirs, load_result, run_cli, spawn_cli, training_starts
-from src.placement import place
+from src.sweep.placement import place
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ _HOME = {"Summary": ".pipeline", "aggregate": ".pipeline", "t_ppf": ".stats"}
 
 
 def __getattr__(name: str) -> Any:
-    """Exports load on first use, so the Hydra callback (src.aggregate.hydra_callback), which
+    """Exports load on first use, so the end-of-sweep Hydra callback (src/sweep_end.py), which
     every job process instantiates, does not import pandas into jobs that never aggregate."""
     if name not in _HOME:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

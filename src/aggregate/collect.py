@@ -8,7 +8,6 @@ when the twin failed, died or vanished, to a problem row saying so (see `resolve
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,12 +16,11 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from src.results import (COMPLETED, COST_KEYS, DEFERRED, FAILED, IDENTITY_KEYS, METRIC_KEYS, RESULT_FILE, RUNNING,
-                         read_result, reused_result)
+from src.results import (COMPLETED, CORRUPT, COST_KEYS, DEFERRED, FAILED, IDENTITY_KEYS, METRIC_KEYS, MISSING,
+                         PROBLEMS, RESULT_FILE, RUNNING, read_result, reused_result)
+from src.sweep.discover import HYDRA_DIR, discover
 
-MISSING, CORRUPT = "missing", "corrupt"
-PROBLEM_STATUSES = (FAILED, RUNNING, MISSING, CORRUPT)
-HYDRA_DIR = ".hydra"
+PROBLEM_STATUSES = PROBLEMS
 
 # Identity keys that Hydra can fill in when an (old or early-failed) result lacks them.
 _HYDRA_FILLABLE = ("dataset", "model", "attn", "pos", "seed")
@@ -33,8 +31,6 @@ _CHOICE_ALIASES = {
     "attn": ("attn", "attention"),
     "pos": ("pos", "position", "placement"),
 }
-# Directories below a job dir that never hold other jobs; never descend there.
-_SKIP_DIRS = {HYDRA_DIR, "weights", "__pycache__", ".git", "wandb", ".venv", "node_modules"}
 
 # Columns every runs frame has, in this order (more follow: other metrics, versions.*, extras).
 BASE_COLUMNS = ["job_dir", "status", *IDENTITY_KEYS, "train_key", "config_hash",
@@ -48,72 +44,6 @@ class Collected:
     metric_columns: list[str]            # flattened metric names seen, METRIC_KEYS first
     searched: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # PATHs that exist nowhere / matched nothing
-
-
-# ----------------------------------------------------------------------------------- discovery
-def _is_glob(path: str) -> bool:
-    return any(ch in path for ch in "*?[")
-
-
-def _walk(root: str, results: list[str], orphans: list[str]) -> None:
-    """Depth-first scan; a job dir is not searched further (its train/ output is large)."""
-    try:
-        with os.scandir(root) as it:
-            entries = list(it)
-    except (PermissionError, FileNotFoundError, NotADirectoryError):
-        return
-    names = {e.name for e in entries}
-    if RESULT_FILE in names:
-        results.append(os.path.join(root, RESULT_FILE))
-        return
-    if HYDRA_DIR in names:
-        orphans.append(root)
-        return
-    for e in entries:
-        if e.name in _SKIP_DIRS or e.name.startswith("."):  # .git, .ultralytics, .pytest_cache, ...
-            continue
-        try:
-            if e.is_dir(follow_symlinks=False):
-                _walk(e.path, results, orphans)
-        except OSError:
-            continue
-
-
-def discover(paths: Iterable[str | os.PathLike]) -> tuple[list[str], list[str], list[str]]:
-    """(result files, job dirs without a result, paths that matched nothing)."""
-    results: list[str] = []
-    orphans: list[str] = []
-    unmatched: list[str] = []
-    for raw in paths:
-        raw = os.fspath(raw)
-        matches = sorted(glob.glob(raw, recursive=True)) if _is_glob(raw) else [raw]
-        if not matches or not any(os.path.exists(m) for m in matches):
-            unmatched.append(raw)
-            continue
-        for m in matches:
-            if os.path.isdir(m):
-                _walk(m, results, orphans)
-            elif os.path.basename(m) == RESULT_FILE:
-                results.append(m)
-            elif not _is_glob(raw):
-                unmatched.append(m)
-    # Overlapping PATHs (a sweep and its parent, a glob and a dir) must not count a job twice.
-    # abspath, not realpath: resolving symlinks costs more than reading the JSON.
-    norm = os.path.abspath
-    seen, uniq_r = set(), []
-    for r in results:
-        key = norm(r)
-        if key not in seen:
-            seen.add(key)
-            uniq_r.append(key)
-    result_dirs = {os.path.dirname(r) for r in uniq_r}
-    uniq_o = []
-    for o in orphans:
-        key = norm(o)
-        if key not in seen and key not in result_dirs:
-            seen.add(key)
-            uniq_o.append(key)
-    return uniq_r, uniq_o, unmatched
 
 
 # ------------------------------------------------------------------------------------ hydra

@@ -26,13 +26,15 @@ from src.job.model_file import write_model_yaml
 from src.job.preemption import preemption_signals
 from src.job.provenance import now, versions
 from src.job.training import train_and_read
-from src.placement import Placement
-from src.results import COMPLETED, DRY_RUN, FAILED, RESULT_FILE, RUNNING, empty_result, read_result, write_result
+from src.sweep.placement import Placement
+from src.results import (COMPLETED, DRY_RUN, FAILED, LAST_CHECKPOINT, RESULT_FILE, RUNNING, empty_result,
+                         read_result_or_none, write_result)
+from src.results.schema import (ATTN, CONFIG_HASH, DATASET, MODEL, POS, SEED, EPOCHS_DONE, ERROR, FINISHED_AT, HOST, INTERRUPTED, JOB_DIR, OVERRIDES,
+                                PID, SKIPPED, STALE_AFTER, STARTED_AT, STATUS, TRACEBACK, TRAIN_KEY)
 from src.runtime import ultralytics_home
 from src.sweep.heartbeat import Heartbeat, interval
 from src.sweep.lock import job_lock
-from src.sweep.state import (DONE, ELSEWHERE, LAST_CHECKPOINT, RESUMABLE, JobState, job_state, stale_after_of,
-                             whereabouts)
+from src.sweep.state import DONE, ELSEWHERE, RESUMABLE, JobState, job_state, stale_after_of, whereabouts
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +58,18 @@ def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None =
         torch.set_num_threads(placement.threads)
     stale_after = stale_after_of(plain)
     with job_lock(job_dir) as locked:  # at most one live run per job dir, on any launch
-        previous = _previous_result(job_dir)
+        previous = read_result_or_none(job_dir)
         state = job_state(job_dir, previous, config_hash(plain), bool(plain.get("dry_run")), stale_after,
                           own_lock=locked)
         if not locked and state.kind != DONE:  # its lock is held: another process has it in hand
             state = JobState(ELSEWHERE)
         if state.kind == DONE:
-            log.info("skipped: %s already holds a %s result for this config", job_dir, previous["status"])
+            log.info("skipped: %s already holds a %s result for this config", job_dir, previous[STATUS])
             return previous
         if state.kind == ELSEWHERE:
             where = whereabouts(job_dir, previous) if previous else "lock held, no result yet"
             log.warning("skipped: %s is running elsewhere (%s)", job_dir.name, where)
-            return {**(previous or empty_result(job_dir=str(job_dir))), "skipped": f"running elsewhere ({where})"}
+            return {**(previous or empty_result(**{JOB_DIR: str(job_dir)})), SKIPPED: f"running elsewhere ({where})"}
         if previous is not None and state.detail:
             log.info("%s: %s", job_dir.name, state)
         return _attempt(plain, job_dir, previous, state.kind == RESUMABLE, stale_after, overrides,
@@ -84,44 +86,44 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
         ident = identity(plain, pos_label)
     except (KeyError, TypeError, ValueError, AttributeError):  # malformed config: the checks name the problem
         ident = {}
-    result = empty_result(**ident, job_dir=str(job_dir), overrides=list(overrides or []),
-                          config_hash=config_hash(plain), train_key=train_key(plain),
-                          versions=versions(), started_at=now(), host=socket.gethostname(), pid=os.getpid(),
-                          stale_after=stale_after)
+    result = empty_result(**ident, **{JOB_DIR: str(job_dir), OVERRIDES: list(overrides or []),
+                                      CONFIG_HASH: config_hash(plain), TRAIN_KEY: train_key(plain),
+                                      "versions": versions(), STARTED_AT: now(), HOST: socket.gethostname(),
+                                      PID: os.getpid(), STALE_AFTER: stale_after})
     write_result(job_dir, result)  # announces this job to its siblings and starts its heartbeat
     shared = share_baseline(plain, job_dir, result, stale_after, previous, can_resume=resume) if ident else None
     if shared is not None:
         return shared
     tracker = tracking.start_job_run(
         plain.get("logger"), plain, job_dir, group=tracking_group or f"run-{job_dir.name}",
-        name=run_name(overrides), tags=[ident.get(k) for k in ("dataset", "model", "attn", "pos") if ident.get(k)],
-        identity={k: ident[k] for k in ("attn", "pos", "dataset", "model", "seed") if k in ident})
+        name=run_name(overrides), tags=[ident.get(k) for k in (DATASET, MODEL, ATTN, POS) if ident.get(k)],
+        identity={k: ident[k] for k in (ATTN, POS, DATASET, MODEL, SEED) if k in ident})
     with preemption_signals() as received, Heartbeat(job_dir / RESULT_FILE, interval(stale_after)):
         try:
             _run(plain, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
                  on_epoch=_beating(job_dir, result, tracker.log_epoch))
         except Exception as exc:  # recorded, not raised: see the module docstring
             if received:
-                result.update(status=RUNNING, interrupted=True,
-                              error=f"interrupted by {received[0]}; re-run the same command to resume")
+                result.update({STATUS: RUNNING, INTERRUPTED: True,
+                               ERROR: f"interrupted by {received[0]}; re-run the same command to resume"})
             else:
                 log.error("job failed: %s", exc)
-                result["status"] = FAILED
-                result["error"] = f"{type(exc).__name__}: {exc}"
-                result["traceback"] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+                result[STATUS] = FAILED
+                result[ERROR] = f"{type(exc).__name__}: {exc}"
+                result[TRACEBACK] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
         finally:
-            result["finished_at"] = now()
+            result[FINISHED_AT] = now()
             write_result(job_dir, result)
             tracker.finish(result)
     if received:  # the machine is going away: stop here, do not start the next job of the sweep
-        raise SystemExit(f"{job_dir.name}: {result.get('error') or 'interrupted'}")
+        raise SystemExit(f"{job_dir.name}: {result.get(ERROR) or 'interrupted'}")
     return result
 
 
 def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Callable:
     """The on_epoch callback: record the epoch in result.json (a heartbeat too), then log it."""
     def on_epoch(epoch: int, values: dict[str, float]) -> None:
-        result["epochs_done"] = epoch
+        result[EPOCHS_DONE] = epoch
         try:
             write_result(job_dir, result)
         except OSError as exc:  # e.g. a full disk: the training itself will say so if it matters
@@ -158,9 +160,3 @@ def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label
     result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch))
     result["status"] = COMPLETED
 
-
-def _previous_result(job_dir: Path) -> dict[str, Any] | None:
-    try:
-        return read_result(job_dir / RESULT_FILE)
-    except ValueError:  # none yet, or unreadable: run the job
-        return None

@@ -19,11 +19,15 @@ from typing import Any
 
 from src import PROJECT_ROOT
 from src.config.identity import config_hash, train_key
-from src.progress import format_seconds
-from src.results import COMPLETED, RESULT_FILE, read_result
+from src.results import BASELINE, COMPLETED, JobDir, read_result, read_result_or_none
+from src.results.schema import ATTN, EPOCHS_DONE, REUSED_FROM, STATUS, TRAIN_KEY, TRAIN_SECONDS
+from src.sweep.discover import discover
+from src.sweep.election import elect
+from src.sweep.clock import format_seconds
+from src.sweep.grid import basic_sweep_jobs, sweep_arguments
 from src.sweep.state import (DEFERRED_STATE, DONE, ELSEWHERE, FAILED_STATE, NEW, RESUMABLE, JobState, job_state,
                              stale_after_of)
-from src.ultralytics_glue.names import RESULTS_CSV, read_results_csv
+from src.ultralytics_glue.names import read_results_csv
 
 TRUE = ("true", "1", "yes", "on")
 ORDER = (DONE, RESUMABLE, FAILED_STATE, ELSEWHERE, DEFERRED_STATE, NEW)
@@ -81,15 +85,11 @@ def sweep_jobs(multirun: bool, config_name: str, overrides: list[str]) -> tuple[
         master = loader.load_configuration(config_name=config_name, overrides=overrides,
                                            run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN)
         if multirun:
-            from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # after Hydra's plugin scan
-
             target = str(master.hydra.sweeper.get("_target_", ""))
             if not target.endswith("BasicSweeper"):
                 raise SystemExit(f"plan=true knows Hydra's basic sweeper only, not {target}")
-            params = [f"{k}={v}" for k, v in (master.hydra.sweeper.get("params") or {}).items()]
-            parsed = OverridesParser.create(config_loader=loader).parse_overrides(
-                params + list(master.hydra.overrides.task))
-            batches = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+            batches = basic_sweep_jobs(sweep_arguments(master.hydra.sweeper.get("params"), master.hydra.overrides.task),
+                                       OverridesParser.create(config_loader=loader))
         else:
             batches = [list(master.hydra.overrides.task)]
         jobs = []
@@ -112,10 +112,7 @@ def plan(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, 
     sweep_dir, jobs = sweep_jobs(multirun, config_name, overrides)
     planned = []
     for num, job_overrides, job_dir, cfg in jobs:
-        try:
-            previous = read_result(job_dir / RESULT_FILE)
-        except ValueError:
-            previous = None
+        previous = read_result_or_none(job_dir)
         state = job_state(job_dir, previous, config_hash(cfg), bool(cfg.get("dry_run")), stale_after_of(cfg))
         planned.append(Planned(num, job_overrides, job_dir, cfg, previous, state))
     assign_baselines(planned)
@@ -124,14 +121,16 @@ def plan(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, 
 
 
 def assign_baselines(planned: list[Planned]) -> None:
-    """As the runner's election will: per (train_key, seed), the `none` job that holds (or will do)
-    the training keeps its state; its twins become `deferred to a baseline` naming it."""
+    """As the runner's election will (`src.sweep.election`): per (train_key, seed), the baseline job
+    that holds (or will do) the training keeps its state; its twins become `deferred to a baseline`
+    naming it."""
     groups: dict[tuple, list[Planned]] = {}
     for p in planned:
-        if p.cfg["attn"]["name"] == "none" and not p.cfg.get("dry_run"):
+        if p.cfg["attn"]["name"] == BASELINE and not p.cfg.get("dry_run"):
             groups.setdefault((train_key(p.cfg), p.cfg["seed"]), []).append(p)
     for members in groups.values():
-        trainer = _trainer(members)
+        elected = elect(members, _owner_kind)
+        trainer = elected[0] if elected else next((p for p in members if p.state.kind in TRAINS), None)
         if trainer is None or len(members) < 2:
             continue
         what = {DONE: "done", ELSEWHERE: "running elsewhere"}.get(trainer.state.kind, "trains it in this run")
@@ -140,18 +139,13 @@ def assign_baselines(planned: list[Planned]) -> None:
                 p.state = JobState(DEFERRED_STATE, f"job {trainer.num}, {what}")
 
 
-def _trainer(members: list[Planned]) -> Planned | None:
-    for wanted in (DONE, ELSEWHERE, RESUMABLE):
-        for p in members:
-            if p.state.kind == wanted and not (wanted == DONE and (p.previous or {}).get("reused_from")):
-                return p
-    return next((p for p in members if p.state.kind in TRAINS), None)
+def _owner_kind(p: Planned) -> str:
+    """A planned job's state in the election's terms: a copied baseline is done but owns nothing."""
+    return NEW if p.state.kind == DONE and (p.previous or {}).get(REUSED_FROM) else p.state.kind
 
 
 def reference_results(roots: list[Path]) -> list[dict[str, Any]]:
     """Finished trainings (not copies) under `roots`, for estimates."""
-    from src.aggregate.collect import discover
-
     files, _, _ = discover([str(r) for r in roots if r.exists()])
     found = []
     for path in files:
@@ -159,7 +153,7 @@ def reference_results(roots: list[Path]) -> list[dict[str, Any]]:
             res = read_result(path)
         except (ValueError, OSError):
             continue
-        if res["status"] == COMPLETED and not res.get("reused_from") and res.get("train_seconds"):
+        if res[STATUS] == COMPLETED and not res.get(REUSED_FROM) and res.get(TRAIN_SECONDS):
             found.append(res)
     return found
 
@@ -171,16 +165,16 @@ def estimate(planned: list[Planned], finished: list[dict[str, Any]]) -> None:
         if p.state.kind not in TRAINS or p.cfg.get("dry_run"):
             continue
         key = train_key(p.cfg)
-        same = [r["train_seconds"] for r in finished if r.get("train_key") == key]
-        alike = [r["train_seconds"] for r in finished if r.get("train_key") == key
-                 and r.get("attn") == p.cfg["attn"]["name"]]
+        same = [r[TRAIN_SECONDS] for r in finished if r.get(TRAIN_KEY) == key]
+        alike = [r[TRAIN_SECONDS] for r in finished if r.get(TRAIN_KEY) == key
+                 and r.get(ATTN) == p.cfg["attn"]["name"]]
         basis = alike or same
         if not basis:
             continue
         left = 1.0
         if p.state.kind == RESUMABLE:
             epochs = p.cfg["train"]["epochs"] or 1
-            done = (p.previous or {}).get("epochs_done") or len(read_results_csv(p.job_dir / RESULTS_CSV))
+            done = (p.previous or {}).get(EPOCHS_DONE) or len(read_results_csv(JobDir(p.job_dir).results_csv))
             left = max(0.0, 1 - done / epochs)
         p.estimate, p.estimate_from = statistics.median(basis) * left, len(basis)
 

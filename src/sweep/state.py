@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from src.progress import format_seconds
-from src.results import COMPLETED, DEFERRED, DRY_RUN, FAILED, RESULT_FILE, RUNNING
+from src.results import COMPLETED, DEFERRED, DRY_RUN, FAILED, LAST_CHECKPOINT, RESULT_FILE, RUNNING
+from src.results.schema import (CONFIG_HASH, DEFERRED_TO, ERROR, HOST, INTERRUPTED, PID, REUSED_FROM, STALE_AFTER,
+                                STATUS)
 from src.sweep import heartbeat, lock
+from src.sweep.clock import format_seconds
 
 # Job states, in the words `plan` prints.
 DONE, ELSEWHERE, RESUMABLE, FAILED_STATE, DEFERRED_STATE, NEW = (
     "done", "running elsewhere", "resumable", "failed", "deferred to a baseline", "new")
-LAST_CHECKPOINT = Path("train") / "weights" / "last.pt"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def stale_after_of(cfg: dict[str, Any] | None) -> float:
     """`sweep.stale_after` of a job config, or the `stale_after` a result was written with (seconds),
     else the default."""
     cfg = cfg or {}
-    value = cfg["stale_after"] if "stale_after" in cfg else (cfg.get("sweep") or {}).get("stale_after")
+    value = cfg[STALE_AFTER] if STALE_AFTER in cfg else (cfg.get("sweep") or {}).get("stale_after")
     return float(value) if value is not None else heartbeat.DEFAULT_STALE_AFTER
 
 
@@ -46,17 +47,17 @@ def is_live(job_dir: Path, result: dict[str, Any], stale_after: float, *, own_lo
             now: float | None = None) -> bool:
     """Is the job that wrote this `running` result still at work? `own_lock`: the caller holds
     this job's lock, so no process of this host is."""
-    if result.get("status") != RUNNING or result.get("interrupted"):
+    if result.get(STATUS) != RUNNING or result.get(INTERRUPTED):
         return False
     age = heartbeat.age(Path(job_dir) / RESULT_FILE, now)
     if age is None or age > stale_after:
         return False
-    if result.get("host") != socket.gethostname():
+    if result.get(HOST) != socket.gethostname():
         return True
     if own_lock:
         return False
     held = lock.held_elsewhere(Path(job_dir))
-    return held if held is not None else _pid_alive(result.get("pid"))
+    return held if held is not None else _pid_alive(result.get(PID))
 
 
 def _pid_alive(pid: Any) -> bool:
@@ -73,7 +74,7 @@ def whereabouts(job_dir: Path, result: dict[str, Any], now: float | None = None)
     """`host vm, pid 123, last heartbeat 12s ago`: where a running job is, for people."""
     age = heartbeat.age(Path(job_dir) / RESULT_FILE, now)
     beat = f"last heartbeat {format_seconds(age)} ago" if age is not None else "no heartbeat"
-    return f"host {result.get('host') or '?'}, pid {result.get('pid') or '?'}, {beat}"
+    return f"host {result.get(HOST) or '?'}, pid {result.get(PID) or '?'}, {beat}"
 
 
 def job_state(job_dir: Path, previous: dict[str, Any] | None, config_hash: str, dry_run: bool,
@@ -81,7 +82,7 @@ def job_state(job_dir: Path, previous: dict[str, Any] | None, config_hash: str, 
     """What running this job would do with what its dir holds (`previous`, its result or None)."""
     if previous is None:
         return JobState(NEW)
-    status, same = previous.get("status"), previous.get("config_hash") == config_hash
+    status, same = previous.get(STATUS), previous.get(CONFIG_HASH) == config_hash
     if status == RUNNING:
         if is_live(job_dir, previous, stale_after, own_lock=own_lock, now=now):
             return JobState(ELSEWHERE, whereabouts(job_dir, previous, now))
@@ -95,12 +96,12 @@ def job_state(job_dir: Path, previous: dict[str, Any] | None, config_hash: str, 
     if not same:
         return JobState(NEW, "config changed")
     if status == (DRY_RUN if dry_run else COMPLETED):
-        return JobState(DONE, f"reuses the baseline of {Path(previous['reused_from']).name}"
-                        if previous.get("reused_from") else "")
+        return JobState(DONE, f"reuses the baseline of {Path(previous[REUSED_FROM]).name}"
+                        if previous.get(REUSED_FROM) else "")
     if status == DEFERRED:
-        return JobState(DEFERRED_STATE, Path(str(previous.get("deferred_to"))).name)
+        return JobState(DEFERRED_STATE, Path(str(previous.get(DEFERRED_TO))).name)
     if status == FAILED:
-        return JobState(FAILED_STATE, (previous.get("error") or "")[:100])
+        return JobState(FAILED_STATE, (previous.get(ERROR) or "")[:100])
     return JobState(NEW, f"holds a {status} result")
 
 
@@ -112,15 +113,10 @@ def checkpoint_complete(path: Path) -> bool:
 
 
 def _how_it_stopped(job_dir: Path, result: dict[str, Any], stale_after: float, now: float | None) -> str:
-    if result.get("interrupted"):
+    if result.get(INTERRUPTED):
         return "interrupted"
     age = heartbeat.age(Path(job_dir) / RESULT_FILE, now)
     if age is not None and age > stale_after:
         return f"stale: {whereabouts(job_dir, result, now)}"
     return f"died: {whereabouts(job_dir, result, now)}"
 
-
-def job_number(job_dir: Path) -> int:
-    """Hydra's job number from the dir name (`3_attn=cot`), for ordering; large when there is none."""
-    head = Path(job_dir).name.split("_", 1)[0]
-    return int(head) if head.isdigit() else 1 << 30

@@ -1,18 +1,21 @@
-"""Hydra callback: aggregate the sweep when a multirun ends, then draw its checkpoints' figures.
+"""What `python -m src.run -m` does when a sweep ends: the table, the figures, the W&B aggregate run,
+the exit status. A Hydra callback beside the entry point, because it composes the layers below it
+(src.aggregate, torch-free; src.visualize, torch; src.tracking, W&B; src.sweep.outcome, the status),
+none of which may import another's.
 
 Registered in conf/config.yaml:
 
     hydra:
       callbacks:
         aggregate:
-          _target_: src.aggregate.hydra_callback.AggregateOnMultirunEnd
+          _target_: src.sweep_end.AggregateOnMultirunEnd
           # plots: true   curves: true   quiet: false   out_dir: null   exit_on_problems: true
           # figures: true   figure_images: 4
 
 After the table is printed, `figures` has src.visualize draw the heatmap and detection figures
 from the jobs' best.pt (only where there are checkpoints; torch is imported then, not before),
 and report.md is written again to show them. The aggregation itself never raises (a broken aggregation must not hide the trained results);
-`aggregate_sweep` returns what it found as a `SweepOutcome`. After the table is printed and
+`aggregate_sweep` returns what it found as a `src.sweep.outcome.SweepOutcome`. After the table is printed and
 logged, `on_multirun_end` ends the process with exit status 1 when any job failed, is missing,
 was interrupted or is corrupt, or when the aggregation failed (`exit_on_problems: false` turns
 that off). That is how the sweep's status reaches the shell: Hydra returns nothing from a
@@ -21,29 +24,13 @@ multirun, and the jobs themselves never raise.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from src.sweep.outcome import SweepOutcome
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SweepOutcome:
-    """The last aggregated sweep: its Summary (counts: `n_failed`, `n_missing`, ...) or the error."""
-    sweep_dir: str | None
-    summary: Any = None             # the full src.aggregate Summary, None when aggregation failed
-    error: str | None = None        # set when the aggregation itself failed
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("n_"):  # counts come from the summary; none when there is none
-            return getattr(self.summary, name) if self.summary is not None else 0
-        raise AttributeError(name)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if (self.n_problems or self.error) else 0
 
 
 class AggregateOnMultirunEnd(Callback):
@@ -64,7 +51,8 @@ class AggregateOnMultirunEnd(Callback):
         sweep_dir = None
         try:
             sweep_dir = str(config.hydra.sweep.dir)
-            from .pipeline import aggregate
+            from src.aggregate.pipeline import aggregate
+
             options = config.get("aggregate") or {}  # conf/config.yaml `aggregate:`: bootstrap, min_effect
             summary = aggregate([sweep_dir], self.out_dir or sweep_dir, plots=self.plots, curves=self.curves,
                                 **{k: options[k] for k in ("bootstrap", "min_effect") if k in options})
@@ -96,7 +84,8 @@ def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False
         files, notes = draw_sweep(sweep_dir, images=images, out_dir=summary.out_dir)
         summary.notes.extend(notes)
         if files:
-            from .pipeline import write_report
+            from src.aggregate.pipeline import write_report
+
 
             summary.files.update(files)
             write_report(summary)

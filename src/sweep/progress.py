@@ -11,42 +11,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from src.files import atomic_write_json
+from src.results import DEFERRED, FAILED, RESULT_FILE, RUNNING, TERMINAL, read_result, read_result_or_none
+from src.results.schema import DEFERRED_TO, ERROR, INTERRUPTED, METRICS, REUSED_FROM, STATUS
+from src.sweep.clock import eta, format_seconds
+from src.sweep.grid import basic_sweep_jobs, sweep_arguments
+from src.sweep.state import is_live, stale_after_of, whereabouts
 
 STATE_FILE = ".sweep_progress.json"
-TERMINAL = ("completed", "failed", "dry_run", "deferred")
 
 
 def count_jobs(task_overrides: list[str], sweeper_params: dict[str, Any] | None) -> int:
-    """Jobs a basic sweep will launch: the product of each swept key's number of values."""
-    merged = {str(k): f"{k}={v}" for k, v in (sweeper_params or {}).items()}
-    parser = OverridesParser.create()
-    for override in parser.parse_overrides(list(task_overrides)):
-        merged[override.get_key_element()] = override.input_line
-    total = 1
-    for override in parser.parse_overrides(list(merged.values())):
-        if override.is_sweep_override():
-            total *= len(list(override.sweep_string_iterator()))
-    return total
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
-
-
-def eta(started: float, now: float, done: int, total: int) -> float | None:
-    """Remaining time if the jobs still to finish take as long as the finished ones did on average."""
-    if done <= 0:
-        return None
-    per_job = (now - started) / done
-    return max(0.0, per_job * (total - done))
+    """Jobs a basic sweep will launch."""
+    return len(basic_sweep_jobs(sweep_arguments(sweeper_params, task_overrides)))
 
 
 class SweepProgress(Callback):
@@ -74,7 +54,7 @@ class SweepProgress(Callback):
         now = time.time()
         sweep_dir = Path(config.hydra.sweep.dir)
         job_dir = Path(config.hydra.runtime.output_dir)
-        outcome = _outcome(job_dir)
+        outcome = outcome_line(job_dir)
         done = max(0, len(_terminal_results(sweep_dir)) - state.get("already_done", 0))
         remaining = eta(state["started"], now, done, state["total"] - state.get("already_done", 0))
         elapsed = now - getattr(self, "_job_started", now)
@@ -96,34 +76,30 @@ def _label(config: DictConfig) -> str:
 
 def _terminal_results(sweep_dir: Path) -> list[Path]:
     found = []
-    for path in sweep_dir.glob("*/result.json"):
+    for path in sweep_dir.glob(f"*/{RESULT_FILE}"):
         try:
-            if json.loads(path.read_text()).get("status") in TERMINAL:
+            if read_result(path)[STATUS] in TERMINAL:
                 found.append(path)
-        except (OSError, ValueError):
+        except ValueError:
             continue
     return found
 
 
-def _outcome(job_dir: Path) -> str:
-    try:
-        result = json.loads((job_dir / "result.json").read_text())
-    except (OSError, ValueError):
+def outcome_line(job_dir: Path) -> str:
+    """How a job ended, in the words of its `end:` line."""
+    result = read_result_or_none(job_dir)
+    if result is None:
         return "no result"
-    status = result.get("status")
-    if result.get("reused_from"):
+    status = result.get(STATUS)
+    if result.get(REUSED_FROM):
         status = "reused baseline"
-    if status == "deferred":
-        return f"deferred to the baseline training in {Path(str(result.get('deferred_to'))).name}"
-    if status == "running" and not result.get("interrupted"):
-        from src.sweep.state import is_live, stale_after_of, whereabouts
-
-        if is_live(job_dir, result, stale_after_of(result)):
-            return f"running elsewhere ({whereabouts(job_dir, result)})"
-    if status == "failed":
-        return f"FAILED ({(result.get('error') or '')[:80]})"
-    m = result.get("metrics") or {}
+    if status == DEFERRED:
+        return f"deferred to the baseline training in {Path(str(result.get(DEFERRED_TO))).name}"
+    if status == RUNNING and not result.get(INTERRUPTED) and is_live(job_dir, result, stale_after_of(result)):
+        return f"running elsewhere ({whereabouts(job_dir, result)})"
+    if status == FAILED:
+        return f"FAILED ({(result.get(ERROR) or '')[:80]})"
+    m = result.get(METRICS) or {}
     if m.get("map50") is not None:
         return f"{status} (mAP50 {m['map50']:.3f}, mAP50-95 {m['map50_95']:.3f})"
-    return str(status) + (" (interrupted)" if result.get("interrupted") else "")
-
+    return str(status) + (" (interrupted)" if result.get(INTERRUPTED) else "")

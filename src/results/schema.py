@@ -1,0 +1,55 @@
+"""What a `result.json` says: its statuses, its keys, the baseline's name.
+
+The one home of these names. Jobs write them (src/job), the sweep judges job dirs by them
+(src/sweep), the aggregator, W&B and the figures read them (src/aggregate, src/tracking,
+src/visualize); none of them spells a key or a status itself. Torch-free: reporting must work on a
+machine that only has the results.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+SCHEMA_VERSION = 1
+BASELINE = "none"  # the attention name of the baseline: no module inserted
+
+
+class Status(StrEnum):
+    """A job's outcome. A StrEnum, so it is written to and compared with JSON as its plain value."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DRY_RUN = "dry_run"    # built and measured the model, no training
+    RUNNING = "running"    # live, or stopped (interrupted / died) with the work so far recorded
+    DEFERRED = "deferred"  # a baseline whose twin (same train_key and seed) trains it: see DEFERRED_TO
+    MISSING = "missing"    # aggregator only: a Hydra job dir without result.json
+    CORRUPT = "corrupt"    # aggregator only: a result.json that cannot be read
+
+
+COMPLETED, FAILED, DRY_RUN, RUNNING, DEFERRED, MISSING, CORRUPT = Status
+STATUSES = (COMPLETED, FAILED, DRY_RUN, RUNNING, DEFERRED)  # what a job writes
+TERMINAL = (COMPLETED, FAILED, DRY_RUN, DEFERRED)           # a job that has ended
+PROBLEMS = (FAILED, RUNNING, MISSING, CORRUPT)              # rows a table lists as problems
+
+# ------------------------------------------------------------------------------- top-level keys
+STATUS, ERROR, TRACEBACK = "status", "error", "traceback"
+JOB_DIR, OVERRIDES, CONFIG_HASH, TRAIN_KEY = "job_dir", "overrides", "config_hash", "train_key"
+HOST, PID, STALE_AFTER = "host", "pid", "stale_after"
+STARTED_AT, TRAIN_STARTED_AT, FINISHED_AT = "started_at", "train_started_at", "finished_at"
+TRAIN_SECONDS, EPOCHS_DONE, INTERRUPTED, RESUMED_FROM = "train_seconds", "epochs_done", "interrupted", "resumed_from"
+REUSED_FROM = "reused_from"                                   # a baseline copied from the twin that trained it
+DEFERRED_TO, DEFERRED_BECAUSE = "deferred_to", "deferred_because"
+SKIPPED = "skipped"                                           # not a stored key: the runner's answer for a skip
+METRICS = "metrics"
+CURVE, BEST_EPOCH = "curve", "best_epoch"
+MATCHES_FILE_KEY, PR_CURVE_FILE_KEY = "matches_file", "pr_curve_file"
+PER_CLASS, CLASS_NAMES = "per_class", "class_names"
+
+# Keys every result carries (values may be None for a job that failed early).
+DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ = "dataset", "attn", "pos", "model", "seed", "epochs", "imgsz"
+IDENTITY_KEYS = (DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ)
+METRIC_KEYS = ("map50", "map50_95", "precision", "recall")  # under METRICS: our names of ultralytics' metrics
+# Top-level numeric fields that describe what a model costs (tables, W&B summary, cost plots).
+COST_KEYS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
+
+# What stays the job's own when it takes its numbers from the twin that trained its baseline.
+OWN_KEYS = (JOB_DIR, CONFIG_HASH, POS, "pos_after", "pos_replace", OVERRIDES, HOST, PID, STARTED_AT, FINISHED_AT)
