@@ -75,7 +75,7 @@ gpu-wheels: venv
 gpu-check:
 	@if [ -d .whl ] && ! $(GPU_PY) -c "import ultralytics, hydra" 2>/dev/null; then \
 	    $(GPU_PY) -m pip install --quiet --no-index --no-deps .whl/*.whl; fi
-	$(GPU_PY) -m src.gpu_check
+	$(GPU_PY) -m src.bench.gpu_check
 
 clean:
 	rm -rf outputs/sweeps outputs/runs outputs/cache

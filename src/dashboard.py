@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Any
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
 from src.tracking import keys as K
 from src.tracking.offline import offline_run_dirs, read_offline_run
 from src.tracking.settings import api_key_available

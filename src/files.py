@@ -1,20 +1,17 @@
-"""File facts that every layer shares: atomic writes, YOLO image/label layout, COCO size bins.
+"""File facts that every layer shares: atomic writes and COCO's object-size bins.
 
 One home for each: the writers of result.json, converted datasets, caches and reports all go
-through `atomic_write_*`, and every reader of a YOLO-layout split asks `split_images` /
-`label_path`. The image suffixes and the label rule are ultralytics' own, asked of it (so a new
-format or rule there reaches us); importing this module imports neither torch nor ultralytics.
+through `atomic_write_*`. Imports neither torch nor ultralytics, not even lazily: the torch-free
+layers (results, sweep, aggregate) import it. YOLO's image/label layout is in src/data/images.py.
 """
 from __future__ import annotations
 
 import json
 import os
 import secrets
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 # COCO's object-size bins by box area in pixels: small < 32^2 <= medium < 96^2 <= large.
 SMALL_MAX_AREA, MEDIUM_MAX_AREA = 32 ** 2, 96 ** 2
@@ -77,67 +74,3 @@ def json_default(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return str(value)
-
-
-# ----------------------------------------------------------------------------- YOLO layout
-@lru_cache(maxsize=1)
-def image_suffixes() -> frozenset[str]:
-    """Image file suffixes ultralytics reads (`.jpg`, `.png`, ...), lower case with the dot."""
-    from ultralytics.data.utils import IMG_FORMATS
-
-    return frozenset(f".{s.lower()}" for s in IMG_FORMATS)
-
-
-def is_image(path: str | os.PathLike) -> bool:
-    return os.path.splitext(os.fspath(path))[1].lower() in image_suffixes()
-
-
-def label_path(image: str | os.PathLike) -> Path:
-    """The label file ultralytics reads for `image` (last /images/ -> /labels/, suffix .txt)."""
-    from ultralytics.data.utils import img2label_paths
-
-    return Path(img2label_paths([os.fspath(image)])[0])
-
-
-def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """The image files in `folder` (and below it with `recursive`), sorted by path."""
-    folder = Path(folder)
-    if recursive:
-        return sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p))
-    with os.scandir(folder) as entries:
-        return sorted(folder / e.name for e in entries if e.is_file() and is_image(e.name))
-
-
-def split_images(data_yaml: str | os.PathLike, split: str = "val") -> list[Path]:
-    """The image files of a split of an ultralytics data YAML: each entry a directory (searched
-    recursively) or a .txt list of image paths; relative entries are under the YAML's `path`."""
-    data_yaml = Path(data_yaml)
-    spec = yaml.safe_load(data_yaml.read_text()) or {}
-    if split not in spec:
-        raise KeyError(f"{data_yaml}: no {split!r} split (has: {', '.join(k for k in spec if isinstance(k, str))})")
-    root = Path(spec.get("path") or data_yaml.parent)
-    if not root.is_absolute():
-        root = (data_yaml.parent / root).resolve()
-    return images_of(spec[split], root)
-
-
-def images_of(entries: str | list[str], root: Path) -> list[Path]:
-    """Images of split entries (directories or .txt lists), relative entries under `root`.
-
-    In a list, `./x` is relative to the list's own folder (ultralytics' rule), other relative
-    lines to `root`."""
-    images: list[Path] = []
-    for entry in entries if isinstance(entries, list) else [entries]:
-        source = Path(entry) if Path(entry).is_absolute() else root / entry
-        if source.is_dir():
-            images += list_images(source, recursive=True)
-        elif source.is_file():
-            for line in source.read_text().splitlines():
-                line = line.strip()
-                if line.startswith("./"):
-                    images.append(source.parent / line[2:])
-                elif line:
-                    images.append(Path(line) if Path(line).is_absolute() else root / line)
-        else:
-            raise FileNotFoundError(f"split source {source} does not exist")
-    return images

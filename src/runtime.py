@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # conf/ and the outputs/ default are relative to it
+
 
 def ultralytics_home(outputs: str | os.PathLike) -> Path:
     """ultralytics' settings, weights and runs folders for a run writing under `outputs`."""

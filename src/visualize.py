@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from src.files import label_path, size_bin, split_images
+from src.data.images import label_path, split_images
+from src.files import size_bin
 
 log = logging.getLogger(__name__)
 

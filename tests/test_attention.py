@@ -466,11 +466,11 @@ def test_cot_group_fallbacks_and_param_count(caplog):
         CoTBlock(16, kernel_size=4)
 
 
-# ---------------------------------------------------------------- src.gpu_check (its GPU path needs a GPU)
+# ---------------------------------------------------------- src.bench.gpu_check (its GPU path needs a GPU)
 
 
 def test_gpu_check_without_cuda_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    from src import gpu_check
+    from src.bench import gpu_check
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert gpu_check.main(["--out", str(tmp_path / "gpu-check")]) == 0
@@ -479,7 +479,7 @@ def test_gpu_check_without_cuda_says_so_and_writes_nothing(tmp_path, monkeypatch
 
 
 def test_gpu_check_report_table():
-    from src import gpu_check
+    from src.bench import gpu_check
 
     rows = [{"attn": "none", "status": "completed", "params": 2_590_000, "train_seconds": 21.4, "train_map50_95": 0.301,
              "val_fp32": {"map50": 0.61, "map50_95": 0.30}, "val_fp16": {"map50": 0.612, "map50_95": 0.2995},

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
 from src import tracking
 from src.tracking import keys as K
 from src.tracking import offline, runs, sync

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
 from src.results import COST_KEYS
 from src.tracking import keys as K
 from src.tracking import payloads

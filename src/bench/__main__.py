@@ -9,7 +9,7 @@ import time
 import traceback
 from pathlib import Path
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
 from src.bench import SECTIONS
 from src.bench import report
 from src.bench.common import FULL, QUICK, git_commit, machine

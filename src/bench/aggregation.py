@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from src.bench.common import Mode, fresh_dir, interleave, median, paired_ratio
+from src.results import BASELINE, COMPLETED, FAILED, RESULT_FILE
 
 DATASETS = ("shapes", "visdrone", "coco")
 MODELS = ("yolo11n", "yolo11s")
-ATTNS = ("none", "ema", "cot", "cot_lite")
+ATTNS = (BASELINE, "ema", "cot", "cot_lite")
 POSITIONS = ("neck", "backbone", "backbone_p5", "replace_c2psa")
 
 
@@ -34,15 +35,15 @@ def synthetic_result(i: int, rng: random.Random) -> dict[str, Any]:
                      job_dir=f"synthetic/{i}", train_key=f"{dataset}-{model}", config_hash=f"h{i:08d}",
                      overrides=[f"dataset={dataset}", f"model={model}", f"attn={attn}", f"pos={pos}", f"seed={seed}"])
     if rng.random() < 0.01:
-        r.update(status="failed", error="RuntimeError: synthetic failure",
+        r.update(status=FAILED, error="RuntimeError: synthetic failure",
                  traceback="Traceback (most recent call last):\nRuntimeError: synthetic failure\n")
         return r
     base = {"shapes": 0.45, "visdrone": 0.20, "coco": 0.38}[dataset] + (0.05 if model == "yolo11s" else 0.0)
-    gain = {"none": 0.0, "ema": 0.006, "cot": 0.004, "cot_lite": -0.002}[attn]
+    gain = {BASELINE: 0.0, "ema": 0.006, "cot": 0.004, "cot_lite": -0.002}[attn]
     m = base + gain + rng.gauss(0, 0.01)
-    params = (2_590_815 if model == "yolo11n" else 9_428_179) + {"none": 0, "ema": 2_000, "cot": 400_000,
+    params = (2_590_815 if model == "yolo11n" else 9_428_179) + {BASELINE: 0, "ema": 2_000, "cot": 400_000,
                                                                "cot_lite": 570_000}[attn]
-    r.update(status="completed", params=params, params_added=params - (2_590_815 if model == "yolo11n" else 9_428_179),
+    r.update(status=COMPLETED, params=params, params_added=params - (2_590_815 if model == "yolo11n" else 9_428_179),
              gflops=6.4 + (0.8 if attn in ("cot", "cot_lite") else 0.0), latency_ms=20 + rng.random(),
              train_seconds=3600 * (1 + rng.random()), best_epoch=rng.randint(50, 99),
              metrics={"map50": m + 0.2, "map50_95": m, "precision": 0.6 + rng.gauss(0, 0.02),
@@ -70,7 +71,7 @@ def time_aggregate(root: Path, out_dir: Path, plots: bool) -> float:
     started = time.perf_counter()
     summary = aggregate(root, out_dir, plots=plots)
     seconds = time.perf_counter() - started
-    if summary.n_jobs != sum(1 for _ in root.glob("*/result.json")):
+    if summary.n_jobs != sum(1 for _ in root.glob(f"*/{RESULT_FILE}")):
         raise RuntimeError(f"aggregate saw {summary.n_jobs} jobs under {root}")
     return seconds
 

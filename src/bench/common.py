@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
 from src.job.provenance import git_commit, git_dirty
 from src.runtime import set_environment
+from src.results import BASELINE
 
 PY = sys.executable
 
@@ -53,13 +54,13 @@ class Mode:
 
 
 FULL = Mode(quick=False, overhead_repeats=3, module_repeats=15, module_shapes=("P3", "P4", "P5"),
-            throughput_repeats=2, throughput_variants=("none", "ema", "cot", "cot_lite"),
+            throughput_repeats=2, throughput_variants=(BASELINE, "ema", "cot", "cot_lite"),
             aggregation_sizes=(1000, 10000), aggregation_repeats={1000: 5, 10000: 3},
-            sweep_repeats=2, sweep_attn=("none", "ema", "cot", "cot_lite"))
+            sweep_repeats=2, sweep_attn=(BASELINE, "ema", "cot", "cot_lite"))
 QUICK = Mode(quick=True, overhead_repeats=1, module_repeats=3, module_shapes=("P5",),
-             throughput_repeats=1, throughput_variants=("none",),
+             throughput_repeats=1, throughput_variants=(BASELINE,),
              aggregation_sizes=(100,), aggregation_repeats={100: 1},
-             sweep_repeats=1, sweep_attn=("none", "ema"))
+             sweep_repeats=1, sweep_attn=(BASELINE, "ema"))
 
 
 # ----------------------------------------------------------------------------------- statistics

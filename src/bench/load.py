@@ -11,7 +11,6 @@ pool cost each job on top of its own work.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import statistics
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from src.bench.common import BenchError, Mode, fresh_dir, src_run, timed_run
+from src.results import DRY_RUN, RESULT_FILE, read_result
+from src.results.schema import JOB_DIR, STATUS
 
 FULL_SWEEP = {"attn": "none,ema,cot_lite,se,eca", "pos": "neck,backbone,backbone_p5,replace_c2psa",
               "seed": ",".join(map(str, range(10)))}
@@ -45,8 +46,8 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
                                                                        f"hydra.launcher.n_jobs={workers}"]
     wall = timed_run(src_run(overrides, work, cache, sweep_dir=sweep_dir, multirun=True), work / "sweep.log",
                      timeout=6 * 3600)
-    results = [json.loads(p.read_text()) for p in sweep_dir.glob("*/result.json")]
-    not_dry = [r.get("job_dir") for r in results if r.get("status") != "dry_run"]
+    results = [read_result(p) for p in sweep_dir.glob(f"*/{RESULT_FILE}")]
+    not_dry = [r.get(JOB_DIR) for r in results if r.get(STATUS) != DRY_RUN]
     with open(sweep_dir / "runs.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     if len(results) != n_jobs or not_dry or len(rows) != n_jobs:

@@ -7,7 +7,6 @@ own sweep directory. The wall time includes the end-of-sweep aggregation (the ta
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 from src.bench.common import (BenchError, Mode, fresh_dir, interleave, median, paired_ratio, spread, src_run,
                               timed_run)
+from src.results import COMPLETED, RESULT_FILE, read_result
+from src.results.schema import JOB_DIR, STATUS, TRAIN_SECONDS
 
 LAUNCHERS = {"basic": [], "parallel": ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]}
 
@@ -31,11 +32,11 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
             cmd = src_run([f"attn={attn}", *mode.tiny, *LAUNCHERS[name]], work, cache, sweep_dir=sweep_dir,
                           multirun=True)
             seconds = timed_run(cmd, work / f"r{i}_{name}.log")
-            results = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/result.json"))]
-            bad = [r.get("job_dir") for r in results if r.get("status") != "completed"]
+            results = [read_result(p) for p in sorted(sweep_dir.glob(f"*/{RESULT_FILE}"))]
+            bad = [r.get(JOB_DIR) for r in results if r.get(STATUS) != COMPLETED]
             if len(results) != len(mode.sweep_attn) or bad:
                 raise BenchError(f"{sweep_dir}: {len(results)} results, not completed: {bad}")
-            job_seconds[name].append(sum(r.get("train_seconds") or 0.0 for r in results))
+            job_seconds[name].append(sum(r.get(TRAIN_SECONDS) or 0.0 for r in results))
             return seconds
         return one
 

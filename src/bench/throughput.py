@@ -10,17 +10,17 @@ when repeated; per-epoch figures from ultralytics' results.csv are given as a se
 """
 from __future__ import annotations
 
-import csv
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from src.files import split_images
+from src.data.images import split_images
 from src.ultralytics_glue import names
 from src.bench.common import BenchError, Mode, fresh_dir, interleave, median, rel, src_run, timed_run
+from src.results import BASELINE, COMPLETED, JobDir, read_result
+from src.results.schema import STATUS, TRAIN_SECONDS
 
 EPOCHS = 2
 
@@ -59,15 +59,15 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
             job_dir = work / f"r{i}_{variant}" / "job"  # own parent: the `none` job is never a reused baseline
             wall = timed_run(src_run([f"attn={variant}", *args], work, cache, run_dir=job_dir),
                              work / f"r{i}_{variant}.log")
-            result = json.loads((job_dir / "result.json").read_text())
-            if result.get("status") != "completed":
+            result = read_result(JobDir(job_dir).result)
+            if result.get(STATUS) != COMPLETED:
                 raise BenchError(f"{job_dir}: {result.get('status')}: {result.get('error')}")
             n_train = count_train_images(Path(result["data_yaml"]))
             epochs = int(result["epochs"])
             per_epoch = epoch_seconds(job_dir / names.RESULTS_CSV)
-            return {"wall_seconds": wall, "train_seconds": result["train_seconds"], "n_train": n_train,
+            return {"wall_seconds": wall, "train_seconds": result[TRAIN_SECONDS], "n_train": n_train,
                     "epochs": epochs, "imgsz": result["imgsz"], "batch": _batch(job_dir),
-                    "images_per_second": images_per_second(n_train, epochs, result["train_seconds"]),
+                    "images_per_second": images_per_second(n_train, epochs, result[TRAIN_SECONDS]),
                     "epoch_seconds": per_epoch,
                     "epoch_images_per_second": [n_train / s for s in per_epoch if s > 0],
                     "job_dir": rel(job_dir)}
@@ -84,7 +84,7 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
             "train_seconds": median(r["train_seconds"] for r in runs),
             "epoch_images_per_second": median(x for r in runs for x in r["epoch_images_per_second"]),
         }
-        if variant == "none":
+        if variant == BASELINE:
             base = ips
     for variant, v in figures["variants"].items():
         v["relative_to_none"] = v["images_per_second"] / base if base and v["images_per_second"] else None

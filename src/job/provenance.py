@@ -4,16 +4,16 @@ from __future__ import annotations
 import platform
 import subprocess
 from datetime import datetime, timezone
+from importlib.metadata import version
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
 
 
 def versions() -> dict[str, str | None]:
     import hydra
     import torch
-    import ultralytics
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": ultralytics.__version__,
+    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": version("ultralytics"),
             "hydra": hydra.__version__, "git_commit": git_commit()}
 
 

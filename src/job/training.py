@@ -9,10 +9,10 @@ from typing import Any, Callable
 import numpy as np
 
 from src.files import atomic_write, atomic_write_text
+from src.results import MATCHES_FILE, PR_CURVE_FILE, JobDir
+from src.results.schema import (BEST_EPOCH, CLASS_NAMES, CURVE, MATCHES_FILE_KEY, METRICS, PER_CLASS,
+                                PR_CURVE_FILE_KEY, TRAIN_SECONDS)
 from src.ultralytics_glue import names, trainer, validation
-
-MATCHES_FILE = "matches.npz"    # in the job dir: the final validation's per-prediction matches
-PR_CURVE_FILE = "pr_curve.csv"  # in the job dir: its mean precision-recall curve at IoU 0.5
 
 
 def train_args(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -33,11 +33,11 @@ def train_and_read(cfg: dict[str, Any], model_file: Path, data_yaml: Path, job_d
     started = time.perf_counter()
     metrics, run = trainer.train(model_file, data_yaml, job_dir, train_args(cfg), resume_from,
                                  on_epoch=on_epoch, ap_by_size=by_size)
-    fields: dict[str, Any] = {"metrics": metrics, "train_seconds": round(time.perf_counter() - started, 2),
+    fields: dict[str, Any] = {METRICS: metrics, TRAIN_SECONDS: round(time.perf_counter() - started, 2),
                               "transferred": getattr(run, "transferred", None)}
-    fields.update(learning_curve(job_dir / names.RESULTS_CSV))
+    fields.update(learning_curve(JobDir(job_dir).results_csv))
     kept = final_validation(cfg, run, data_yaml, job_dir, by_size)
-    fields["metrics"].update(kept.pop("metrics"))
+    fields[METRICS].update(kept.pop(METRICS))
     kept.pop("scores")  # the same pass's map50/map50_95/..., already in `metrics` from train()
     fields.update(kept)
     return fields
@@ -47,9 +47,9 @@ def _finished_run(cfg: dict[str, Any], data_yaml: Path, job_dir: Path, by_size: 
     """A run killed after its last epoch but before the job recorded it: nothing is left to train
     (ultralytics would refuse to resume), so its best checkpoint is validated as the final pass
     would have, and the result is recorded from that."""
-    fields = {"train_seconds": None, "transferred": None, **learning_curve(job_dir / names.RESULTS_CSV)}
+    fields = {TRAIN_SECONDS: None, "transferred": None, **learning_curve(JobDir(job_dir).results_csv)}
     kept = final_validation(cfg, None, data_yaml, job_dir, by_size)
-    fields["metrics"] = {**kept.pop("scores"), **kept.pop("metrics")}
+    fields[METRICS] = {**kept.pop("scores"), **kept.pop(METRICS)}
     fields.update(kept, ap_by_size_from="validation_of_a_finished_run")
     return fields
 
@@ -57,9 +57,9 @@ def _finished_run(cfg: dict[str, Any], data_yaml: Path, job_dir: Path, by_size: 
 def learning_curve(results_csv: Path) -> dict[str, Any]:
     """Where the per-epoch curve is and which epoch was best (by mAP50-95, ultralytics' fitness)."""
     if not results_csv.exists():
-        return {"curve": None, "best_epoch": None}
-    return {"curve": str(results_csv.relative_to(results_csv.parents[1])),
-            "best_epoch": names.best_epoch(names.read_results_csv(results_csv))}
+        return {CURVE: None, BEST_EPOCH: None}
+    return {CURVE: str(results_csv.relative_to(results_csv.parents[1])),
+            BEST_EPOCH: names.best_epoch(names.read_results_csv(results_csv))}
 
 
 def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, by_size: bool) -> dict[str, Any]:
@@ -71,18 +71,17 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
     """
     record, source = (validation.final_record(run, by_size) if run is not None else None), "final_validation"
     if record is None:
-        weights_dir = job_dir / "train" / "weights"
-        best, last = (Path(run.best), Path(run.last)) if run is not None else (weights_dir / "best.pt", weights_dir / "last.pt")
+        best, last = (Path(run.best), Path(run.last)) if run is not None else (JobDir(job_dir).best, JobDir(job_dir).last)
         weights = best if best.exists() else last
         train = cfg["train"]
         record = validation.revalidate(Path(weights), data_yaml, job_dir, train["imgsz"], train["batch"],
                                        train_args(cfg).get("device"), ap_by_size=by_size)
         source = "second_validation"
-    write_pr_curve(job_dir / PR_CURVE_FILE, *record.pr_curve)
-    atomic_write(job_dir / MATCHES_FILE, lambda fh: np.savez_compressed(fh, **record.matches), binary=True)
-    return {"metrics": record.metrics, "scores": record.scores, "per_class": record.per_class,
-            "class_names": list(record.per_class), "ap_by_size_from": source,
-            "matches_file": MATCHES_FILE, "pr_curve_file": PR_CURVE_FILE,
+    write_pr_curve(JobDir(job_dir).pr_curve, *record.pr_curve)
+    atomic_write(JobDir(job_dir).matches, lambda fh: np.savez_compressed(fh, **record.matches), binary=True)
+    return {METRICS: record.metrics, "scores": record.scores, PER_CLASS: record.per_class,
+            CLASS_NAMES: list(record.per_class), "ap_by_size_from": source,
+            MATCHES_FILE_KEY: MATCHES_FILE, PR_CURVE_FILE_KEY: PR_CURVE_FILE,
             "metrics_ci": test_set_ci(record.matches, int((cfg.get("aggregate") or {}).get("bootstrap", 0)))}
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
 from src.config.identity import config_hash, train_key
 from src.results import BASELINE, COMPLETED, JobDir, read_result, read_result_or_none
 from src.results.schema import ATTN, EPOCHS_DONE, REUSED_FROM, STATUS, TRAIN_KEY, TRAIN_SECONDS

@@ -1,4 +1,4 @@
-"""`python -m src.gpu_check`: a short check on a CUDA GPU, written to outputs/gpu-check/REPORT.md.
+"""`python -m src.bench.gpu_check`: a short check on a CUDA GPU, written to outputs/gpu-check/REPORT.md.
 
 What the CPU test suite cannot show: that training with AMP on a GPU works for the baseline, EMA,
 CoT and a reference module (CBAM), and that validating the best checkpoint in float16, as
@@ -22,9 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from src import PROJECT_ROOT
+from src.runtime import PROJECT_ROOT
+from src.results import BASELINE, COMPLETED, FAILED, JobDir, read_result_or_none
+from src.results.schema import ERROR, JOB_DIR, METRICS, STATUS, TRAIN_SECONDS
 
-MODULES = ("none", "ema", "cot", "cbam")
+MODULES = (BASELINE, "ema", "cot", "cbam")
 BUDGET_S = 8 * 60
 EVAL_RESERVE_S = 25  # per module: two validations and the latency runs after its training
 DEFAULT_OUT = PROJECT_ROOT / "outputs" / "gpu-check"
@@ -64,14 +66,13 @@ def train(attn: str, out: Path, epochs: int, imgsz: int, timeout: float) -> dict
             proc = subprocess.run(cmd, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"status": "timeout", "error": f"training passed the time budget ({timeout:.0f} s); see {log}"}
-    result_file = job_dir / "result.json"
-    result = json.loads(result_file.read_text()) if result_file.exists() else {"status": "failed"}
+    result = read_result_or_none(job_dir) or {STATUS: FAILED}
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
-    if proc.returncode != 0 and result.get("status") != "failed":
-        result["status"] = "failed"
-    if result["status"] == "failed":
-        result.setdefault("error", f"exit code {proc.returncode}; see {log}")
-    result["job_dir"] = str(job_dir)
+    if proc.returncode != 0:
+        result[STATUS] = FAILED
+    if result[STATUS] == FAILED:
+        result.setdefault(ERROR, f"exit code {proc.returncode}; see {log}")
+    result[JOB_DIR] = str(job_dir)
     return result
 
 
@@ -113,18 +114,18 @@ def latency_ms(best: Path, imgsz: int, half: bool, runs: int = 50) -> float:
 def check(attn: str, out: Path, epochs: int, imgsz: int, timeout: float) -> dict[str, Any]:
     row: dict[str, Any] = {"attn": attn}
     result = train(attn, out, epochs, imgsz, timeout)
-    row.update(status=result["status"], error=result.get("error"), params=result.get("params"),
-               train_seconds=result.get("train_seconds"), wall_seconds=result.get("wall_seconds"),
-               train_map50_95=(result.get("metrics") or {}).get("map50_95"))
-    best = Path(result.get("job_dir", "")) / "train" / "weights" / "best.pt"
-    if result["status"] != "completed" or not best.is_file():
+    row.update(status=result[STATUS], error=result.get(ERROR), params=result.get("params"),
+               train_seconds=result.get(TRAIN_SECONDS), wall_seconds=result.get("wall_seconds"),
+               train_map50_95=(result.get(METRICS) or {}).get("map50_95"))
+    best = JobDir(result.get(JOB_DIR, "")).best
+    if result[STATUS] != COMPLETED or not best.is_file():
         return row
     try:
         for half, tag in ((False, "fp32"), (True, "fp16")):
             row[f"val_{tag}"] = validate(best, result["data_yaml"], imgsz, half, out, f"{attn}-{tag}")
             row[f"latency_{tag}_ms"] = latency_ms(best, imgsz, half)
     except Exception as exc:  # the reason is the result
-        row.update(status="failed", error=f"validation: {type(exc).__name__}: {exc}"[:300])
+        row.update(status=FAILED, error=f"validation: {type(exc).__name__}: {exc}"[:300])
     return row
 
 
@@ -162,7 +163,7 @@ def report(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.gpu_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m src.bench.gpu_check", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default outputs/gpu-check)")
     parser.add_argument("--modules", default=",".join(MODULES), help="attn names, comma-separated")
     parser.add_argument("--epochs", type=int, default=2)
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows, header)
     (out / "REPORT.md").write_text(text)
     print(text)
-    return 0 if all(r["status"] == "completed" for r in rows) else 1
+    return 0 if all(r["status"] == COMPLETED for r in rows) else 1
 
 
 if __name__ == "__main__":
