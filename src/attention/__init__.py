@@ -27,8 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from src.results.schema import BASELINE
+
 # `none` is the baseline: nothing is inserted, `build` gives an Identity, `get_class` gives None.
-_REGISTRY: dict[str, type[nn.Module] | None] = {"none": None}
+_REGISTRY: dict[str, type[nn.Module] | None] = {BASELINE: None}
 
 
 def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from src.attention import BatchNorm2d, available, build, register
+from src.results.schema import BASELINE
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ TOLERANCE = 0.05  # relative parameter-count mismatch accepted without a log lin
 
 def matchable() -> list[str]:
     """The registered modules a capacity control can be sized against."""
-    return [name for name in available() if name not in ("none", "capacity")]
+    return [name for name in available() if name not in (BASELINE, "capacity")]
 
 
 def block_params(channels: int, width: int) -> int:

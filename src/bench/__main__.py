@@ -9,11 +9,9 @@ import time
 import traceback
 from pathlib import Path
 
-from src.runtime import PROJECT_ROOT
-from src.bench import SECTIONS
-from src.bench import report
+from src.bench import SECTIONS, report
 from src.bench.common import FULL, QUICK, git_commit, machine
-from src.runtime import set_environment
+from src.runtime import PROJECT_ROOT, set_environment
 
 
 def main(argv: list[str] | None = None) -> int:

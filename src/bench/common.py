@@ -18,10 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from src.runtime import PROJECT_ROOT
 from src.job.provenance import git_commit, git_dirty
-from src.runtime import set_environment
 from src.results import BASELINE
+from src.runtime import PROJECT_ROOT, set_environment
 
 PY = sys.executable
 

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from src.runtime import PROJECT_ROOT
 from src.results import BASELINE, COMPLETED, FAILED, JobDir, read_result_or_none
 from src.results.schema import ERROR, JOB_DIR, METRICS, STATUS, TRAIN_SECONDS
+from src.runtime import PROJECT_ROOT
 
 MODULES = (BASELINE, "ema", "cot", "cbam")
 BUDGET_S = 8 * 60
@@ -149,7 +149,7 @@ def report(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
         delta = (fp16["map50_95"] - fp32["map50_95"]) * 100 if fp32 and fp16 else None
         lines.append(
             f"| {r['attn']} | {r['status']} | {_fmt(r.get('params'), '.3f', 1e-6)} "
-            f"| {_fmt(r.get('train_seconds'), '.0f')} "
+            f"| {_fmt(r.get(TRAIN_SECONDS), '.0f')} "
             f"| {_fmt(r.get('train_map50_95'), '.2f', 100)} | {_fmt(fp32.get('map50'), '.2f', 100)} "
             f"| {_fmt(fp16.get('map50'), '.2f', 100)} | {_fmt(fp32.get('map50_95'), '.2f', 100)} "
             f"| {_fmt(fp16.get('map50_95'), '.2f', 100)} | {_fmt(delta, '+.2f')} "

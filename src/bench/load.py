@@ -20,7 +20,7 @@ from typing import Any
 
 from src.bench.common import BenchError, Mode, fresh_dir, src_run, timed_run
 from src.results import DRY_RUN, RESULT_FILE, read_result
-from src.results.schema import JOB_DIR, STATUS
+from src.results.schema import FINISHED_AT, JOB_DIR, STARTED_AT, STATUS
 
 FULL_SWEEP = {"attn": "none,ema,cot_lite,se,eca", "pos": "neck,backbone,backbone_p5,replace_c2psa",
               "seed": ",".join(map(str, range(10)))}
@@ -53,7 +53,7 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     if len(results) != n_jobs or not_dry or len(rows) != n_jobs:
         raise BenchError(f"{sweep_dir}: {len(results)} results, {len(rows)} rows in runs.csv for {n_jobs} jobs; "
                          f"not dry_run: {not_dry[:5]}")
-    job_seconds = [(datetime.fromisoformat(r["finished_at"]) - datetime.fromisoformat(r["started_at"])).total_seconds()
+    job_seconds = [(datetime.fromisoformat(r[FINISHED_AT]) - datetime.fromisoformat(r[STARTED_AT])).total_seconds()
                    for r in results]
     per_job = wall * workers / n_jobs
     overhead = per_job - statistics.mean(job_seconds)

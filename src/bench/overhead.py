@@ -21,8 +21,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from src.bench.common import (PY, BenchError, Mode, fresh_dir, interleave, median, paired_ratio, prepare_dataset,
-                              rel, spread, src_run, timed_run)
+from src.bench.common import (
+    PY,
+    BenchError,
+    Mode,
+    fresh_dir,
+    interleave,
+    median,
+    paired_ratio,
+    prepare_dataset,
+    rel,
+    spread,
+    src_run,
+    timed_run,
+)
 
 TARGET = 1.03
 # The short real job: the default embedded-dataset job (its settings, measurements and AP by size)

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from src.bench.common import (BenchError, Mode, fresh_dir, interleave, median, paired_ratio, spread, src_run,
-                              timed_run)
+from src.bench.common import BenchError, Mode, fresh_dir, interleave, median, paired_ratio, spread, src_run, timed_run
 from src.results import COMPLETED, RESULT_FILE, read_result
 from src.results.schema import JOB_DIR, STATUS, TRAIN_SECONDS
 

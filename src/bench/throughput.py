@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from src.data.images import split_images
-from src.ultralytics_glue import names
 from src.bench.common import BenchError, Mode, fresh_dir, interleave, median, rel, src_run, timed_run
+from src.data.images import split_images
 from src.results import BASELINE, COMPLETED, JobDir, read_result
-from src.results.schema import STATUS, TRAIN_SECONDS
+from src.results.schema import JOB_DIR, STATUS, TRAIN_SECONDS
+from src.ultralytics_glue import names
 
 EPOCHS = 2
 
@@ -64,13 +64,13 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
                 raise BenchError(f"{job_dir}: {result.get('status')}: {result.get('error')}")
             n_train = count_train_images(Path(result["data_yaml"]))
             epochs = int(result["epochs"])
-            per_epoch = epoch_seconds(job_dir / names.RESULTS_CSV)
-            return {"wall_seconds": wall, "train_seconds": result[TRAIN_SECONDS], "n_train": n_train,
+            per_epoch = epoch_seconds(JobDir(job_dir).results_csv)
+            return {"wall_seconds": wall, TRAIN_SECONDS: result[TRAIN_SECONDS], "n_train": n_train,
                     "epochs": epochs, "imgsz": result["imgsz"], "batch": _batch(job_dir),
                     "images_per_second": images_per_second(n_train, epochs, result[TRAIN_SECONDS]),
                     "epoch_seconds": per_epoch,
                     "epoch_images_per_second": [n_train / s for s in per_epoch if s > 0],
-                    "job_dir": rel(job_dir)}
+                    JOB_DIR: rel(job_dir)}
         return one
 
     jobs = interleave({v: job(v) for v in mode.throughput_variants}, mode.throughput_repeats)
@@ -81,7 +81,7 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
         figures["variants"][variant] = {
             "runs": runs,
             "images_per_second": ips,
-            "train_seconds": median(r["train_seconds"] for r in runs),
+            TRAIN_SECONDS: median(r[TRAIN_SECONDS] for r in runs),
             "epoch_images_per_second": median(x for r in runs for x in r["epoch_images_per_second"]),
         }
         if variant == BASELINE:
@@ -120,11 +120,11 @@ def _f(x: float | None, digits: int = 1) -> str:
 
 
 def _tables(f: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = [[f"`{name}`", _f(v["images_per_second"]), _f(v["relative_to_none"], 3), _f(v["train_seconds"]),
+    rows = [[f"`{name}`", _f(v["images_per_second"]), _f(v["relative_to_none"], 3), _f(v[TRAIN_SECONDS]),
              _f(v["epoch_images_per_second"]), len(v["runs"])]
             for name, v in f["variants"].items()]
     return [{"title": "Images per second (median over runs)",
-             "columns": ["attn", "images/s", "vs none", "train_seconds", "images/s per epoch (results.csv)", "runs"],
+             "columns": ["attn", "images/s", "vs none", TRAIN_SECONDS, "images/s per epoch (results.csv)", "runs"],
              "rows": rows}]
 
 

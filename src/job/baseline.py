@@ -15,7 +15,7 @@ from typing import Any
 
 from src.config.identity import train_key
 from src.job.provenance import now
-from src.results import BASELINE, COMPLETED, DEFERRED, RUNNING, LAST_CHECKPOINT, reused_result, write_result
+from src.results import BASELINE, COMPLETED, DEFERRED, LAST_CHECKPOINT, RUNNING, reused_result, write_result
 from src.results.schema import DEFERRED_BECAUSE, DEFERRED_TO, FINISHED_AT, STATUS
 from src.sweep.election import baseline_twins, elect
 from src.sweep.lock import sweep_lock
@@ -24,7 +24,7 @@ from src.sweep.state import DONE, ELSEWHERE, NEW, RESUMABLE, checkpoint_complete
 log = logging.getLogger(__name__)
 
 # Why a job took a twin, as recorded in `deferred_because` (older results spell them so).
-WHY = {DONE: "completed", ELSEWHERE: "live", RESUMABLE: "resumable"}
+WHY = {DONE: COMPLETED, ELSEWHERE: "live", RESUMABLE: "resumable"}
 
 
 def share_baseline(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], stale_after: float,

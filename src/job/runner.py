@@ -26,14 +26,43 @@ from src.job.model_file import write_model_yaml
 from src.job.preemption import preemption_signals
 from src.job.provenance import now, versions
 from src.job.training import train_and_read
-from src.sweep.placement import Placement
-from src.results import (COMPLETED, DRY_RUN, FAILED, LAST_CHECKPOINT, RESULT_FILE, RUNNING, empty_result,
-                         read_result_or_none, write_result)
-from src.results.schema import (ATTN, CONFIG_HASH, DATASET, MODEL, POS, SEED, EPOCHS_DONE, ERROR, FINISHED_AT, HOST, INTERRUPTED, JOB_DIR, OVERRIDES,
-                                PID, SKIPPED, STALE_AFTER, STARTED_AT, STATUS, TRACEBACK, TRAIN_KEY)
+from src.results import (
+    COMPLETED,
+    DRY_RUN,
+    FAILED,
+    LAST_CHECKPOINT,
+    RESULT_FILE,
+    RUNNING,
+    empty_result,
+    read_result_or_none,
+    write_result,
+)
+from src.results.schema import (
+    ATTN,
+    CONFIG_HASH,
+    DATASET,
+    EPOCHS_DONE,
+    ERROR,
+    FINISHED_AT,
+    HOST,
+    INTERRUPTED,
+    JOB_DIR,
+    MODEL,
+    OVERRIDES,
+    PID,
+    POS,
+    SEED,
+    SKIPPED,
+    STALE_AFTER,
+    STARTED_AT,
+    STATUS,
+    TRACEBACK,
+    TRAIN_KEY,
+)
 from src.runtime import ultralytics_home
 from src.sweep.heartbeat import Heartbeat, interval
 from src.sweep.lock import job_lock
+from src.sweep.placement import Placement
 from src.sweep.state import DONE, ELSEWHERE, RESUMABLE, JobState, job_state, stale_after_of, whereabouts
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,16 @@ import numpy as np
 
 from src.files import atomic_write, atomic_write_text
 from src.results import MATCHES_FILE, PR_CURVE_FILE, JobDir
-from src.results.schema import (BEST_EPOCH, CLASS_NAMES, CURVE, MATCHES_FILE_KEY, METRICS, PER_CLASS,
-                                PR_CURVE_FILE_KEY, TRAIN_SECONDS)
+from src.results.schema import (
+    BEST_EPOCH,
+    CLASS_NAMES,
+    CURVE,
+    MATCHES_FILE_KEY,
+    METRICS,
+    PER_CLASS,
+    PR_CURVE_FILE_KEY,
+    TRAIN_SECONDS,
+)
 from src.ultralytics_glue import names, trainer, validation
 
 

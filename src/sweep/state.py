@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from src.results import COMPLETED, DEFERRED, DRY_RUN, FAILED, LAST_CHECKPOINT, RESULT_FILE, RUNNING
-from src.results.schema import (CONFIG_HASH, DEFERRED_TO, ERROR, HOST, INTERRUPTED, PID, REUSED_FROM, STALE_AFTER,
-                                STATUS)
+from src.results.schema import CONFIG_HASH, DEFERRED_TO, ERROR, HOST, INTERRUPTED, PID, REUSED_FROM, STALE_AFTER, STATUS
 from src.sweep import heartbeat, lock
 from src.sweep.clock import format_seconds
 
 # Job states, in the words `plan` prints.
 DONE, ELSEWHERE, RESUMABLE, FAILED_STATE, DEFERRED_STATE, NEW = (
-    "done", "running elsewhere", "resumable", "failed", "deferred to a baseline", "new")
+    "done", "running elsewhere", "resumable", FAILED, "deferred to a baseline", "new")
 
 
 @dataclass(frozen=True)

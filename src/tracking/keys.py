@@ -7,6 +7,7 @@ src/ultralytics_glue/names.py, the cost figures from src.results.COST_KEYS (resu
 from __future__ import annotations
 
 from src.results import COST_KEYS
+from src.results.schema import BEST_EPOCH, TRAIN_SECONDS
 from src.ultralytics_glue.names import METRIC_KEYS
 
 DEFAULT_PROJECT = "yolo11-attention"
@@ -34,7 +35,7 @@ ULTRALYTICS_KEYS = {theirs: METRIC_PREFIX + ours for theirs, ours in METRIC_KEYS
 # ---------------------------------------------------------------------------------------- summary
 # result.json's own names, copied into the summary as they are (besides metrics/*)
 PARAMS, GFLOPS, GFLOPS_EXACT, LATENCY_MS = "params", "gflops", "gflops_exact", "latency_ms"
-SUMMARY_SCALARS = (*COST_KEYS, "train_seconds", "best_epoch")
+SUMMARY_SCALARS = (*COST_KEYS, TRAIN_SECONDS, BEST_EPOCH)
 STATUS, ERROR = "status", "error"
 
 # ---------------------------------------------------------------------------------- aggregate run

@@ -11,8 +11,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from src.tracking.keys import (
-    ATTN, DATASET, EPOCH, ERROR, IDENTITY_KEYS, METRIC_PREFIX, MODEL, POS, STATUS, SUMMARY_SCALARS, TRADEOFF_X,
-    TRADEOFF_Y, ULTRALYTICS_KEYS,
+    ATTN,
+    DATASET,
+    EPOCH,
+    ERROR,
+    IDENTITY_KEYS,
+    METRIC_PREFIX,
+    MODEL,
+    POS,
+    STATUS,
+    SUMMARY_SCALARS,
+    TRADEOFF_X,
+    TRADEOFF_Y,
+    ULTRALYTICS_KEYS,
 )
 
 

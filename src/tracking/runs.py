@@ -23,12 +23,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from src.results import COMPLETED, DRY_RUN, FAILED
 from src.tracking.keys import (
-    ABLATION_TABLE, CFG, EPOCH, ERROR, JOB_TYPE_AGGREGATE, JOB_TYPE_TRAIN, PER_CLASS_TABLE, PLOT_PREFIX, STATUS,
-    TRADEOFF_CHART, TRADEOFF_X, TRADEOFF_Y,
+    ABLATION_TABLE,
+    CFG,
+    EPOCH,
+    ERROR,
+    JOB_TYPE_AGGREGATE,
+    JOB_TYPE_TRAIN,
+    PER_CLASS_TABLE,
+    PLOT_PREFIX,
+    STATUS,
+    TRADEOFF_CHART,
+    TRADEOFF_X,
+    TRADEOFF_Y,
 )
 from src.tracking.payloads import (
-    clean_tags, epoch_row, identity_scalars, plain, summary_from_result, table_frame, tradeoff_frame,
+    clean_tags,
+    epoch_row,
+    identity_scalars,
+    plain,
+    summary_from_result,
+    table_frame,
+    tradeoff_frame,
 )
 from src.tracking.settings import api_key_available, logger_settings
 
@@ -36,7 +53,7 @@ log = logging.getLogger(__name__)
 
 DIR_VARS = {"WANDB_CACHE_DIR": ".cache", "WANDB_CONFIG_DIR": ".config", "WANDB_DATA_DIR": ".data",
             "WANDB_ARTIFACT_DIR": ".artifacts"}
-_FINISHED_OK = ("completed", "dry_run")
+_FINISHED_OK = (COMPLETED, DRY_RUN)
 
 
 class JobTracker:
@@ -98,9 +115,9 @@ class JobTracker:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is not None:
-            self.finish({STATUS: "failed", ERROR: f"{exc_type.__name__}: {exc}"})
+            self.finish({STATUS: FAILED, ERROR: f"{exc_type.__name__}: {exc}"})
         elif self.active:
-            self.finish({STATUS: "completed"})
+            self.finish({STATUS: COMPLETED})
 
     # ------------------------------------------------------------------------------- internals
     def _close(self, exit_code: int) -> None:
@@ -206,7 +223,7 @@ def log_aggregate(logger_cfg: Mapping[str, Any] | None, *, group: str, out_dir: 
             run.log(payload)
     except Exception as exc:  # noqa: BLE001
         tracker._fail("log_aggregate", exc)
-    tracker.finish({STATUS: "completed"})
+    tracker.finish({STATUS: COMPLETED})
 
 
 # ==================================================================================== W&B calls
