@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 __all__ = ["Summary", "aggregate", "t_ppf"]
-_HOME = {"Summary": ".pipeline", "aggregate": ".pipeline", "t_ppf": ".stats"}
+_HOME = {"Summary": ".summary", "aggregate": ".pipeline", "t_ppf": ".stats"}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,6 @@ import datetime as _dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,9 +17,7 @@ from src.results import FAILED, RUNNING
 from . import per_class as PC
 from . import tables as T
 from .collect import CORRUPT, MISSING
-
-if TYPE_CHECKING:
-    from .pipeline import Summary
+from .summary import Summary
 
 PROBLEM_LABEL = {FAILED: "FAILED", RUNNING: "INTERRUPTED", MISSING: "MISSING", CORRUPT: "CORRUPT"}
 
