@@ -61,7 +61,7 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
     if runs.empty:
         return [], notes
     done = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED]))[0]
-    labels = T._setup_labels(done)
+    labels = T.setup_labels(done)
     blocks = []
     for (dataset, model, train_key), grp in done.groupby(T.BLOCK, sort=True):
         setup = labels.get((dataset, model, train_key), "")

@@ -24,7 +24,7 @@ from src.aggregate import Summary, aggregate  # noqa: E402
 from src.aggregate import hydra_callback  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
 from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_diff  # noqa: E402
-from src.aggregate.tables import tex_escape  # noqa: E402
+from src.aggregate.render import tex_escape  # noqa: E402
 from src.results import empty_result, write_result  # noqa: E402
 
 REQUIRED_CSV = ["dataset", "model", "pos", "attn", "n", "map50_mean", "map50_std", "map50_95_mean",

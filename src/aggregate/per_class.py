@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from . import tables as T
+from .render import md_escape, tex_escape, tex_text, tex_value
 
 PER_CLASS = "per_class"
 CSV_COLUMNS = ["dataset", "model", "pos", "attn", "class", "n", "instances", "ap50_mean", "ap50_std",
@@ -39,7 +40,7 @@ def build_per_class(done: pd.DataFrame) -> pd.DataFrame:
     table["instances"] = table["instances"].fillna(0).round().astype(int)
     table["is_baseline"] = table["attn"].eq(T.BASELINE)
     table["delta_ap50_95"] = _deltas(table, long)
-    labels = T._setup_labels(done)
+    labels = T.setup_labels(done)
     table["setup"] = [labels.get((d, m, k), "") for d, m, k in
                       zip(table["dataset"], table["model"], table["train_key"])]
     table = table.sort_values(["dataset", "model", "train_key", "order", "is_baseline", "pos", "attn"],
@@ -87,7 +88,7 @@ def _parse(cell) -> dict | None:
 
 
 def _number(value: dict | None, key: str) -> float:
-    return float(value[key]) if isinstance(value, dict) and T._finite(value.get(key)) else math.nan
+    return float(value[key]) if isinstance(value, dict) and T.finite(value.get(key)) else math.nan
 
 
 def _deltas(table: pd.DataFrame, long: pd.DataFrame) -> list[float]:
@@ -141,18 +142,18 @@ def _grid(block: pd.DataFrame, metric: str, std: bool, delta: bool):
     for name, cls in block.groupby("class", sort=False):
         by_variant = {(r["pos"], r["attn"]): r for r in cls.to_dict("records")}
         means = [by_variant[v][f"{metric}_mean"] if v in by_variant else math.nan for v in variants]
-        finite = [m for m in means if T._finite(m)]
+        finite = [m for m in means if T.finite(m)]
         best = max(finite) if len(finite) > 1 else None
         cells = []
         for v, mean in zip(variants, means):
             r = by_variant.get(v)
-            if r is None or not T._finite(mean):
+            if r is None or not T.finite(mean):
                 cells.append(("–" if r is not None else "", False))
                 continue
             text = f"{100 * mean:.2f}"
-            if std and T._finite(r[f"{metric}_std"]):
+            if std and T.finite(r[f"{metric}_std"]):
                 text += f"±{100 * r[f'{metric}_std']:.2f}"
-            if delta and T._finite(r["delta_ap50_95"]):
+            if delta and T.finite(r["delta_ap50_95"]):
                 text += f" ({100 * r['delta_ap50_95']:+.2f})"
             cells.append((text, best is not None and mean == best))
         instances = cls["instances"].dropna()
@@ -194,18 +195,18 @@ def render_markdown(table: pd.DataFrame, level: int = 2) -> str:
     h = "#" * level
     out = []
     for title, block in blocks(table):
-        out.append(f"{h} {T._md_escape(title)}: per-class AP\n")
+        out.append(f"{h} {md_escape(title)}: per-class AP\n")
         for metric, (header, _) in _METRICS.items():
             variants, rows = _grid(block, metric, std=True, delta=metric == "ap50_95")
             heads = ["class", "instances"] + [_label(p, a) for p, a in variants]
             out.append(f"**{header} (%)**\n")
-            out.append("| " + " | ".join(T._md_escape(x) for x in heads) + " |")
+            out.append("| " + " | ".join(md_escape(x) for x in heads) + " |")
             out.append("|:---|---:|" + "|".join([":---:"] * len(variants)) + "|")
             for name, inst, cells in rows:
                 vals = [f"**{t}**" if best else t for t, best in cells]
-                out.append("| " + " | ".join([T._md_escape(name), inst, *vals]) + " |")
+                out.append("| " + " | ".join([md_escape(name), inst, *vals]) + " |")
             out.append("")
-        out.append(T._md_escape(footnote(block)) + "\n")
+        out.append(md_escape(footnote(block)) + "\n")
     return "\n".join(out).rstrip() + "\n" if out else "No per-class results.\n"
 
 
@@ -217,14 +218,14 @@ def render_latex(table: pd.DataFrame) -> str:
             variants, rows = _grid(block, metric, std=True, delta=metric == "ap50_95")
             label = "".join(ch if ch.isalnum() else "-" for ch in f"{title}-{metric}")
             out += [r"\begin{table}[t]", r"\centering", r"\small",
-                    f"\\caption{{Per-class {tex} on {T.tex_text(title)}: mean $\\pm$ std over seeds in \\%"
+                    f"\\caption{{Per-class {tex} on {tex_text(title)}: mean $\\pm$ std over seeds in \\%"
                     + (", ($\\Delta$ against the baseline in pp)" if metric == "ap50_95" else "")
                     + "; best per class in bold.}", f"\\label{{tab:per-class-{label}}}",
                     f"\\begin{{tabular}}{{lr{'c' * len(variants)}}}", r"\toprule",
-                    " & ".join(["Class", "Instances"] + [T.tex_escape(_label(p, a)) for p, a in variants]) + r" \\",
+                    " & ".join(["Class", "Instances"] + [tex_escape(_label(p, a)) for p, a in variants]) + r" \\",
                     r"\midrule"]
             for name, inst, cells in rows:
-                vals = [f"\\textbf{{{T._tex_value(t)}}}" if best else T._tex_value(t) for t, best in cells]
-                out.append(" & ".join([T.tex_escape(name), inst, *vals]) + r" \\")
+                vals = [f"\\textbf{{{tex_value(t)}}}" if best else tex_value(t) for t, best in cells]
+                out.append(" & ".join([tex_escape(name), inst, *vals]) + r" \\")
             out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(out)
