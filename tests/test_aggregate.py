@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # run from anywhere, without a conftest
 from src.aggregate import Summary, aggregate  # noqa: E402
 from src.aggregate import hydra_callback  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
-from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_diff  # noqa: E402
+from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_from_moments  # noqa: E402
 from src.aggregate.render import tex_escape  # noqa: E402
 from src.results import empty_result, write_result  # noqa: E402
 
@@ -136,7 +136,7 @@ def test_paired_and_welch_functions():
                                                      pytest.approx(diffs.mean() + half), "paired")
     one = paired_diff([0.5], [0.4])
     assert one.mean == pytest.approx(0.1) and math.isnan(one.ci_low) and not one.significant
-    w = welch_diff([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])  # equal variances, n=3 each -> dof 4
+    w = welch_from_moments(2.0, 1.0, 3, 1.0, 1.0, 3)  # [1, 2, 3] vs [0, 1, 2]: equal variances -> dof 4
     assert w.dof == pytest.approx(4.0)
     assert w.ci_high - w.mean == pytest.approx(2.776445 * math.sqrt(2 / 3), abs=1e-5)
 
