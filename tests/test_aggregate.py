@@ -292,6 +292,17 @@ def test_exact_csv_columns_and_runs_csv(tmp_path):
     assert set(runs["status"]) == {"completed", "failed"}
 
 
+def test_a_new_column_is_one_entry_in_columns(tmp_path, monkeypatch):
+    """README "what each common change touches": a metric result.json holds + one entry in ABLATION."""
+    from src.aggregate import columns
+
+    monkeypatch.setattr(columns, "ABLATION", [*columns.ABLATION, columns.metric("precision", "Precision", "P")])
+    root, _, _ = three_seed_sweep(tmp_path)
+    s = aggregate([root], plots=False)
+    assert "| Precision (%) |" in (root / "ablation.md").read_text() and "Precision" in s.terminal
+    assert "precision_mean" in pd.read_csv(root / "ablation.csv").columns
+
+
 def test_latex_escapes_and_bolds(tmp_path):
     sw = Sweep(tmp_path / "s")
     for seed in range(2):
