@@ -18,7 +18,8 @@ from .test_set import CACHE_DIR
 DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggregate.bootstrap)
 from . import tables as T
 from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
-from .report import render_latex_tables, render_markdown_tables, render_report, render_terminal
+from .report import render_report
+from .sections import render_latex_tables, render_markdown_tables, render_terminal
 from .summary import Summary
 
 
