@@ -1,8 +1,8 @@
 """How our figures look and where they go: headless matplotlib, one dpi, file names, and the
 colour / marker / line style of each variant.
 
-Shared by the ablation plots (plots.py), the per-class report and src.visualize's checkpoint
-figures, so every figure of a sweep names and styles a variant the same way.
+Shared by the ablation plots (plots.py) and src.visualize's checkpoint figures, so every figure
+of a sweep names and styles a variant the same way.
 """
 from __future__ import annotations
 
