@@ -13,6 +13,7 @@ import pandas as pd
 from src.results import COMPLETED, DRY_RUN, FAILED, RUNNING
 
 from . import per_class as PC
+from . import per_class_render as PCR
 from .test_set import CACHE_DIR
 
 DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggregate.bootstrap)
@@ -133,7 +134,7 @@ def _write_tables(s: Summary, out: Path) -> dict[str, Path]:
         files["per_class.csv"] = out / "per_class.csv"
         PC.csv_frame(s.per_class).to_csv(files["per_class.csv"], index=False)
         files["per_class.md"] = out / "per_class.md"
-        files["per_class.md"].write_text(PC.render_markdown(s.per_class))
+        files["per_class.md"].write_text(PCR.render_markdown(s.per_class))
         files["per_class.tex"] = out / "per_class.tex"
-        files["per_class.tex"].write_text(PC.render_latex(s.per_class))
+        files["per_class.tex"].write_text(PCR.render_latex(s.per_class))
     return files

@@ -14,7 +14,7 @@ import pandas as pd
 
 from src.results import FAILED, RUNNING
 
-from . import per_class as PC
+from . import per_class_render as PCR
 from . import render as R
 from .collect import CORRUPT, MISSING
 from .summary import Summary
@@ -109,7 +109,7 @@ def render_terminal(s: Summary) -> str:
             out.append(_wrap(R.footnote(sec.ablation, "*"), 118))
             classes = _per_class_of(s, sec.dataset)
             if not classes.empty:
-                out += ["", PC.render_terminal(classes)]
+                out += ["", PCR.render_terminal(classes)]
         elif not sec.cost.empty:
             out.append(f"== {sec.dataset}{_one_model(sec.cost)}: cost only (no trained results) ==")
             out.append(R.render_terminal(sec.cost, cost=True))
@@ -166,7 +166,7 @@ def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = 
         if ab.empty and cost.empty:
             out.append("No usable results.\n")
         if per_class and not _per_class_of(s, sec.dataset).empty:
-            out.append(PC.render_markdown(_per_class_of(s, sec.dataset), level=level + 1))
+            out.append(PCR.render_markdown(_per_class_of(s, sec.dataset), level=level + 1))
         if plot_keys is not None:
             out.append(_md_plots(s, sec.dataset, plot_keys, h + "#"))
         if not sec.problems.empty:
