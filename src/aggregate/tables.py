@@ -94,6 +94,7 @@ def setup_labels(df: pd.DataFrame) -> dict[tuple, str]:
 
 
 def int_text(v) -> str:
+    """A whole number as text, "?" when missing (epochs and image sizes in labels and cells)."""
     return "?" if v is None or pd.isna(v) else str(int(v))
 
 
