@@ -504,6 +504,20 @@ def test_cli_writes_files_and_exit_codes(tmp_path, capsys):
     assert cli_main([str(tmp_path / "empty"), "--quiet"]) == 2
 
 
+def test_no_aggregate_module_imports_torch_the_job_or_visualize():
+    """Every module of src.aggregate (plots included; the Hydra callback aside, which draws figures)."""
+    code = ("import importlib, pkgutil, sys\n"
+            "import src.aggregate as A\n"
+            "for m in pkgutil.iter_modules(A.__path__):\n"
+            "    if m.name != 'hydra_callback':\n"
+            "        importlib.import_module(f'src.aggregate.{m.name}')\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics', 'torchvision')\n"
+            "             or m.startswith(('src.job', 'src.visualize')))\n"
+            "assert not bad, bad[:8]\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_cli_subprocess_does_not_import_training_code(tmp_path):
     """`python -m src.aggregate` itself pulls in no torch / ultralytics (whatever `import src` does)."""
     root, _, _ = three_seed_sweep(tmp_path)
