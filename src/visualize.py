@@ -43,7 +43,7 @@ class Variant:
 
 @dataclass
 class Block:
-    stem: str           # file-name stem of the block's figures (src.aggregate.plots.block_stem)
+    stem: str           # file-name stem of the block's figures (src.aggregate.figure_style.block_stem)
     title: str
     data_yaml: Path
     variants: list[Variant]
@@ -54,7 +54,7 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
     """The blocks of a sweep that have a checkpoint to show, and notes on what was left out."""
     from src.aggregate import tables as T
     from src.aggregate.collect import collect
-    from src.aggregate.plots import Style, block_stem
+    from src.aggregate.figure_style import Style, block_stem
     from src.results import COMPLETED
 
     runs = collect([str(sweep_dir)]).runs
@@ -62,7 +62,7 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
     if runs.empty:
         return [], notes
     done = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED]))[0]
-    labels = T._setup_labels(done)
+    labels = T.setup_labels(done)
     blocks = []
     for (dataset, model, train_key), grp in done.groupby(T.BLOCK, sort=True):
         setup = labels.get((dataset, model, train_key), "")
@@ -150,7 +150,7 @@ def draw_block(block: Block, plots: Path, n_images: int, cams: bool) -> dict[str
         return {}
     truth = [ground_truth(p) for p in chosen]
     plots.mkdir(parents=True, exist_ok=True)
-    from src.aggregate.plots import safe_name
+    from src.aggregate.figure_style import safe_name
     from src.ultralytics_glue import explain
 
     work = Path(tempfile.mkdtemp(prefix=".visualize-", dir=plots))  # ultralytics writes its overlays here
@@ -172,9 +172,9 @@ def draw_block(block: Block, plots: Path, n_images: int, cams: bool) -> dict[str
 
 
 def _figure(block: Block, chosen, truth, preds, names, path: Path, what: str, panel) -> Path:
-    from src.aggregate.plots import _plt, _save
+    from src.aggregate.figure_style import pyplot, save
 
-    plt = _plt()
+    plt = pyplot()
     cols = 1 + len(block.variants)
     fig, axes = plt.subplots(len(chosen), cols, figsize=(2.4 * cols, 2.5 * len(chosen) + 0.6), squeeze=False)
     for i, (image, (size, gt)) in enumerate(zip(chosen, truth)):
@@ -191,7 +191,7 @@ def _figure(block: Block, chosen, truth, preds, names, path: Path, what: str, pa
     fig.suptitle(f"{block.title}: {what}; best.pt of seed 0, {len(chosen)} validation images with the most "
                  f"small objects", fontsize=9, wrap=True)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _image(path: Path):

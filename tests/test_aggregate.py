@@ -23,8 +23,8 @@ if str(ROOT) not in sys.path:  # run from anywhere, without a conftest
 from src.aggregate import Summary, aggregate  # noqa: E402
 from src import sweep_end as hydra_callback  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
-from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_diff  # noqa: E402
-from src.aggregate.tables import tex_escape  # noqa: E402
+from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_from_moments  # noqa: E402
+from src.aggregate.render import tex_escape  # noqa: E402
 from src.results import empty_result, write_result  # noqa: E402
 
 REQUIRED_CSV = ["dataset", "model", "pos", "attn", "n", "map50_mean", "map50_std", "map50_95_mean",
@@ -136,7 +136,7 @@ def test_paired_and_welch_functions():
                                                      pytest.approx(diffs.mean() + half), "paired")
     one = paired_diff([0.5], [0.4])
     assert one.mean == pytest.approx(0.1) and math.isnan(one.ci_low) and not one.significant
-    w = welch_diff([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])  # equal variances, n=3 each -> dof 4
+    w = welch_from_moments(2.0, 1.0, 3, 1.0, 1.0, 3)  # [1, 2, 3] vs [0, 1, 2]: equal variances -> dof 4
     assert w.dof == pytest.approx(4.0)
     assert w.ci_high - w.mean == pytest.approx(2.776445 * math.sqrt(2 / 3), abs=1e-5)
 
@@ -290,6 +290,17 @@ def test_exact_csv_columns_and_runs_csv(tmp_path):
                 "recall", "params", "gflops", "train_key", "error"):
         assert col in runs.columns
     assert set(runs["status"]) == {"completed", "failed"}
+
+
+def test_a_new_column_is_one_entry_in_columns(tmp_path, monkeypatch):
+    """README "what each common change touches": a metric result.json holds + one entry in ABLATION."""
+    from src.aggregate import columns
+
+    monkeypatch.setattr(columns, "ABLATION", [*columns.ABLATION, columns.metric("precision", "Precision", "P")])
+    root, _, _ = three_seed_sweep(tmp_path)
+    s = aggregate([root], plots=False)
+    assert "| Precision (%) |" in (root / "ablation.md").read_text() and "Precision" in s.terminal
+    assert "precision_mean" in pd.read_csv(root / "ablation.csv").columns
 
 
 def test_latex_escapes_and_bolds(tmp_path):
@@ -491,6 +502,20 @@ def test_cli_writes_files_and_exit_codes(tmp_path, capsys):
     assert cli_main([str(root), "--quiet", "--no-plots", "--strict"]) == 1
     (tmp_path / "empty").mkdir()
     assert cli_main([str(tmp_path / "empty"), "--quiet"]) == 2
+
+
+def test_no_aggregate_module_imports_torch_the_job_or_visualize():
+    """Every module of src.aggregate (plots included; the Hydra callback aside, which draws figures)."""
+    code = ("import importlib, pkgutil, sys\n"
+            "import src.aggregate as A\n"
+            "for m in pkgutil.iter_modules(A.__path__):\n"
+            "    if m.name != 'hydra_callback':\n"
+            "        importlib.import_module(f'src.aggregate.{m.name}')\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics', 'torchvision')\n"
+            "             or m.startswith(('src.job', 'src.visualize')))\n"
+            "assert not bad, bad[:8]\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_cli_subprocess_does_not_import_training_code(tmp_path):

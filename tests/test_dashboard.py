@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from src import dashboard as D
+from src.tracking import dashboard as D
 from src import tracking
 from src.tracking import keys as K
 from src.tracking.runs import DIR_VARS
@@ -86,7 +86,7 @@ def test_offline_cli_prints_the_spec_and_how_to_publish(sweep, capsys):
     out = capsys.readouterr().out
     assert f"YOLO11 attention ablation: {GROUP}" in out and "ParallelCoordinatesPlot" in out
     assert "nothing was published" in out and "wandb sync" in out and f"make sync SWEEP={sweep}" in out
-    assert f"python -m src.dashboard {GROUP} --online" in out and "3 offline run(s)" in out
+    assert f"python -m src.tracking.dashboard {GROUP} --online" in out and "3 offline run(s)" in out
 
     assert D.main([GROUP, "--json", "--project", "p", "--entity", "team"]) == 0
     captured = capsys.readouterr()

@@ -7,7 +7,8 @@ import pytest
 
 from src.aggregate import aggregate
 from src.aggregate.stats import paired_diff
-from src.aggregate.uncertainty import holm, map_from_matches, seeds_needed
+from src.aggregate.uncertainty import holm, seeds_needed
+from src.metrics import map_from_matches
 
 from test_aggregate import Sweep, row
 

@@ -5,7 +5,12 @@
     summary.ablation                                          # DataFrame, one row per variant
 
 CLI: `python -m src.aggregate PATH... [--out DIR] [--quiet] [--no-plots] [--strict]`.
-Only `src.results` is imported from the project: this never pulls in torch or ultralytics.
+The flow is collect -> tables (build) -> columns/render (text, md, LaTeX) -> plots -> report.
+From the project it imports only torch-free modules: the result contract (src.results,
+src.files), the liveness of running jobs (src.sweep.state), mAP from matches (src.metrics),
+ultralytics' results.csv names (src.ultralytics_glue.names, in job_curves.py only) and the
+output locations (src.runtime); the Hydra callback alone also reaches W&B (src.tracking) and,
+after the table, src.visualize's figures. Importing it never pulls in torch or ultralytics.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import importlib
 from typing import Any
 
 __all__ = ["Summary", "aggregate", "t_ppf"]
-_HOME = {"Summary": ".pipeline", "aggregate": ".pipeline", "t_ppf": ".stats"}
+_HOME = {"Summary": ".summary", "aggregate": ".pipeline", "t_ppf": ".stats"}
 
 
 def __getattr__(name: str) -> Any:

@@ -47,7 +47,7 @@ class Collected:
 
 
 # ------------------------------------------------------------------------------------ hydra
-def _load_yaml(path: Path) -> Any:
+def load_yaml(path: Path) -> Any:
     import yaml  # PyYAML ships with omegaconf; only needed for old/partial jobs
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
@@ -71,7 +71,7 @@ def hydra_identity(job_dir: str | os.PathLike) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if not hdir.is_dir():
         return found
-    overrides = _load_yaml(hdir / "overrides.yaml")
+    overrides = load_yaml(hdir / "overrides.yaml")
     if isinstance(overrides, list):
         found["overrides"] = [str(o) for o in overrides]
         for item in overrides:
@@ -84,7 +84,7 @@ def hydra_identity(job_dir: str | os.PathLike) -> dict[str, Any]:
                     found.setdefault(ident, _parse_value(value))
     if all(found.get(k) is not None for k in _HYDRA_FILLABLE):
         return found
-    hydra_cfg = _load_yaml(hdir / "hydra.yaml")
+    hydra_cfg = load_yaml(hdir / "hydra.yaml")
     choices = {}
     if isinstance(hydra_cfg, dict):
         choices = ((hydra_cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
@@ -92,7 +92,7 @@ def hydra_identity(job_dir: str | os.PathLike) -> dict[str, Any]:
         for alias in aliases:
             if found.get(ident) is None and choices.get(alias) is not None:
                 found[ident] = choices[alias]
-    config = _load_yaml(hdir / "config.yaml")
+    config = load_yaml(hdir / "config.yaml")
     if isinstance(config, dict):
         sections = [config] + [v for v in config.values() if isinstance(v, dict)]
         for ident in ("seed", "epochs", "imgsz"):

@@ -5,58 +5,23 @@ Used by the CLI (`python -m src.aggregate`) and the Hydra callback. Never import
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import pandas as pd
 
 from src.results import COMPLETED, DRY_RUN, FAILED, RUNNING
 
 from . import per_class as PC
+from . import per_class_render as PCR
 from .test_set import CACHE_DIR
 
 DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggregate.bootstrap)
 from . import tables as T
 from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
-from .report import render_latex_tables, render_markdown_tables, render_report, render_terminal
-
-
-@dataclass
-class Summary:
-    """What one aggregation found and wrote."""
-    runs: pd.DataFrame                      # one row per job (every field, metrics flattened)
-    ablation: pd.DataFrame                  # one row per (dataset, model, train_key, pos, attn)
-    cost: pd.DataFrame                      # params/GFLOPs/latency per variant, Δ vs baseline
-    problems: pd.DataFrame                  # failed / interrupted / missing / corrupt jobs
-    per_class: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per (variant, class)
-    n_jobs: int = 0
-    n_completed: int = 0
-    n_failed: int = 0
-    n_missing: int = 0
-    n_interrupted: int = 0
-    n_corrupt: int = 0
-    n_dry_run: int = 0
-    n_duplicates: int = 0                   # runs merged into another (baseline at several positions)
-    out_dir: Path | None = None
-    files: dict[str, Path] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    terminal: str = ""                      # the printed table
-    paths: list[str] = field(default_factory=list)          # what was aggregated
-    plot_keys: dict[tuple, list[str]] = field(default_factory=dict)  # per block, its figures in `files`
-
-    @property
-    def n_problems(self) -> int:
-        return self.n_failed + self.n_missing + self.n_interrupted + self.n_corrupt
-
-    @property
-    def ok(self) -> bool:
-        return self.n_jobs > 0 and self.n_problems == 0
-
-    def counts(self) -> dict[str, int]:
-        return {k: getattr(self, f"n_{k}") for k in
-                ("jobs", "completed", "failed", "missing", "interrupted", "corrupt", "dry_run", "duplicates")}
+from .report import render_report
+from .sections import render_latex_tables, render_markdown_tables, render_terminal
+from .summary import Summary
 
 
 # ================================================================================ entry point
@@ -169,7 +134,7 @@ def _write_tables(s: Summary, out: Path) -> dict[str, Path]:
         files["per_class.csv"] = out / "per_class.csv"
         PC.csv_frame(s.per_class).to_csv(files["per_class.csv"], index=False)
         files["per_class.md"] = out / "per_class.md"
-        files["per_class.md"].write_text(PC.render_markdown(s.per_class))
+        files["per_class.md"].write_text(PCR.render_markdown(s.per_class))
         files["per_class.tex"] = out / "per_class.tex"
-        files["per_class.tex"].write_text(PC.render_latex(s.per_class))
+        files["per_class.tex"].write_text(PCR.render_latex(s.per_class))
     return files

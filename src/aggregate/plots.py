@@ -2,102 +2,20 @@
 learning curves with a band over seeds, Δ mAP50-95 with its CI, and the PR curves at IoU 0.5.
 
 Colour encodes the attention module, the marker (or line style) its position; the baseline is a
-black star / line. Every function returns the files written and notes for plots it skipped.
+black star / line (figure_style.py). Every function returns the files written and notes for plots
+it skipped.
 """
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from src.ultralytics_glue import names
-
+from .figure_style import IMAGE_FIGURES, Style, block_stem, pyplot, save
+from .job_curves import CURVE_COLUMN, read_curve, read_pr_curve
 from .stats import pareto_front
 from .tables import BASELINE, BLOCK
-
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "h", "<", ">"]
-_LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
-_DPI = 130
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "x"
-
-
-def block_stem(dataset: str, model: str, setup: str = "") -> str:
-    """The file-name stem of a block's figures (`<stem>_curves.png`, src.visualize's `<stem>_cam.png`)."""
-    return safe_name(f"{dataset}_{model}" + (f"_{setup}" if setup else ""))
-
-
-# figures src.visualize draws from the checkpoints, per block: (plot key suffix, title)
-IMAGE_FIGURES = (("cam", "LayerCAM heatmaps"), ("detections", "detections vs ground truth"))
-
-
-class Style:
-    """Consistent colour per attn and marker / line style per pos across a block's plots."""
-
-    def __init__(self, attns, poss):
-        import matplotlib
-        self.attns = sorted({a for a in attns if a != BASELINE})
-        self.poss = sorted({p for p in poss if p != "-"})
-        self.has_base = any(a == BASELINE for a in attns)
-        cmap = matplotlib.colormaps["tab10" if len(self.attns) <= 10 else "tab20"]
-        self.colour = {a: cmap(i % cmap.N) for i, a in enumerate(self.attns)}
-        self.colour[BASELINE] = "black"
-        self.marker = {p: _MARKERS[i % len(_MARKERS)] for i, p in enumerate(self.poss)}
-        self.marker["-"] = "*"
-        self.line = {p: _LINESTYLES[i % len(_LINESTYLES)] for i, p in enumerate(self.poss)}
-        self.line["-"] = "-"
-
-    @staticmethod
-    def label(pos: str, attn: str) -> str:
-        return "baseline (none)" if attn == BASELINE else f"{attn} @ {pos}"
-
-    def legend(self, ax, lines: bool, extra: list | None = None, title: str | None = None):
-        """One legend outside the axes: colour = attention, marker/line style = position.
-
-        Two short keys instead of one entry per variant: 40 variants stay readable (and cheap).
-        """
-        from matplotlib.lines import Line2D
-        handles, bold = list(extra or []), []
-        if self.has_base:
-            handles.append(Line2D([], [], color="black", lw=2 if lines else 0, marker=None if lines else "*",
-                                  ms=11, ls="-" if lines else "", label="baseline (none)"))
-        bold.append(len(handles))
-        handles.append(Line2D([], [], ls="", label="Attention (colour)"))
-        for a in self.attns:
-            handles.append(Line2D([], [], color=self.colour[a], lw=2 if lines else 0, marker=None if lines else "o",
-                                  ls="-" if lines else "", label=a))
-        if self.poss:
-            bold.append(len(handles))
-            handles.append(Line2D([], [], ls="", label="Position (" + ("line" if lines else "marker") + ")"))
-            for p in self.poss:
-                handles.append(Line2D([], [], color="0.3", lw=1.4 if lines else 0, ls=self.line[p] if lines else "",
-                                      marker=None if lines else self.marker[p], label=p))
-        leg = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
-                        frameon=False, fontsize=8, ncol=1 if len(handles) <= 24 else 2, title=title,
-                        title_fontsize=8, handlelength=2.4 if lines else 1.5)
-        texts = leg.get_texts()
-        for i in bold:
-            texts[i].set_fontweight("bold")
-        return leg
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
-    _plt().close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------- accuracy vs cost
@@ -106,7 +24,7 @@ def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, p
     data = block[np.isfinite(block[cost_col].astype(float)) & np.isfinite(block["map50_95_mean"].astype(float))]
     if data.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.lines import Line2D
     fig, ax = plt.subplots(figsize=(8.5, 5.0))
     x = data[cost_col].to_numpy(float)
@@ -145,22 +63,10 @@ def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, p
     ax.grid(alpha=0.3)
     ax.margins(x=0.08, y=0.12)
     style.legend(ax, lines=False, extra=extra, title="error bars: ±1 std over seeds")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 # --------------------------------------------------------------------------- learning curves
-def read_curve(job_dir: str, curve: str | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(epochs, mAP50-95) from an ultralytics results.csv; None when absent or unreadable."""
-    candidates = [curve] if isinstance(curve, str) and curve else []
-    candidates += [str(names.RESULTS_CSV), names.RESULTS_CSV.name]
-    for rel in candidates:
-        path = rel if os.path.isabs(rel) else os.path.join(job_dir, rel)
-        if os.path.isfile(path):
-            xs, ys = names.curve(names.read_results_csv(path))
-            return (np.asarray(xs), np.asarray(ys)) if xs else None
-    return None
-
-
 def plot_curves(runs: pd.DataFrame, title: str, path: Path, style: Style) -> Path | None:
     """Mean mAP50-95 per epoch per variant with a ±1 std band over seeds; the right panel zooms
     into the last third of training, where the variants separate."""
@@ -172,7 +78,7 @@ def plot_curves(runs: pd.DataFrame, title: str, path: Path, style: Style) -> Pat
             curves.setdefault((r.pos, r.attn), []).append(s[~s.index.duplicated(keep="last")])
     if not curves:
         return None
-    plt = _plt()
+    plt = pyplot()
     order = sorted(curves, key=lambda k: (k[1] != BASELINE, k[1], k[0]))
     stats = {}
     for key in order:
@@ -207,23 +113,10 @@ def plot_curves(runs: pd.DataFrame, title: str, path: Path, style: Style) -> Pat
     n_seeds = sorted({len(v) for v in curves.values()})
     seeds = f"n={n_seeds[0]}" if len(n_seeds) == 1 else f"n={n_seeds[0]}-{n_seeds[-1]}"
     style.legend(axes[-1], lines=True, title=f"mean, band ±1 std over seeds ({seeds})")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 # --------------------------------------------------------------------------- PR curves
-def read_pr_curve(job_dir: str, name) -> tuple[np.ndarray, np.ndarray] | None:
-    """(recall, precision) of a job's final validation (`pr_curve_file` in result.json); None when
-    the job has none."""
-    if not isinstance(name, str) or not name:
-        return None
-    path = name if os.path.isabs(name) else os.path.join(job_dir, name)
-    try:
-        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    except (OSError, ValueError):
-        return None
-    return (data[:, 0], data[:, 1]) if data.size else None
-
-
 def plot_pr(block: pd.DataFrame, runs: pd.DataFrame, title: str, path: Path, style: Style) -> Path | None:
     """One line per variant: precision against recall at IoU 0.5, averaged over classes (as
     ultralytics' own 'all classes' line) and over seeds; the legend gives each variant's mAP50."""
@@ -234,7 +127,7 @@ def plot_pr(block: pd.DataFrame, runs: pd.DataFrame, title: str, path: Path, sty
             curves.setdefault((r.pos, r.attn), []).append(c)
     if not curves:
         return None
-    plt = _plt()
+    plt = pyplot()
     map50 = {(r["pos"], r["attn"]): r.get("map50_mean") for r in block.to_dict("records")}
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     for pos, attn in sorted(curves, key=lambda k: (k[1] != BASELINE, k[1], k[0])):
@@ -257,7 +150,7 @@ def plot_pr(block: pd.DataFrame, runs: pd.DataFrame, title: str, path: Path, sty
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
               ncol=1 if len(curves) <= 24 else 2)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 # --------------------------------------------------------------------------- Δ with CI
@@ -266,7 +159,7 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     if data.empty:
         return None
     data = data.sort_values(["pos", "attn"], ascending=False)
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.patches import Patch
     height = max(2.6, 0.42 * len(data) + 1.4)
     fig, ax = plt.subplots(figsize=(8.5, height))
@@ -299,7 +192,7 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     if (data["test"] == "welch").any():
         handles.append(Patch(color="white", label="† Welch (seeds unmatched)"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 # --------------------------------------------------------------------------- per block
@@ -328,7 +221,7 @@ def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, 
     if curves:
         p = plot_curves(block_runs, f"{name}: mAP50-95 per epoch", out_dir / f"{stem}_curves.png", style)
         if p is None:
-            notes.append(f"{name}: skipped learning curves (no results.csv with '{names.FITNESS_COLUMN}')")
+            notes.append(f"{name}: skipped learning curves (no results.csv with '{CURVE_COLUMN}')")
         else:
             files[f"{stem}_curves"] = p
     p = plot_delta(block, f"{name}: Δ mAP50-95 vs baseline 'none' (95% CI)", out_dir / f"{stem}_delta.png")

@@ -148,16 +148,9 @@ def paired_diff(variant, baseline, level: float = 0.95) -> Diff:
     return Diff(mean, lo, hi, n, float(n - 1), p, "paired")
 
 
-def welch_diff(variant, baseline, level: float = 0.95) -> Diff:
-    """Difference of means with the Welch (unequal variances) t interval."""
-    a, b = np.asarray(variant, float), np.asarray(baseline, float)
-    r = welch_from_moments(a.mean() if a.size else math.nan, a.var(ddof=1) if a.size > 1 else math.nan, a.size,
-                           b.mean() if b.size else math.nan, b.var(ddof=1) if b.size > 1 else math.nan, b.size,
-                           level)
-    return r
-
-
 def welch_from_moments(m1, v1, n1, m2, v2, n2, level: float = 0.95) -> Diff:
+    """Difference of means m1 - m2 with the Welch (unequal variances) t interval, from each side's
+    mean, sample variance and size."""
     mean = float(m1 - m2)
     if n1 < 2 or n2 < 2 or math.isnan(v1) or math.isnan(v2):
         return Diff(mean, math.nan, math.nan, int(n1), math.nan, math.nan, "welch")

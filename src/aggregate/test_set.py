@@ -2,7 +2,7 @@
 baseline at the same seed, from the two jobs' `matches.npz`, cached so a re-aggregation is free.
 
 The bootstrap resamples validation images (the same images for both models in each replicate,
-see `uncertainty.paired_bootstrap_delta`); it measures how much Δ depends on which images are in
+see `src.metrics.paired_bootstrap_delta`); it measures how much Δ depends on which images are in
 the validation set, not how it varies with the training seed.
 """
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from src import metrics
 from src.files import atomic_write_json
-
-from . import uncertainty
 
 MATCHES_FILE_KEY = "matches_file"  # result.json: the final validation's per-image matches, in the job dir
 CACHE_DIR = ".cache/bootstrap"      # under the aggregation's output dir
@@ -55,8 +54,8 @@ def _cached_delta(base: Path, variant: Path, n_resamples: int, seed: int,
         except (OSError, ValueError, KeyError):
             pass
     try:
-        out = uncertainty.paired_bootstrap_delta(uncertainty.load_matches(base), uncertainty.load_matches(variant),
-                                                 n_resamples=n_resamples, seed=seed)
+        out = metrics.paired_bootstrap_delta(metrics.load_matches(base), metrics.load_matches(variant),
+                                             n_resamples=n_resamples, seed=seed)
     except (OSError, ValueError):  # unreadable, or not the same validation images: no test-set CI
         return None
     ci = out["map50_95"]["ci"] if out else None

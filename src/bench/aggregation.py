@@ -102,7 +102,7 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
     return {
         "name": "aggregation",
         "title": "4. Aggregation",
-        "about": ("`src.aggregate.report.aggregate(dir, out, plots=...)` over synthetic result.json files "
+        "about": ("`src.aggregate.pipeline.aggregate(dir, out, plots=...)` over synthetic result.json files "
                   "(3 datasets x 2 models x 4 attn x 4 positions x seeds, 1% failed), in-process; "
                   "plots on and off alternate."),
         "figures": figures,

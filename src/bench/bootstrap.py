@@ -56,7 +56,7 @@ def synthetic_matches(n_images: int, n_classes: int, gt_per_image: float, max_de
 
 
 def time_bootstrap(matches, n_resamples: int, seed: int) -> float:
-    from src.aggregate.uncertainty import bootstrap_replicates
+    from src.metrics import bootstrap_replicates
 
     started = time.perf_counter()
     reps = bootstrap_replicates(matches, n_resamples, seed)
@@ -67,7 +67,7 @@ def time_bootstrap(matches, n_resamples: int, seed: int) -> float:
 
 
 def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
-    from src.aggregate.uncertainty import as_matches, map_from_matches
+    from src.metrics import as_matches, map_from_matches
 
     started = time.perf_counter()
     n_resamples = 1000
@@ -98,7 +98,7 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
     return {
         "name": "bootstrap",
         "title": "6. Test-set bootstrap",
-        "about": ("`src.aggregate.uncertainty.bootstrap_replicates(matches, 1000)`: images resampled with "
+        "about": ("`src.metrics.bootstrap_replicates(matches, 1000)`: images resampled with "
                   "replacement, mAP50-95 and mAP50 recomputed per replicate from the stored matches "
                   "(numpy over replicates, chunked to 64 MiB), on synthetic matches; in-process, one call "
                   "per repeat."),

@@ -96,7 +96,7 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
 def test_set_ci(matches: dict[str, np.ndarray], n_resamples: int, seed: int = 0) -> dict[str, Any] | None:
     """95% percentile CIs of mAP50-95 and mAP50 from resampling the validation images (README
     "Reading the table"); None with 0 resamples."""
-    from src.aggregate.uncertainty import bootstrap_ci
+    from src.metrics import bootstrap_ci
 
     return bootstrap_ci(matches, n_resamples=n_resamples, seed=seed) if n_resamples else None
 

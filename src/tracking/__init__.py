@@ -24,7 +24,8 @@ One job per module: `keys` (every W&B name the runs and the dashboard use), `set
 config + environment -> mode, project, ...; credentials), `payloads` (config, history rows,
 summary, tables shaped for W&B), `runs` (the run lifecycle, W&B's dirs and teardown), `offline`
 (offline run dirs and run files read back), `sync` (the CLI behind `python -m src.tracking` and
-`make sync`). The report built from these runs is src/dashboard.py.
+`make sync`), `dashboard` (the W&B report built from these runs, `python -m
+src.tracking.dashboard`).
 
 The package imports neither torch nor ultralytics (the aggregator imports it), and imports wandb
 only when a run starts.

@@ -1,6 +1,6 @@
 """Every W&B name our runs log and the dashboard's panels read (config, history, summary, job types).
 
-Defined once here: src/tracking logs under these names and src/dashboard.py builds its panels from
+Defined once here: src/tracking logs under these names and src/tracking/dashboard.py builds its panels from
 them, so a renamed key reaches both. ultralytics' own metric names come from
 src/ultralytics_glue/names.py, the cost figures from src.results.COST_KEYS (result.json's names).
 """

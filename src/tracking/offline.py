@@ -1,7 +1,7 @@
 """Offline W&B runs on disk: find a sweep's run dirs and parse their `run-<id>.wandb` files back.
 
 The reader needs only wandb's protobuf definitions (imported when a file is read), no W&B service:
-tests and `python -m src.dashboard --sweep` use it to see what the runs really logged.
+tests and `python -m src.tracking.dashboard --sweep` use it to see what the runs really logged.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A W&B report for one sweep group: `python -m src.dashboard GROUP [--project P] [--entity E]`.
+"""A W&B report for one sweep group: `python -m src.tracking.dashboard GROUP [--project P] [--entity E]`.
 
 The report (built with W&B's own `wandb-workspaces` API) has two panel grids:
 
@@ -249,11 +249,11 @@ def _publish_help(group: str, sweep: str | None) -> str:
                   "(= wandb sync <dir>/*/wandb/offline-run-* <dir>/wandb/offline-run-*)")
     return ("Offline: nothing was published. To publish this report:\n"
             f"  1. upload the sweep's runs:  {upload}\n"
-            f"  2. with WANDB_API_KEY set (or after `wandb login`):  python -m src.dashboard {group} --online")
+            f"  2. with WANDB_API_KEY set (or after `wandb login`):  python -m src.tracking.dashboard {group} --online")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.dashboard", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m src.tracking.dashboard", description=__doc__.split("\n")[0])
     parser.add_argument("group", help="the sweep's W&B group (experiment name + sweep timestamp)")
     parser.add_argument("--project", help="W&B project (default: logger.project of conf/logger/wandb.yaml)")
     parser.add_argument("--entity", help="W&B entity (default: logger.entity, WANDB_ENTITY, your default)")

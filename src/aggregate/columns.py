@@ -1,0 +1,157 @@
+"""The columns of the ablation and cost tables, each declared once: value, headers, format, best mark.
+
+`ABLATION` and `COST` are the tables' columns in the order shown; an entry appears when its
+`shown` says so (by default: when some row has a value in `key`). A new column is one entry
+here, for a value the job writes into result.json (a metric under `metrics`, whose mean and
+std over seeds the table builds, or a cost in `src.results.COST_KEYS`, whose mean it builds).
+The CSV keeps every built column; these lists only decide what text, Markdown and LaTeX show.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import pandas as pd
+
+from .tables import finite
+
+
+def has(table: pd.DataFrame, key: str) -> bool:
+    """True when the frame has column `key` with at least one value."""
+    return key in table.columns and table[key].notna().any()
+
+
+def when(key: str) -> Callable[[pd.DataFrame], bool]:
+    """Show a column when the table has values in `key` (another column's, e.g. a Δ's base)."""
+    return lambda table: has(table, key)
+
+
+def always(table: pd.DataFrame) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str                  # frame column holding the value compared for "best"
+    header: str
+    tex: str
+    fmt: Callable[[pd.Series], str]
+    better: str | None        # "max" | "min" | None (not marked)
+    align: str = "r"
+    short: str | None = None  # terminal header when `header` is too wide for 120 columns
+    shown: Callable[[pd.DataFrame], bool] | None = None  # None: when some row has a value in `key`
+
+    def is_shown(self, table: pd.DataFrame) -> bool:
+        return self.shown(table) if self.shown is not None else has(table, self.key)
+
+
+def _mean_std(mean_key: str, std_key: str) -> Callable[[pd.Series], str]:
+    def fmt(row: pd.Series) -> str:
+        m, s = row.get(mean_key), row.get(std_key)
+        if not finite(m):
+            return ""
+        if not finite(s):
+            return f"{100 * m:.2f}"
+        return f"{100 * m:.2f}±{100 * s:.2f}"
+    return fmt
+
+
+def _signed(v, scale=100.0, digits=2) -> str:
+    return f"{scale * v:+.{digits}f}"
+
+
+def _delta(row: pd.Series) -> str:
+    d = row.get("delta_map50_95")
+    if not finite(d):
+        return ""
+    lo, hi = row.get("delta_ci_low"), row.get("delta_ci_high")
+    mark = "†" if row.get("test") == "welch" else ""
+    if not (finite(lo) and finite(hi)) and finite(row.get("delta_boot_low")):  # one seed: the test-set CI
+        lo, hi, mark = row.get("delta_boot_low"), row.get("delta_boot_high"), "‡"
+    ci = f"[{_signed(lo)}, {_signed(hi)}]" if finite(lo) and finite(hi) else "[n/a]"
+    return f"{_signed(d)} {ci}{mark}"
+
+
+def _boot(row: pd.Series) -> str:
+    lo, hi = row.get("delta_boot_low"), row.get("delta_boot_high")
+    return f"[{_signed(lo)}, {_signed(hi)}]" if finite(lo) and finite(hi) else ""
+
+
+def _sig(row: pd.Series) -> str:
+    if row.get("is_baseline") or not finite(row.get("delta_map50_95")):
+        return ""
+    return "yes" if row.get("significant") else "no"
+
+
+def _num(key: str, scale: float = 1.0, digits: int = 2, signed: bool = False) -> Callable[[pd.Series], str]:
+    def fmt(row: pd.Series) -> str:
+        v = row.get(key)
+        if not finite(v):
+            return ""
+        return f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}"
+    return fmt
+
+
+def _onnx(row: pd.Series) -> str:
+    ok = row.get("onnx_ok")
+    return "" if ok is None or (isinstance(ok, float) and math.isnan(ok)) else ("ok" if ok else "fails")
+
+
+def _count(row: pd.Series) -> str:
+    return str(int(row["n"]))
+
+
+def metric(name: str, header: str, tex: str) -> Column:
+    """A metric of result.json's `metrics` (in %): mean ± std over seeds, best = highest."""
+    return Column(f"{name}_mean", f"{header} (%)", tex, _mean_std(f"{name}_mean", f"{name}_std"), "max", "c", header)
+
+
+def _boot_shown(table: pd.DataFrame) -> bool:
+    return has(table, "delta_boot_low") and (table["n"] > 1).any()  # one-seed rows show it in the Δ column
+
+
+ABLATION = [
+    Column("n", "n", "$n$", _count, None, shown=always),
+    metric("map50", "mAP50", r"mAP$_{50}$"),
+    metric("map50_95", "mAP50-95", r"mAP$_{50:95}$"),
+    metric("map75", "mAP75", r"mAP$_{75}$"),
+    metric("ap_small", "AP_S", r"AP$_S$"),
+    metric("ap_medium", "AP_M", r"AP$_M$"),
+    metric("ap_large", "AP_L", r"AP$_L$"),
+    Column("delta_map50_95", "Δ mAP50-95 (pp) [95% CI]", r"$\Delta$mAP$_{50:95}$ [95\% CI]", _delta, "max", "c",
+           "Δ mAP50-95 [95% CI]", shown=always),
+    Column("delta_boot_low", "test-set CI (pp)", "test-set CI", _boot, None, "c", "test-set CI", shown=_boot_shown),
+    Column("significant", "sig.", "sig.", _sig, None, "c", shown=always),
+    Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min", "r", "Params(M)"),
+    Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),
+    Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min", "r", "Lat.(ms)"),
+]
+
+COST = [
+    Column("n", "jobs", "jobs", _count, None, shown=always),
+    Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min"),
+    Column("delta_params", "ΔParams (M)", r"$\Delta$Params (M)", _num("delta_params", 1e-6, 3, True), None,
+           shown=when("params")),
+    Column("delta_params_pct", "ΔParams (%)", r"$\Delta$Params (\%)", _num("delta_params_pct", 1, 1, True), None,
+           shown=when("params")),
+    Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),
+    Column("delta_gflops", "ΔGFLOPs", r"$\Delta$GFLOPs", _num("delta_gflops", 1, 2, True), None,
+           shown=when("gflops")),
+    Column("delta_gflops_pct", "ΔGFLOPs (%)", r"$\Delta$GFLOPs (\%)", _num("delta_gflops_pct", 1, 1, True), None,
+           shown=when("gflops")),
+    # FlopCounterMode at the job's own image size (README "How we measure")
+    Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", _num("gflops_exact", 1, 3), "min", "r", "GFLOPs@imgsz"),
+    Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min"),
+    Column("delta_latency_ms", "ΔLatency (ms)", r"$\Delta$Latency (ms)", _num("delta_latency_ms", 1, 2, True), None),
+    Column("throughput_ips", "img/s", "img/s", _num("throughput_ips", 1, 1), "max"),
+    Column("onnx_ok", "ONNX", "ONNX", _onnx, None, "c"),
+]
+
+
+def ablation_columns(table: pd.DataFrame) -> list[Column]:
+    return [c for c in ABLATION if c.is_shown(table)]
+
+
+def cost_columns(table: pd.DataFrame) -> list[Column]:
+    return [c for c in COST if c.is_shown(table)]

@@ -1,0 +1,182 @@
+"""Write one ablation or cost table as plain text (the terminal), Markdown or LaTeX.
+
+All three lay out the same grid (`_grid`: identity cells, formatted values from columns.py, the
+best value per column and block); they differ only in markup and escaping.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .columns import Column, ablation_columns, cost_columns, has
+from .tables import BLOCK, int_text
+
+def best_mask(table: pd.DataFrame, columns: list[Column], within: list[str]) -> pd.DataFrame:
+    """Boolean frame: True where a cell holds the best value of its column within its block."""
+    mask = pd.DataFrame(False, index=table.index, columns=[c.key for c in columns])
+    if table.empty:
+        return mask
+    for c in columns:
+        if c.better is None or c.key not in table.columns:
+            continue
+        vals = pd.to_numeric(table[c.key], errors="coerce")
+        groups = vals.groupby([table[k] for k in within], dropna=False)
+        best = groups.transform(c.better)
+        # a value alone in its block (a lone Δ, a single row) is trivially best: leave it unmarked
+        mask[c.key] = (vals == best) & vals.notna() & (groups.transform("count") > 1)
+    return mask
+
+
+@dataclass
+class _Grid:
+    """A table ready to print: identity cells, value cells, best-value mask, block boundaries."""
+    id_headers: list[str]
+    id_rows: list[list[str]]
+    columns: list[Column]
+    cells: list[list[str]]
+    mask: np.ndarray
+    blocks: list[tuple]
+
+
+def _grid(table: pd.DataFrame, cost: bool, drop_single_model: bool = False) -> _Grid:
+    columns = cost_columns(table) if cost else ablation_columns(table)
+    records = table.to_dict("records")  # plain dicts: far cheaper than iterrows
+    with_setup = (not cost) and table["setup"].astype(bool).any()
+    id_keys = ["model"] + (["imgsz"] if cost else []) + (["setup"] if with_setup else []) + ["pos", "attn"]
+    if drop_single_model and table["model"].nunique() == 1:  # the caller names the model in the heading
+        id_keys = id_keys[1:]
+    id_rows = [[int_text(r[k]) if k == "imgsz" else str(r[k]) for k in id_keys] for r in records]
+    cells = [[c.fmt(r) for c in columns] for r in records]
+    block_keys = _block_keys(table, cost)
+    blocks = [tuple(r[k] for k in block_keys) for r in records]
+    mask = best_mask(table, columns, block_keys).to_numpy()
+    return _Grid(id_keys, id_rows, columns, cells, mask, blocks)
+
+
+def _block_keys(table: pd.DataFrame, cost: bool) -> list[str]:
+    return ["dataset", "model", "imgsz"] if cost else BLOCK
+
+
+def render_terminal(table: pd.DataFrame, cost: bool = False) -> str:
+    """Plain text, '*' marks the best value of a column (per model)."""
+    if table.empty:
+        return ""
+    g = _grid(table, cost, drop_single_model=True)
+    body = [ids + [v + ("*" if m and v else " " if c.better else "") for v, m, c in zip(vals, mrow, g.columns)]
+            for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask)]
+    headers = g.id_headers + [c.short or c.header for c in g.columns]
+    aligns = ["l"] * len(g.id_headers) + [("l" if c.align == "c" else "r") for c in g.columns]
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
+
+    def line(vals):
+        return "  ".join(v.ljust(w) if a == "l" else v.rjust(w) for v, w, a in zip(vals, widths, aligns)).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    for i, r in enumerate(body):
+        if i and g.blocks[i] != g.blocks[i - 1]:
+            out.append("")
+        out.append(line(r))
+    return "\n".join(out)
+
+
+def md_escape(text: str) -> str:
+    return str(text).replace("|", r"\|").replace("*", r"\*").replace("_", r"\_")
+
+
+def render_markdown(table: pd.DataFrame, cost: bool = False) -> str:
+    if table.empty:
+        return ""
+    g = _grid(table, cost)
+    headers = g.id_headers + [c.header for c in g.columns]
+    lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |",
+             "|" + "|".join([":---"] * len(g.id_headers)
+                            + [(":---:" if c.align == "c" else "---:") for c in g.columns]) + "|"]
+    for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask):
+        out = [md_escape(v) for v in ids]
+        out += [f"**{v}**" if m and v else v for v, m in zip(vals, mrow)]
+        lines.append("| " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "·": r"$\cdot$"}
+
+
+def tex_text(text: str) -> str:
+    """Escape prose for LaTeX, also the few non-ASCII symbols our notes use (pdflatex-safe)."""
+    out = tex_escape(text)
+    for k, v in _TEX_UNICODE.items():
+        out = out.replace(k, v)
+    return out
+
+
+def tex_value(text: str) -> str:
+    """A formatted number cell -> LaTeX: ± as $\\pm$, signs as math signs, † as a dagger."""
+    if not text:
+        return ""
+    out = tex_escape(text).replace("-", "$-$").replace("+", "$+$")
+    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$")
+
+
+_TEX_ID_HEADERS = {"model": "Model", "imgsz": "Imgsz", "setup": "Setup", "pos": "Position", "attn": "Attention"}
+
+
+def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: str = "") -> str:
+    if table.empty:
+        return ""
+    g = _grid(table, cost)
+    spec = "l" * len(g.id_headers) + "".join(c.align for c in g.columns)
+    what = "Cost of each attention module" if cost else "Attention ablation"
+    caption = (f"{what} on {tex_escape(dataset)}; best value per model in bold." if cost else
+               f"{what} on {tex_escape(dataset)}: mAP in \\%, mean $\\pm$ std over $n$ seeds; "
+               f"best value per model in bold.")
+    label = f"tab:{'cost' if cost else 'ablation'}-{''.join(ch if ch.isalnum() else '-' for ch in dataset)}"
+    out = [r"\begin{table}[t]", r"\centering", r"\small", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
+           f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
+           " & ".join([_TEX_ID_HEADERS[h] for h in g.id_headers] + [c.tex for c in g.columns]) + r" \\",
+           r"\midrule"]
+    for i, (ids, vals, mrow) in enumerate(zip(g.id_rows, g.cells, g.mask)):
+        if i and g.blocks[i] != g.blocks[i - 1]:
+            out.append(r"\midrule")
+        row = [tex_escape(v) for v in ids]
+        row += [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow)]
+        out.append(" & ".join(row) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    if notes:
+        out += [r"\par\smallskip", f"\\parbox{{\\linewidth}}{{\\footnotesize {tex_text(notes)}}}"]
+    out.append(r"\end{table}")
+    return "\n".join(out)
+
+
+def footnote(table: pd.DataFrame, marks: str = "* in the terminal, bold in md/tex") -> str:
+    """Which tests were used and what the marks mean (plain text, no markup)."""
+    if table.empty:
+        return ""
+    variants = table.loc[~table["is_baseline"]]
+    tests = variants["test"]
+    n_welch = int((tests == "welch").sum())
+    n_paired = int(((tests == "paired") & (variants["n_pairs"] >= 2)).sum())  # one pair: no t-test
+    parts = ["n = seeds (runs after merging duplicates); mAP mean ± sample std over seeds, in %.",
+             "Δ = variant − baseline 'none' of the same dataset, model and training config, in "
+             "percentage points, with its 95% CI over seeds (n/a: undefined with one seed); sig. = Holm-adjusted "
+             "p < 0.05 over the variants sharing the baseline (raw p in the CSV)."]
+    if has(table, "delta_boot_low"):
+        parts.append("‡ / test-set CI: 95% paired bootstrap over validation images (mean over seeds of the "
+                     "per-seed bounds): how much Δ depends on which images were validated, not on the seed.")
+    if n_paired:
+        parts.append(f"Paired t-test on per-seed differences (t with n−1 dof) for {n_paired} row(s).")
+    if n_welch:
+        parts.append(f"† Welch's unpaired t-test (seeds do not match the baseline) for {n_welch} row(s).")
+    if not (n_paired or n_welch or (tests == "paired").any()):
+        parts.append("No Δ: no completed baseline (attn=none) to compare with.")
+    parts.append(f"Best value per column and model marked ({marks}).")
+    return " ".join(parts)
