@@ -26,6 +26,8 @@ from typing import Any
 
 from src.data.images import label_path, split_images
 from src.files import size_bin
+from src.results import JobDir
+from src.results.schema import JOB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,9 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
         order = sorted(grp.groupby(["pos", "attn"], sort=False), key=lambda kv: (kv[0][1] != T.BASELINE, kv[0]))
         for (pos, attn), runs_of in order:
             run = _seed_zero(runs_of)
-            weights = Path(run["job_dir"]) / "train" / "weights" / "best.pt"
+            weights = JobDir(run[JOB_DIR]).best
             if not weights.is_file():
-                notes.append(f"{title}: {attn} @ {pos} has no {weights.relative_to(run['job_dir'])}; left out")
+                notes.append(f"{title}: {attn} @ {pos} has no {weights.relative_to(run[JOB_DIR])}; left out")
                 continue
             variants.append(Variant(Style.label(pos, attn), weights, int(run["imgsz"]),
                                     None if run["seed"] is None else int(run["seed"])))

@@ -16,8 +16,31 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from src.results import (COMPLETED, CORRUPT, COST_KEYS, DEFERRED, FAILED, IDENTITY_KEYS, METRIC_KEYS, MISSING,
-                         PROBLEMS, RESULT_FILE, RUNNING, read_result, reused_result)
+from src.results import (
+    COMPLETED,
+    CORRUPT,
+    COST_KEYS,
+    DEFERRED,
+    FAILED,
+    IDENTITY_KEYS,
+    METRIC_KEYS,
+    MISSING,
+    PROBLEMS,
+    RESULT_FILE,
+    RUNNING,
+    read_result,
+    reused_result,
+)
+from src.results.schema import (
+    CONFIG_HASH,
+    DEFERRED_TO,
+    FINISHED_AT,
+    JOB_DIR,
+    REUSED_FROM,
+    STARTED_AT,
+    TRAIN_KEY,
+    TRAIN_SECONDS,
+)
 from src.sweep.discover import HYDRA_DIR, discover
 
 PROBLEM_STATUSES = PROBLEMS
@@ -33,9 +56,9 @@ _CHOICE_ALIASES = {
 }
 
 # Columns every runs frame has, in this order (more follow: other metrics, versions.*, extras).
-BASE_COLUMNS = ["job_dir", "status", *IDENTITY_KEYS, "train_key", "config_hash",
-                *METRIC_KEYS, "params", "gflops", "train_seconds", "error", "traceback", "curve",
-                "reused_from", "started_at", "finished_at", "overrides", "result_file"]
+BASE_COLUMNS = [JOB_DIR, "status", *IDENTITY_KEYS, TRAIN_KEY, CONFIG_HASH,
+                *METRIC_KEYS, "params", "gflops", TRAIN_SECONDS, "error", "traceback", "curve",
+                REUSED_FROM, STARTED_AT, FINISHED_AT, "overrides", "result_file"]
 
 
 @dataclass
@@ -138,12 +161,12 @@ def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
         reason = reason[len(prefix):] if reason.startswith(prefix) else reason
         row = {"status": CORRUPT, "error": reason}
         row.update(_identity_from_hydra(job_dir, row))
-        row["job_dir"], row["result_file"] = job_dir, path
+        row[JOB_DIR], row["result_file"] = job_dir, path
         return row
     except OSError as exc:  # unreadable file (permissions, vanished mid-scan)
         row = {"status": CORRUPT, "error": f"unreadable ({exc.strerror or exc})"}
         row.update(_identity_from_hydra(job_dir, row))
-        row["job_dir"], row["result_file"] = job_dir, path
+        row[JOB_DIR], row["result_file"] = job_dir, path
         return row
     if result["status"] == DEFERRED:
         result = resolve_deferred(result, job_dir)
@@ -155,9 +178,9 @@ def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
         result["metrics"] = {}
     metric_names.update(k if k not in result else f"metrics.{k}" for k in result["metrics"])
     row = _flatten(result)
-    if "job_dir" in row and row["job_dir"] != job_dir:
-        row["job_dir_recorded"] = row["job_dir"]
-    row["job_dir"], row["result_file"] = job_dir, path
+    if JOB_DIR in row and row[JOB_DIR] != job_dir:
+        row["job_dir_recorded"] = row[JOB_DIR]
+    row[JOB_DIR], row["result_file"] = job_dir, path
     if any(row.get(k) is None for k in _HYDRA_FILLABLE) and os.path.isdir(os.path.join(job_dir, HYDRA_DIR)):
         for k, v in _identity_from_hydra(job_dir, row).items():
             if row.get(k) is None:
@@ -170,7 +193,7 @@ def resolve_deferred(result: dict[str, Any], job_dir: str) -> dict[str, Any]:
     job had copied it), else the job as a problem naming the twin and what became of it."""
     from src.sweep.state import whereabouts
 
-    recorded = Path(str(result.get("deferred_to")))
+    recorded = Path(str(result.get(DEFERRED_TO)))
     owner_dir = recorded if recorded.is_dir() else Path(job_dir).parent / recorded.name  # a moved sweep
     named = f"baseline deferred to {recorded.name}"
     try:
@@ -180,7 +203,7 @@ def resolve_deferred(result: dict[str, Any], job_dir: str) -> dict[str, Any]:
         return {**result, "status": MISSING, "error": f"{named}, which has no usable result ({reason}); "
                                                       "the next run of the sweep trains it"}
     if owner["status"] == COMPLETED:
-        return reused_result({**owner, "job_dir": str(owner_dir)}, result)
+        return reused_result({**owner, JOB_DIR: str(owner_dir)}, result)
     if owner["status"] == FAILED:
         return {**result, "status": FAILED, "error": f"{named}, which failed: {owner.get('error')}; "
                                                      "the next run of the sweep trains it again"}
@@ -210,7 +233,7 @@ def _identity_from_hydra(job_dir: str, row: dict[str, Any]) -> dict[str, Any]:
 def _orphan(job_dir: str) -> dict[str, Any]:
     row = {"status": MISSING, "error": "no result.json (job never finished or was killed)"}
     row.update(_identity_from_hydra(job_dir, row))
-    row["job_dir"] = os.path.abspath(job_dir)
+    row[JOB_DIR] = os.path.abspath(job_dir)
     return row
 
 
@@ -239,9 +262,9 @@ def _normalise(runs: pd.DataFrame, metric_cols: list[str]) -> pd.DataFrame:
     if runs.empty:
         return runs
     runs = runs.copy()
-    for col in ("dataset", "model", "attn", "pos", "status", "train_key"):
+    for col in ("dataset", "model", "attn", "pos", "status", TRAIN_KEY):
         runs[col] = runs[col].astype(object).where(runs[col].notna(), None)
-    num_cols = ["seed", "epochs", "imgsz", "params", "gflops", "train_seconds",
+    num_cols = ["seed", "epochs", "imgsz", "params", "gflops", TRAIN_SECONDS,
                 *METRIC_KEYS, *[c for c in COST_KEYS if c in runs.columns]]
     for col in num_cols:
         runs[col] = pd.to_numeric(runs[col], errors="coerce")
@@ -252,6 +275,6 @@ def _normalise(runs: pd.DataFrame, metric_cols: list[str]) -> pd.DataFrame:
     for col in metric_cols:
         if runs[col].dtype == object:
             runs[col] = pd.to_numeric(runs[col], errors="coerce")
-    runs = runs.sort_values(["dataset", "model", "attn", "pos", "seed", "job_dir"],
+    runs = runs.sort_values(["dataset", "model", "attn", "pos", "seed", JOB_DIR],
                             na_position="last", kind="stable").reset_index(drop=True)
     return runs

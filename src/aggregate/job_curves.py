@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from src.results import RESULTS_CSV
 from src.ultralytics_glue import names
 
 CURVE_COLUMN = names.FITNESS_COLUMN  # the results.csv column a learning curve plots (mAP50-95)
@@ -18,7 +19,7 @@ CURVE_COLUMN = names.FITNESS_COLUMN  # the results.csv column a learning curve p
 def read_curve(job_dir: str, curve: str | None) -> tuple[np.ndarray, np.ndarray] | None:
     """(epochs, mAP50-95) from an ultralytics results.csv; None when absent or unreadable."""
     candidates = [curve] if isinstance(curve, str) and curve else []
-    candidates += [str(names.RESULTS_CSV), names.RESULTS_CSV.name]
+    candidates += [str(RESULTS_CSV), RESULTS_CSV.name]
     for rel in candidates:
         path = rel if os.path.isabs(rel) else os.path.join(job_dir, rel)
         if os.path.isfile(path):

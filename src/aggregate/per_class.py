@@ -12,6 +12,8 @@ import math
 
 import pandas as pd
 
+from src.results.schema import TRAIN_KEY
+
 from . import tables as T
 
 PER_CLASS = "per_class"
@@ -30,7 +32,7 @@ def build_per_class(done: pd.DataFrame) -> pd.DataFrame:
     """
     long = _per_run(done)
     if long.empty:
-        return pd.DataFrame(columns=CSV_COLUMNS + ["train_key", "setup", "is_baseline"])
+        return pd.DataFrame(columns=CSV_COLUMNS + [TRAIN_KEY, "setup", "is_baseline"])
     g = long.groupby(T.VARIANT + ["class"], sort=False)
     table = g.agg(n=("ap50_95", "count"), instances=("instances", "median"), order=("order", "min"),
                   ap50_mean=("ap50", "mean"), ap50_std=("ap50", "std"),
@@ -40,10 +42,10 @@ def build_per_class(done: pd.DataFrame) -> pd.DataFrame:
     table["delta_ap50_95"] = _deltas(table, long)
     labels = T.setup_labels(done)
     table["setup"] = [labels.get((d, m, k), "") for d, m, k in
-                      zip(table["dataset"], table["model"], table["train_key"])]
-    table = table.sort_values(["dataset", "model", "train_key", "order", "is_baseline", "pos", "attn"],
+                      zip(table["dataset"], table["model"], table[TRAIN_KEY])]
+    table = table.sort_values(["dataset", "model", TRAIN_KEY, "order", "is_baseline", "pos", "attn"],
                               ascending=[True, True, True, True, False, True, True], kind="stable")
-    return table[CSV_COLUMNS + ["train_key", "setup", "is_baseline"]].reset_index(drop=True)
+    return table[CSV_COLUMNS + [TRAIN_KEY, "setup", "is_baseline"]].reset_index(drop=True)
 
 
 def _per_run(done: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from typing import Iterable
 import pandas as pd
 
 from src.results import COMPLETED, DRY_RUN, FAILED, RUNNING
+from src.results.schema import JOB_DIR
 
 from . import per_class as PC
 from . import per_class_render as PCR
@@ -95,7 +96,7 @@ def write_report(s: Summary, images: bool = True) -> Path:
 
 
 def _problems(runs: pd.DataFrame) -> pd.DataFrame:
-    cols = ["status", "dataset", "model", "pos", "attn", "seed", "error", "job_dir"]
+    cols = ["status", "dataset", "model", "pos", "attn", "seed", "error", JOB_DIR]
     if runs.empty:
         return pd.DataFrame(columns=cols)
     p = runs.loc[runs["status"].isin(PROBLEM_STATUSES), cols].copy()

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.results.schema import PR_CURVE_FILE_KEY
+
 from .figure_style import IMAGE_FIGURES, Style, block_stem, pyplot, save
 from .job_curves import CURVE_COLUMN, read_curve, read_pr_curve
 from .stats import pareto_front
@@ -122,7 +124,7 @@ def plot_pr(block: pd.DataFrame, runs: pd.DataFrame, title: str, path: Path, sty
     ultralytics' own 'all classes' line) and over seeds; the legend gives each variant's mAP50."""
     curves: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
     for r in runs.itertuples(index=False):
-        c = read_pr_curve(r.job_dir, getattr(r, "pr_curve_file", None))
+        c = read_pr_curve(r.job_dir, getattr(r, PR_CURVE_FILE_KEY, None))
         if c is not None:
             curves.setdefault((r.pos, r.attn), []).append(c)
     if not curves:

@@ -13,6 +13,7 @@ import pandas as pd
 from .columns import Column, ablation_columns, cost_columns, has
 from .tables import BLOCK, int_text
 
+
 def best_mask(table: pd.DataFrame, columns: list[Column], within: list[str]) -> pd.DataFrame:
     """Boolean frame: True where a cell holds the best value of its column within its block."""
     mask = pd.DataFrame(False, index=table.index, columns=[c.key for c in columns])

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.results.schema import FINISHED_AT, STARTED_AT, TRAIN_KEY, TRAIN_SECONDS
+
 from .collect import load_yaml
 from .sections import render_markdown_tables
 from .summary import Summary
@@ -39,15 +41,15 @@ def _study_section(s: Summary, paths: list[str]) -> str:
                        ("pos", "Positions"), ("epochs", "Epochs"), ("imgsz", "Image size"), ("seed", "Seeds")):
         if key in r.columns:
             lines.append(f"- {label}: {_values(r[key])}")
-    if "train_key" in r.columns and r["train_key"].notna().any():
-        lines.append(f"- Training configs (train_key): {r['train_key'].dropna().nunique()}")
-    for col in ("started_at", "finished_at"):
+    if TRAIN_KEY in r.columns and r[TRAIN_KEY].notna().any():
+        lines.append(f"- Training configs (train_key): {r[TRAIN_KEY].dropna().nunique()}")
+    for col in (STARTED_AT, FINISHED_AT):
         if col in r.columns and r[col].notna().any():
             vals = r[col].dropna().astype(str)
-            lines.append(f"- {'First start' if col == 'started_at' else 'Last finish'}: "
-                         f"{vals.min() if col == 'started_at' else vals.max()}")
-    if "train_seconds" in r.columns and r["train_seconds"].notna().any():
-        hours = r["train_seconds"].sum() / 3600
+            lines.append(f"- {'First start' if col == STARTED_AT else 'Last finish'}: "
+                         f"{vals.min() if col == STARTED_AT else vals.max()}")
+    if TRAIN_SECONDS in r.columns and r[TRAIN_SECONDS].notna().any():
+        hours = r[TRAIN_SECONDS].sum() / 3600
         lines.append(f"- Total training time: {hours:.2f} h (sum of train_seconds over jobs)")
     vcols = [c for c in r.columns if c.startswith("versions.")]
     if vcols:

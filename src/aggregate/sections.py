@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from src.results import FAILED, RUNNING
+from src.results.schema import JOB_DIR
 
 from . import per_class_render as PCR
 from . import render as R
@@ -42,7 +43,7 @@ def problem_line(r, width: int = 120) -> str:
     if r.get("status") == RUNNING and "still running" in err:
         label = "RUNNING"
     head = f"{label:<11} {what.strip() or '(unknown job)'}: "
-    tail = f"  [{_short_dir(r.get('job_dir'))}]"
+    tail = f"  [{_short_dir(r.get(JOB_DIR))}]"
     room = max(40, width - len(head) - len(tail))
     if len(msg) > room:
         msg = msg[: room - 1] + "…"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from src.results import COMPLETED, CORRUPT, DRY_RUN, FAILED, MISSING
+
 
 @dataclass
 class Summary:
@@ -40,4 +42,4 @@ class Summary:
 
     def counts(self) -> dict[str, int]:
         return {k: getattr(self, f"n_{k}") for k in
-                ("jobs", "completed", "failed", "missing", "interrupted", "corrupt", "dry_run", "duplicates")}
+                ("jobs", COMPLETED, FAILED, MISSING, "interrupted", CORRUPT, DRY_RUN, "duplicates")}

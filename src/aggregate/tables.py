@@ -14,13 +14,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from src.results import COMPLETED, COST_KEYS, DRY_RUN
+from src.results import BASELINE, COMPLETED, COST_KEYS, DRY_RUN
+from src.results.schema import FINISHED_AT, JOB_DIR, REUSED_FROM, TRAIN_KEY, TRAIN_SECONDS
 
 from .stats import paired_diff, welch_from_moments
 
-BASELINE = "none"
 BASE_POS = "-"
-BLOCK = ["dataset", "model", "train_key"]          # what a baseline is shared within
+BLOCK = ["dataset", "model", TRAIN_KEY]          # what a baseline is shared within
 VARIANT = BLOCK + ["pos", "attn"]
 PRIMARY = "map50_95"
 
@@ -58,9 +58,9 @@ def prepare(runs: pd.DataFrame) -> pd.DataFrame:
     # Old results have no train_key: their epochs/imgsz are the best stand-in.
     legacy = ("legacy:e" + df["epochs"].astype("Int64").astype(str) + "-i"
               + df["imgsz"].astype("Int64").astype(str))
-    df["train_key"] = df["train_key"].where(df["train_key"].notna(), legacy).astype(str)
+    df[TRAIN_KEY] = df[TRAIN_KEY].where(df[TRAIN_KEY].notna(), legacy).astype(str)
     seeds = df["seed"].astype("Int64").astype(str)
-    df["seed_key"] = seeds.where(df["seed"].notna(), "job:" + df["job_dir"].astype(str))
+    df["seed_key"] = seeds.where(df["seed"].notna(), "job:" + df[JOB_DIR].astype(str))
     return df
 
 
@@ -68,9 +68,9 @@ def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """One run per (variant, seed): the original training over reuses, then the latest."""
     if df.empty:
         return df, 0
-    order = df.assign(_reused=df.get("reused_from", pd.Series(index=df.index, dtype=object)).notna(),
-                      _fin=df.get("finished_at", pd.Series(index=df.index, dtype=object)).astype(str))
-    order = order.sort_values(["_reused", "_fin", "job_dir"], ascending=[True, False, True], kind="stable")
+    order = df.assign(_reused=df.get(REUSED_FROM, pd.Series(index=df.index, dtype=object)).notna(),
+                      _fin=df.get(FINISHED_AT, pd.Series(index=df.index, dtype=object)).astype(str))
+    order = order.sort_values(["_reused", "_fin", JOB_DIR], ascending=[True, False, True], kind="stable")
     kept = order.drop_duplicates(VARIANT + ["seed_key"], keep="first").drop(columns=["_reused", "_fin"])
     return kept.sort_index(), len(df) - len(kept)
 
@@ -131,8 +131,8 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: 
         if c not in table.columns:
             table[c] = np.nan
     extra = {"epochs": ("epochs", "first"), "imgsz": ("imgsz", "first")}
-    if "train_seconds" in done.columns:
-        extra["train_seconds_mean"] = ("train_seconds", "mean")
+    if TRAIN_SECONDS in done.columns:
+        extra["train_seconds_mean"] = (TRAIN_SECONDS, "mean")
     table = table.join(g.agg(**extra))
     table = table.reset_index()
     table["is_baseline"] = table["attn"].eq(BASELINE)
@@ -142,8 +142,8 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: 
     table = _add_multiplicity(table, min_effect)
     labels = setup_labels(done)
     table["setup"] = [labels.get((d, m, k), "") for d, m, k in
-                      zip(table["dataset"], table["model"], table["train_key"])]
-    table = table.sort_values(["dataset", "model", "train_key", "is_baseline", "pos", "attn"],
+                      zip(table["dataset"], table["model"], table[TRAIN_KEY])]
+    table = table.sort_values(["dataset", "model", TRAIN_KEY, "is_baseline", "pos", "attn"],
                               ascending=[True, True, True, False, True, True], kind="stable")
     front = _leading(["map50", PRIMARY])
     rest = [c for c in table.columns if c not in front]
@@ -158,7 +158,7 @@ def _leading(metrics: list[str]) -> list[str]:
 
 
 def _empty_ablation(metric_columns: list[str]) -> pd.DataFrame:
-    cols = _leading(metric_columns) + ["delta_params", "delta_gflops", "train_key", "setup", "is_baseline",
+    cols = _leading(metric_columns) + ["delta_params", "delta_gflops", TRAIN_KEY, "setup", "is_baseline",
                                        "epochs", "imgsz"]
     return pd.DataFrame({c: pd.Series(dtype=object) for c in dict.fromkeys(cols)})
 

@@ -18,14 +18,14 @@ import pandas as pd
 
 from src import metrics
 from src.files import atomic_write_json
+from src.results.schema import JOB_DIR, MATCHES_FILE_KEY
 
-MATCHES_FILE_KEY = "matches_file"  # result.json: the final validation's per-image matches, in the job dir
 CACHE_DIR = ".cache/bootstrap"      # under the aggregation's output dir
 
 
 def matches_path(run: Any) -> Path | None:
     """A run's matches.npz (a row of the runs frame), None when it kept none."""
-    name, job_dir = getattr(run, MATCHES_FILE_KEY, None), getattr(run, "job_dir", None)
+    name, job_dir = getattr(run, MATCHES_FILE_KEY, None), getattr(run, JOB_DIR, None)
     if not isinstance(name, str) or not isinstance(job_dir, str):
         return None
     path = Path(name) if os.path.isabs(name) else Path(job_dir) / name

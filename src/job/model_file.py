@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from src import attention, model_yaml
+from src.results import BASELINE
 from src.ultralytics_glue.trainer import TRANSFER_KEY
 
 
@@ -16,7 +17,7 @@ def write_model_yaml(cfg: dict[str, Any], job_dir: Path, pos_label: str
     model_cfg, attn = cfg["model"], cfg["attn"]
     base = model_yaml.load_base(model_cfg["base"])
     position = None
-    if attn["name"] == "none":
+    if attn["name"] == BASELINE:
         plain = {k: v for k, v in base.items() if k != "base"}
         rewrite = model_yaml.Rewrite(model=plain, layer_map={i: i for i in range(len(model_yaml.layers_of(base)))})
     else:
@@ -34,5 +35,5 @@ def write_model_yaml(cfg: dict[str, Any], job_dir: Path, pos_label: str
             raise FileNotFoundError(f"model.weights={model_cfg['weights']}: no such file")
         model[TRANSFER_KEY] = {"weights": str(weights), "layer_map": rewrite.layer_map}
     name = model_yaml.model_file_name(model_cfg["base"], model_cfg["scale"], attn["name"],
-                                      "base" if attn["name"] == "none" else pos_label)
+                                      "base" if attn["name"] == BASELINE else pos_label)
     return rewrite, position, model_yaml.dump_yaml(model, job_dir / name)

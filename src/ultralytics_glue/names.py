@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-from pathlib import Path
 
 # ultralytics' validation metric keys (train() result, results.csv columns) -> our metric names
 METRIC_KEYS = {
@@ -20,7 +19,6 @@ METRIC_KEYS = {
 FITNESS_COLUMN = "metrics/mAP50-95(B)"   # ultralytics' fitness: the best checkpoint maximises it
 EPOCH_COLUMN = "epoch"
 TIME_COLUMN = "time"                     # cumulative seconds since the start of training
-RESULTS_CSV = Path("train") / "results.csv"   # relative to a job dir: ultralytics' per-epoch log
 
 
 def read_results_csv(path: str | os.PathLike) -> list[dict[str, float]]:
