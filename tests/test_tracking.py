@@ -95,7 +95,7 @@ def test_job_run_offline_roundtrip(tmp_path):
     assert meta["tags"] == [*TAGS, "extra"]
 
     config = run["config"]
-    assert {k: config[k] for k in K.IDENTITY_KEYS} == {"attn": "ema", "pos": "neck", "dataset": "shapes",
+    assert {k: config[k] for k in K.RUN_CONFIG_KEYS} == {"attn": "ema", "pos": "neck", "dataset": "shapes",
                                                        "model": "yolo11n", "seed": 1}
     assert config[K.CFG]["attn"] == {"name": "ema", "params": {"factor": 8}}
     assert config[K.CFG]["train"]["lr0"] == 0.01 and config[K.CFG]["paths"]["outputs"] == "/x"

@@ -8,7 +8,7 @@ from src.runtime import PROJECT_ROOT
 from src.results import COST_KEYS
 from src.tracking import keys as K
 from src.tracking import payloads
-from src.ultralytics_glue.names import METRIC_KEYS
+from src.ultralytics_glue.names import ULTRALYTICS_METRICS
 
 
 def test_epoch_row_and_summary_mapping():
@@ -23,8 +23,8 @@ def test_epoch_row_and_summary_mapping():
 
 
 def test_every_ultralytics_metric_maps_to_ours():
-    row = payloads.epoch_row(1, {theirs: 0.5 for theirs in METRIC_KEYS})
-    assert set(row) == {K.EPOCH, *(K.METRIC_PREFIX + ours for ours in METRIC_KEYS.values())}
+    row = payloads.epoch_row(1, {theirs: 0.5 for theirs in ULTRALYTICS_METRICS})
+    assert set(row) == {K.EPOCH, *(K.METRIC_PREFIX + ours for ours in ULTRALYTICS_METRICS.values())}
     assert {K.MAP50_95, K.MAP50, K.PRECISION, K.RECALL} <= set(row)
 
 

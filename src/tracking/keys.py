@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from src.results import COST_KEYS
 from src.results.schema import BEST_EPOCH, TRAIN_SECONDS
-from src.ultralytics_glue.names import METRIC_KEYS
+from src.ultralytics_glue.names import ULTRALYTICS_METRICS
 
 DEFAULT_PROJECT = "yolo11-attention"
 
 # ----------------------------------------------------------------------------------------- config
 ATTN, POS, DATASET, MODEL, SEED = "attn", "pos", "dataset", "model", "seed"
-IDENTITY_KEYS = (ATTN, POS, DATASET, MODEL, SEED)  # top-level config scalars
+RUN_CONFIG_KEYS = (ATTN, POS, DATASET, MODEL, SEED)  # a W&B run's top-level config scalars: filter and group by
 CFG = "cfg"                                       # config key holding the full resolved config
 
 # ---------------------------------------------------------------------------------------- history
@@ -30,7 +30,7 @@ LR_PREFIX = "lr/"
 
 # ultralytics' per-epoch names -> ours (`metrics/mAP50-95(B)` -> `metrics/map50_95`); anything else
 # is logged under its own name
-ULTRALYTICS_KEYS = {theirs: METRIC_PREFIX + ours for theirs, ours in METRIC_KEYS.items()}
+ULTRALYTICS_KEYS = {theirs: METRIC_PREFIX + ours for theirs, ours in ULTRALYTICS_METRICS.items()}
 
 # ---------------------------------------------------------------------------------------- summary
 # result.json's own names, copied into the summary as they are (besides metrics/*)

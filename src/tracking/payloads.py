@@ -15,7 +15,7 @@ from src.tracking.keys import (
     DATASET,
     EPOCH,
     ERROR,
-    IDENTITY_KEYS,
+    RUN_CONFIG_KEYS,
     METRIC_PREFIX,
     MODEL,
     POS,
@@ -30,7 +30,7 @@ from src.tracking.keys import (
 def identity_scalars(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """attn, pos, dataset, model (their names) and seed, from a resolved job config."""
     out: dict[str, Any] = {}
-    for key in IDENTITY_KEYS:
+    for key in RUN_CONFIG_KEYS:
         value = cfg.get(key)
         if isinstance(value, Mapping):
             value = value.get("name")

@@ -9,13 +9,11 @@ from __future__ import annotations
 import csv
 import os
 
-# ultralytics' validation metric keys (train() result, results.csv columns) -> our metric names
-METRIC_KEYS = {
-    "metrics/mAP50(B)": "map50",
-    "metrics/mAP50-95(B)": "map50_95",
-    "metrics/precision(B)": "precision",
-    "metrics/recall(B)": "recall",
-}
+from src.results import METRIC_KEYS
+
+# ultralytics' validation metric names (train() result, results.csv columns) -> ours (result.json `metrics`)
+ULTRALYTICS_METRICS = dict(zip(("metrics/mAP50(B)", "metrics/mAP50-95(B)", "metrics/precision(B)",
+                                "metrics/recall(B)"), METRIC_KEYS, strict=True))
 FITNESS_COLUMN = "metrics/mAP50-95(B)"   # ultralytics' fitness: the best checkpoint maximises it
 EPOCH_COLUMN = "epoch"
 TIME_COLUMN = "time"                     # cumulative seconds since the start of training

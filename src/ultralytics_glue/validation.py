@@ -12,7 +12,7 @@ import numpy as np
 from ultralytics.models.yolo.detect import DetectionValidator
 
 from src.files import SIZE_BINS, size_bin
-from src.ultralytics_glue.names import METRIC_KEYS
+from src.ultralytics_glue.names import ULTRALYTICS_METRICS
 
 # faster-coco-eval's names for the COCO figures we keep -> ours
 COCO_STATS = {"AP_all": "coco_map50_95", **{f"AP_{size}": f"ap_{size}" for size in SIZE_BINS}}
@@ -21,7 +21,7 @@ COCO_STATS = {"AP_all": "coco_map50_95", **{f"AP_{size}": f"ap_{size}" for size 
 def metrics_from(results: Any) -> dict[str, float | None]:
     """Our metric names from a train()/val() result (DetMetrics)."""
     values = getattr(results, "results_dict", None) or {}
-    return {ours: _float(values.get(theirs)) for theirs, ours in METRIC_KEYS.items()}
+    return {ours: _float(values.get(theirs)) for theirs, ours in ULTRALYTICS_METRICS.items()}
 
 
 class RecordingValidator(DetectionValidator):
