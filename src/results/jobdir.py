@@ -20,6 +20,11 @@ MATCHES_FILE = "matches.npz"                    # the final validation's per-pre
 PR_CURVE_FILE = "pr_curve.csv"                  # its mean precision-recall curve at IoU 0.5
 
 
+def _inside(relative: str | Path) -> property:
+    """A JobDir attribute: the path of `relative` inside the job dir."""
+    return property(lambda self: self.path / relative, doc=f"<job dir>/{relative}")
+
+
 @dataclass(frozen=True)
 class JobDir:
     """A job dir and the files in it; relative names (`RESULTS_CSV`, ...) for what a result records."""
@@ -29,40 +34,17 @@ class JobDir:
     def __init__(self, path: str | os.PathLike) -> None:
         object.__setattr__(self, "path", Path(path))
 
-    def __truediv__(self, name: str | os.PathLike) -> Path:
-        return self.path / name
+    result = _inside(RESULT_FILE)
+    train = _inside(TRAIN_DIR)
+    last = _inside(LAST_CHECKPOINT)
+    best = _inside(BEST_CHECKPOINT)
+    results_csv = _inside(RESULTS_CSV)
+    matches = _inside(MATCHES_FILE)
+    pr_curve = _inside(PR_CURVE_FILE)
 
     @property
     def name(self) -> str:
         return self.path.name
-
-    @property
-    def result(self) -> Path:
-        return self.path / RESULT_FILE
-
-    @property
-    def train(self) -> Path:
-        return self.path / TRAIN_DIR
-
-    @property
-    def last(self) -> Path:
-        return self.path / LAST_CHECKPOINT
-
-    @property
-    def best(self) -> Path:
-        return self.path / BEST_CHECKPOINT
-
-    @property
-    def results_csv(self) -> Path:
-        return self.path / RESULTS_CSV
-
-    @property
-    def matches(self) -> Path:
-        return self.path / MATCHES_FILE
-
-    @property
-    def pr_curve(self) -> Path:
-        return self.path / PR_CURVE_FILE
 
     @property
     def number(self) -> int:
