@@ -42,8 +42,8 @@ def empty_result(**identity: Any) -> dict[str, Any]:
 
 
 # What stays the job's own when it takes its numbers from the twin that trained its baseline.
-OWN_KEYS = ("job_dir", "config_hash", "pos", "pos_after", "pos_replace", "overrides", "host", "pid",
-            "started_at", "finished_at")
+OWN_KEYS = ("job_dir", "config_hash", "pos", "pos_configured", "pos_after", "pos_replace", "overrides", "host",
+            "pid", "started_at", "finished_at")
 
 
 def reused_result(owner: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
