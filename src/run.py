@@ -15,7 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.config.identity import edits_position, position_label, study_name
+from src.arch.positions import position_label, unedited_preset
+from src.config.identity import study_name
 from src.sweep.placement import Placement, place
 from src.runtime import set_environment
 
@@ -34,25 +35,19 @@ def main(cfg: DictConfig) -> str:
     result = run_job(cfg, Path(hc.runtime.output_dir), overrides=overrides, placement=_placement(hc, cfg),
                      tracking_group=tracking.group_name(study_name(hc.runtime.choices, hc.job.config_name),
                                                          Path(sweep_or_run_dir)),
-                     pos_label=position_label(OmegaConf.to_container(cfg.pos, resolve=True),
-                                              _unedited_preset(hc, cfg, overrides)))
+                     pos_label=_pos_label(hc, cfg, overrides))
     if hc.mode == RunMode.RUN and result[STATUS] == FAILED:
         print(f"job failed: {result[ERROR]}", file=sys.stderr)
         raise SystemExit(1)
     return result[STATUS]
 
 
-def _unedited_preset(hc, cfg: DictConfig, overrides: list[str]) -> str | None:
-    """Hydra's choice for the `pos` group, or None when the job's lists differ from that preset's
-    (edited on the command line, or by a study file)."""
+def _pos_label(hc, cfg: DictConfig, overrides: list[str]) -> str:
+    """Hydra's choice for the `pos` group while the job holds that preset's values, else `custom:...`."""
+    pos = OmegaConf.to_container(cfg.pos, resolve=True)
     choice = hc.runtime.choices.get("pos")
-    if not choice or edits_position(overrides):
-        return None
-    preset = _group_option("pos", choice)
-    if preset is not None and any(OmegaConf.select(cfg.pos, k) != v for k, v in preset.items()
-                                  if k not in ("name", "inside_mode")):
-        return None
-    return choice
+    preset = _group_option("pos", choice) if choice else None
+    return position_label(pos, unedited_preset(pos, choice, preset, overrides))
 
 
 def _group_option(group: str, option: str) -> dict | None:

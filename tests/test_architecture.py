@@ -5,9 +5,12 @@ import pytest
 import torch
 import yaml
 
-from src import model_yaml as arch
 from src import attention
-from src.config.identity import position_label
+from src.arch import architecture
+from src.arch.bases import layers_of, load_base, plain_graph
+from src.arch.positions import Position, PositionError, position_label, resolve_position
+from src.arch.rewrite import dump_yaml, insert_attention, model_file_name
+from src.ultralytics_glue.layout import base_layout
 
 from conftest import position_presets
 
@@ -24,16 +27,20 @@ EXPECTED_FROMS = {
 
 @pytest.fixture(scope="module")
 def base():
-    return arch.load_base("yolo11")
+    return load_base("yolo11")
 
 
-def resolved(base, preset, scale="n"):
-    return arch.resolve_position(base, PRESETS[preset], scale)
+def resolved(preset, scale="n"):
+    return architecture.resolve("yolo11", scale, PRESETS[preset], base_layout)
 
 
-def identity_rewrite(base, preset, scale="n"):
-    pos = resolved(base, preset, scale)
-    return arch.insert_attention(base, scale, "nn.Identity", lambda c: [], after=pos.after, replace=pos.replace)
+def identity_rewrite(preset, scale="n"):
+    arch = resolved(preset, scale)
+    return insert_attention(arch.base, arch.channels, "nn.Identity", lambda c: [], arch.position)
+
+
+def check(base, pos):
+    return resolve_position(base, pos, base_layout(plain_graph(base), "n"))
 
 
 def test_channels_match_ultralytics_build(base):
@@ -45,20 +52,20 @@ def test_channels_match_ultralytics_build(base):
         for layer in model.model[:-1]:
             layer.register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
         model.eval()(torch.zeros(1, 3, 64, 64))
-        assert arch.layer_channels(base, scale)[:-1] == seen, scale
+        assert list(base_layout(plain_graph(base), scale).channels[:-1]) == seen, scale
 
 
 @pytest.mark.parametrize("preset", BETWEEN)
 def test_rewrite_remaps_absolute_froms(base, preset):
-    rewrite = identity_rewrite(base, preset)
-    layers = arch.layers_of(rewrite.model)
-    after, replace = resolved(base, preset).after, resolved(base, preset).replace
+    rewrite = identity_rewrite(preset)
+    layers = layers_of(rewrite.model)
+    after, replace = resolved(preset).position.after, resolved(preset).position.replace
     assert len(layers) == 24 + len(after)
     for index, expected in EXPECTED_FROMS[preset].items():
         assert layers[index][0] == expected, (index, layers[index])
     assert layers[-1][2] == "Detect"
     # every unchanged base layer is mapped to a layer of the same type and args
-    base_layers = arch.layers_of(base)
+    base_layers = layers_of(base)
     for old, new in rewrite.layer_map.items():
         assert layers[new][1:] == base_layers[old][1:]
     assert set(range(24)) - set(rewrite.layer_map) == set(replace)
@@ -68,8 +75,9 @@ def test_rewrite_remaps_absolute_froms(base, preset):
 def test_inserted_channels_resolved_per_scale(base):
     for scale, expected in {"n": [64, 128, 256], "s": [128, 256, 512], "m": [256, 512, 512],
                             "x": [384, 768, 768]}.items():
-        rewrite = arch.insert_attention(base, scale, "EMA", lambda c: [c, 32], after=[16, 19, 22])
-        layers = arch.layers_of(rewrite.model)
+        channels = base_layout(plain_graph(base), scale).channels
+        rewrite = insert_attention(base, channels, "EMA", lambda c: [c, 32], Position(after=[16, 19, 22]))
+        layers = layers_of(rewrite.model)
         assert [layers[i][3] for i in sorted(rewrite.inserted)] == [[c, 32] for c in expected], scale
         assert sorted(rewrite.inserted.values()) == sorted(expected)
 
@@ -88,21 +96,21 @@ def test_inserted_channels_resolved_per_scale(base):
 def test_invalid_positions_are_named(base, after, replace, needle):
     pos = {"after": after, "replace": replace}
     if needle is None:
-        arch.resolve_position(base, pos, "n")
+        check(base, pos)
         return
-    with pytest.raises(arch.PositionError, match=needle) as info:
-        arch.resolve_position(base, pos, "n")
+    with pytest.raises(PositionError, match=needle) as info:
+        check(base, pos)
     if needle in ("outside the model", "Detect layer"):
         assert "valid layer indices are 0..22" in str(info.value)
 
 
-def test_dumped_yaml_round_trips_and_keeps_scale_in_name(base, tmp_path):
-    rewrite = identity_rewrite(base, "neck", "s")
-    name = arch.model_file_name("yolo11", "s", "ema", "neck")
+def test_dumped_yaml_round_trips_and_keeps_scale_in_name(tmp_path):
+    rewrite = identity_rewrite("neck", "s")
+    name = model_file_name("yolo11", "s", "ema", "neck")
     assert name == "yolo11s-ema-neck.yaml"
-    path = arch.dump_yaml(rewrite.model, tmp_path / name)
+    path = dump_yaml(rewrite.model, tmp_path / name)
     loaded = yaml.safe_load(path.read_text())
-    assert loaded["backbone"] + loaded["head"] == arch.layers_of(rewrite.model)
+    assert loaded["backbone"] + loaded["head"] == layers_of(rewrite.model)
     from ultralytics.nn.tasks import guess_model_scale
 
     assert guess_model_scale(path) == "s"
@@ -125,14 +133,13 @@ GRID = [(a, p, "n") for a in MODULES for p in BETWEEN] + [(a, "neck", "s") for a
 
 
 @pytest.mark.parametrize("attn,preset,scale", GRID)
-def test_real_modules_build_and_forward_64px(base, tmp_path, scale, preset, attn):
+def test_real_modules_build_and_forward_64px(tmp_path, scale, preset, attn):
     from src.ultralytics_glue.model import build_model
 
-    pos = resolved(base, preset, scale)
+    arch = resolved(preset, scale)
     cls = attention.get_class(attn).__name__
-    rewrite = arch.insert_attention(base, scale, cls, lambda c: attention.yaml_args(attn, c, {}),
-                                    after=pos.after, replace=pos.replace)
-    path = arch.dump_yaml(rewrite.model, tmp_path / arch.model_file_name("yolo11", scale, attn, preset))
+    rewrite = insert_attention(arch.base, arch.channels, cls, lambda c: attention.yaml_args(attn, c, {}), arch.position)
+    path = dump_yaml(rewrite.model, tmp_path / model_file_name("yolo11", scale, attn, preset))
     model = build_model(path, nc=3)
     for i, channels in rewrite.inserted.items():
         assert type(model.model[i]).__name__ == cls

@@ -33,7 +33,7 @@ from src.bench.seed_reference import SeedCoTAttention, SeedEMA  # the seeds, as 
 MODULES = [name for name in attention.available() if name != "none"]  # every registered module
 SHAPES = [(16, 7, 5), (64, 2, 2), (256, 1, 1), (48, 9, 9), (6, 3, 1)]
 CONF_ATTN = ROOT / "conf" / "attn"
-# Every channel count a layer of YOLO11 or YOLO26 outputs at scales n..x (src.model_yaml.layer_channels
+# Every channel count a layer of YOLO11 or YOLO26 outputs at scales n..x (base_layout(...).channels
 # of each base and scale; not computed here because that builds ten models), plus 48.
 YOLO_CHANNELS = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1152, 1536]
 

@@ -7,8 +7,9 @@ import copy
 import pytest
 from omegaconf import OmegaConf
 
+from src.arch.positions import edits_position, unedited_preset
 from src.config.checks import ConfigError, check_config
-from src.config.identity import config_hash, edits_position, identity, run_name, study_name, train_key
+from src.config.identity import config_hash, identity, run_name, study_name, train_key
 from src.ultralytics_glue.settings import train_arg_names
 
 from conftest import compose, group_options
@@ -131,8 +132,15 @@ def test_identity_and_labels():
     assert (ident["dataset"], ident["attn"], ident["pos"], ident["model"], ident["seed"]) == \
         ("shapes", "ema", "neck", "yolo11n", 0)
     assert identity(BASE)["pos"] == "neck"  # without Hydra: the preset's own name
+    # as configured under its own key; the resolved indices are the job's to record (pos_after, ...)
+    assert ident["pos_configured"] == {"after": "neck", "replace": [], "inside": [], "inside_mode": "branch"}
+    assert "pos_after" not in ident and "pos_replace" not in ident
     assert edits_position(["attn=ema", "pos.after=[6,10]"]) and edits_position(["+pos.replace=[10]"])
     assert not edits_position(["pos=backbone", "attn=ema"])
+    neck = {"name": "neck", "after": "neck"}
+    assert unedited_preset(neck, "neck", neck, ["attn=ema"]) == "neck"
+    assert unedited_preset({**neck, "after": [6]}, "neck", neck, []) is None  # edited by a study file
+    assert unedited_preset(neck, "neck", neck, ["pos.after=neck"]) is None  # edited on the command line
     assert run_name(["attn=cot", "paths.outputs=/x", "hydra.job.num=1", "seed=1"]) == "attn=cot,seed=1"
     assert study_name({"experiment": "quick"}, "config") == "quick"
     assert study_name({"experiment": None}, "config") == "config"

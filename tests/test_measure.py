@@ -4,9 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src import model_yaml as arch
-from src import attention, measure
+from src import attention
+from src.arch import architecture
+from src.arch.bases import load_base, plain_graph
+from src.arch.rewrite import insert_attention
+from src.job import measurements as measure
 from src.ultralytics_glue import model as glue_model
+from src.ultralytics_glue.layout import base_layout
 
 
 class Tiny(torch.nn.Module):
@@ -27,7 +31,7 @@ def test_exact_flops_of_a_tiny_model_match_the_hand_count():
 
 @pytest.fixture(scope="module")
 def yolo11n():
-    return glue_model.build_model({**arch.load_base(), "scale": "n"}, nc=80)
+    return glue_model.build_model({**plain_graph(load_base()), "scale": "n"}, nc=80)
 
 
 def test_baseline_gflops_equal_what_ultralytics_prints(yolo11n):
@@ -50,23 +54,27 @@ def test_exact_gflops_scale_with_the_real_input_size(yolo11n):
 
 
 def _inserted(attn, after):
+    arch = architecture.resolve("yolo11", "n", {"after": after}, base_layout)
     cls = attention.get_class(attn).__name__
-    rewrite = arch.insert_attention(arch.load_base(), "n", cls, lambda c: attention.yaml_args(attn, c, {}),
-                                    after=after)
+    rewrite = insert_attention(arch.base, arch.channels, cls, lambda c: attention.yaml_args(attn, c, {}), arch.position)
     return glue_model.build_model({**rewrite.model, "scale": "n"}, nc=80)
 
 
-def test_ema_matmuls_are_counted_in_exact_flops():
+def module_gflops(model, yolo11n, imgsz):
+    """What the inserted layers cost: they keep channels, so every other layer costs what it did."""
+    return measure.exact_gflops(model, imgsz) - measure.exact_gflops(yolo11n, imgsz)
+
+
+def test_ema_matmuls_are_counted_in_exact_flops(yolo11n):
     """EMA at P5 of a 160 px image: 256 ch, 5x5 map, factor 32 -> 8 channels per group."""
     model = _inserted("ema", [10])
-    by_type = measure.flops_by_module(model, 160)
     b_groups, cg, hw = 32, 256 // 32, 5 * 5
     convs = 2 * b_groups * cg * cg * (5 + 5) + 2 * b_groups * cg * cg * 9 * hw  # conv1x1 on h+w, conv3x3
     matmuls = 2 * (2 * b_groups * 1 * cg * hw)  # two (1 x cg) @ (cg x hw) per group
-    assert by_type["EMA"] * 1e9 == pytest.approx(convs + matmuls, rel=1e-6)
+    assert module_gflops(model, yolo11n, 160) * 1e9 == pytest.approx(convs + matmuls, rel=1e-6)
 
 
-def test_cot_aggregation_is_counted_in_exact_flops():
+def test_cot_aggregation_is_counted_in_exact_flops(yolo11n):
     """The k x k aggregation of the values: 2*k*k FLOPs per value element, on top of the convs."""
     model = _inserted("cot", [10])
     block = next(m for m in model.modules() if type(m).__name__ == "CoTBlock")
@@ -75,9 +83,8 @@ def test_cot_aggregation_is_counted_in_exact_flops():
     fuse = set(block.se.modules())  # the split-attention MLP on the pooled features
     conv_flops = sum(2 * m.weight.numel() * (1 if m in fuse else 25)
                      for m in block.modules() if isinstance(m, torch.nn.Conv2d))
-    by_type = measure.flops_by_module(model, 160)
     aggregation = 2 * 9 * 256 * 25  # P5 of 160 px: 256 channels on a 5x5 map, k = 3
-    assert by_type["CoTBlock"] * 1e9 == pytest.approx(conv_flops + aggregation, rel=1e-9)
+    assert module_gflops(model, yolo11n, 160) * 1e9 == pytest.approx(conv_flops + aggregation, rel=1e-9)
 
 
 def test_latency_fields_are_present_and_positive(yolo11n):

@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from src import attention
-from src import model_yaml as arch
+from src.arch import architecture
+from src.arch.bases import SCALES, layers_of, load_base, plain_graph
+from src.arch.positions import PositionError
+from src.arch.rewrite import insert_attention
 from src.config.checks import ConfigError, check_config
+from src.job.measurements import exact_gflops, params
+from src.ultralytics_glue.layout import base_layout
 from src.ultralytics_glue.inside import AttentionBottleneck, bottlenecks
 from src.ultralytics_glue.model import build_model
 
@@ -31,36 +36,34 @@ PRESET_FIELD = {"neck": ("after", 0), "backbone": ("after", 1), "backbone_p5": (
 def test_every_base_has_all_five_scales_as_model_presets():
     assert BASES == sorted(BY_ROLE)
     for base in BASES:
-        assert {f"{base}{s}" for s in arch.SCALES} <= set(group_options("model"))
+        assert {f"{base}{s}" for s in SCALES} <= set(group_options("model"))
 
 
 @pytest.mark.parametrize("scale", ["n", "s"])
 @pytest.mark.parametrize("base_name", sorted(BY_ROLE))
 @pytest.mark.parametrize("preset", sorted(PRESET_FIELD))
 def test_every_preset_resolves_to_its_role_on_every_base(preset, base_name, scale):
-    base = arch.load_base(base_name)
     kind, column = PRESET_FIELD[preset]
     expected = BY_ROLE[base_name][column]
     if expected is None:
-        with pytest.raises(arch.PositionError, match=rf"{base_name} has no C2PSA layer; bases that have one: "
-                                                     r"yolo11, yolo26"):
-            arch.resolve_position(base, PRESETS[preset], scale)
+        with pytest.raises(PositionError, match=rf"{base_name} has no C2PSA layer; bases that have one: "
+                                                r"yolo11, yolo26"):
+            architecture.resolve(base_name, scale, PRESETS[preset], base_layout)
         return
-    pos = arch.resolve_position(base, PRESETS[preset], scale)
+    pos = architecture.resolve(base_name, scale, PRESETS[preset], base_layout).position
     assert getattr(pos, kind) == expected
     assert [getattr(pos, k) for k in ("after", "replace", "inside") if k != kind] == [[], []]
     if preset == "neck":  # the role is what the YAML's Detect layer reads
-        assert expected == arch.layers_of(base)[-1][0]
+        assert expected == layers_of(load_base(base_name))[-1][0]
 
 
 def build_inside(base_name: str, scale: str, mode: str, attn: str = "ema", where: str = "neck"):
-    base = arch.load_base(base_name)
-    pos = arch.resolve_position(base, {"inside": where, "inside_mode": mode}, scale)
+    arch = architecture.resolve(base_name, scale, {"inside": where, "inside_mode": mode}, base_layout)
     cls = attention.get_class(attn).__name__
-    rewrite = arch.insert_attention(base, scale, cls, lambda c: attention.yaml_args(attn, c, {}),
-                                    inside=pos.inside, inside_spec={"module": attn, "params": {}, "mode": mode})
-    plain = build_model({**{k: v for k, v in base.items() if k != "base"}, "scale": scale}, nc=3)
-    return rewrite, build_model({**rewrite.model, "scale": scale}, nc=3), plain, pos
+    rewrite = insert_attention(arch.base, arch.channels, cls, lambda c: attention.yaml_args(attn, c, {}), arch.position,
+                               inside_spec={"module": attn, "params": {}, "mode": mode})
+    plain = build_model({**plain_graph(arch.base), "scale": scale}, nc=3)
+    return rewrite, build_model({**rewrite.model, "scale": scale}, nc=3), plain, arch.position
 
 
 def total(out) -> torch.Tensor:
@@ -109,12 +112,10 @@ def test_inside_blocks_on_c2f_and_a2c2f_bases(base_name, where):
 
 
 def test_inside_and_between_layer_counters_see_the_inner_modules():
-    from src import measure
-
     _, model, plain, _ = build_inside("yolo11", "n", "branch", attn="cot")
     inner = sum(p.numel() for m in model.modules() if isinstance(m, AttentionBottleneck) for p in m.attn.parameters())
-    assert measure.params(model)["params"] - measure.params(plain)["params"] == inner > 0
-    assert measure.exact_gflops(model, 64) > measure.exact_gflops(plain, 64)
+    assert params(model)["params"] - params(plain)["params"] == inner > 0
+    assert exact_gflops(model, 64) > exact_gflops(plain, 64)
     from src.ultralytics_glue.model import ultralytics_gflops
 
     assert ultralytics_gflops(model) > ultralytics_gflops(plain)

@@ -24,12 +24,14 @@ def test_modules_registered_whichever_is_imported_first(order):
 
 def test_plain_ultralytics_builds_and_reloads_our_yaml_and_checkpoint(tmp_path):
     """What a user's own script, a resumed run or a DDP worker does: no framework code but `import src`."""
-    from src import model_yaml as arch
     from src import attention
+    from src.arch import architecture
+    from src.arch.rewrite import dump_yaml, insert_attention
+    from src.ultralytics_glue.layout import base_layout
 
-    rewrite = arch.insert_attention(arch.load_base(), "n", "EMA", lambda c: attention.yaml_args("ema", c, {}),
-                                    after=[16, 19, 22])
-    path = arch.dump_yaml(rewrite.model, tmp_path / "yolo11n-ema-neck.yaml")
+    arch = architecture.resolve("yolo11", "n", {"after": [16, 19, 22]}, base_layout)
+    rewrite = insert_attention(arch.base, arch.channels, "EMA", lambda c: attention.yaml_args("ema", c, {}), arch.position)
+    path = dump_yaml(rewrite.model, tmp_path / "yolo11n-ema-neck.yaml")
     ckpt = tmp_path / "model.pt"
     proc = python(f"import src, torch\nfrom ultralytics import YOLO\nm = YOLO(r'{path}')\n"
                   f"torch.save({{'model': m.model}}, r'{ckpt}')\nprint(type(m.model.model[17]).__name__)")

@@ -4,15 +4,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src import model_yaml as arch
 from src import attention
+from src.arch import architecture
+from src.arch.bases import load_base, plain_graph
+from src.arch.rewrite import insert_attention
 from src.ultralytics_glue import model as glue_model, trainer as glue_trainer
+from src.ultralytics_glue.layout import base_layout
+
+
+def ema_rewrite(pos):
+    arch = architecture.resolve("yolo11", "n", pos, base_layout)
+    return insert_attention(arch.base, arch.channels, "EMA", lambda c: attention.yaml_args("ema", c, {}), arch.position)
 
 
 @pytest.fixture(scope="module")
 def base_checkpoint(tmp_path_factory):
-    base = arch.load_base("yolo11")
-    model = glue_model.build_model({**base, "scale": "n"}, nc=3)
+    model = glue_model.build_model({**plain_graph(load_base("yolo11")), "scale": "n"}, nc=3)
     torch.manual_seed(0)
     with torch.no_grad():
         for p in model.parameters():
@@ -25,8 +32,7 @@ def base_checkpoint(tmp_path_factory):
 @pytest.mark.parametrize("after,replace", [([4, 6, 10], []), ([16, 19, 22], []), ([], [10])])
 def test_every_base_tensor_transfers(base_checkpoint, after, replace):
     path, base_model = base_checkpoint
-    rewrite = arch.insert_attention(arch.load_base(), "n", "EMA", lambda c: attention.yaml_args("ema", c, {}),
-                                    after=after, replace=replace)
+    rewrite = ema_rewrite({"after": after, "replace": replace})
     model = glue_model.build_model({**rewrite.model, "scale": "n"}, nc=3)
     done, total = glue_trainer.transfer_weights(model, path, rewrite.layer_map)
     base_state = base_model.state_dict()
@@ -45,8 +51,7 @@ def test_name_matching_alone_loses_most_tensors(base_checkpoint):
     from ultralytics.utils.torch_utils import intersect_dicts
 
     path, base_model = base_checkpoint
-    rewrite = arch.insert_attention(arch.load_base(), "n", "EMA", lambda c: attention.yaml_args("ema", c, {}),
-                                    after=[4, 6, 10])
+    rewrite = ema_rewrite({"after": [4, 6, 10]})
     model = glue_model.build_model({**rewrite.model, "scale": "n"}, nc=3)
     naive = intersect_dicts(base_model.state_dict(), model.state_dict())
     assert len(naive) < 0.5 * len(base_model.state_dict())

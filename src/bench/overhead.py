@@ -56,10 +56,10 @@ model YAML rewrite                                   | src/job/model_file.py    
 dataset prepare (generated on this first run, cached after) | src/data/__init__.py      | prepare            | -
 model build                                          | src/ultralytics_glue/model.py    | build_model        | _run
 measure_model: GFLOPs at 640 (ultralytics/thop)      | src/ultralytics_glue/model.py    | ultralytics_gflops | -
-measure_model: exact GFLOPs (FlopCounterMode)        | src/measure.py                   | exact_gflops       | -
+measure_model: exact GFLOPs (FlopCounterMode)        | src/job/measurements.py          | exact_gflops       | -
 measure_model: baseline build (params_added)         | src/ultralytics_glue/model.py    | build_model        | measure_model
-measure_model: latency + throughput timing           | src/measure.py                   | latency            | -
-measure_model: ONNX export                           | src/measure.py                   | onnx_export        | -
+measure_model: latency + throughput timing           | src/job/measurements.py          | latency            | -
+measure_model: ONNX export                           | src/job/measurements.py          | onnx_export        | -
 W&B start (logger)                                   | src/tracking/runs.py             | start_job_run      | -
 ultralytics training (what the plain side does too)  | src/ultralytics_glue/trainer.py  | train              | train_and_read
 learning curve (results.csv)                         | src/job/training.py              | learning_curve     | -

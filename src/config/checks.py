@@ -3,12 +3,16 @@
 Hydra already rejects unknown group options (`attn=foo`: "Could not find 'attn/foo'" plus the list
 of options). What it cannot know is checked here: attention names and params against the
 registry, positions against the chosen base's graph, train arguments against ultralytics' own list.
+The position is resolved here, once per job: the checks return the resolved architecture, and the
+model-file writer and the measurements use it as it is.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from src import attention, model_yaml
+from src import attention
+from src.arch import architecture, bases
+from src.arch.positions import PositionError
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
 MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
@@ -19,7 +23,8 @@ class ConfigError(ValueError):
     """A bad value in the job config; the message names it and the valid choices."""
 
 
-def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> None:
+def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> architecture.Architecture:
+    """Raise ConfigError on the first bad value; else the job's architecture, its position resolved."""
     attn = cfg["attn"]
     if attn["name"] not in attention.available():
         raise ConfigError(f"unknown attn {attn['name']!r}; valid choices: {', '.join(attention.available())}")
@@ -29,16 +34,12 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
         raise ConfigError(f"attn.params for {attn['name']!r}: {exc}") from None
 
     model = cfg["model"]
-    if model["base"] not in model_yaml.available_bases():
+    if model["base"] not in bases.available_bases():
         raise ConfigError(f"unknown model.base {model['base']!r}; valid choices: "
-                          f"{', '.join(model_yaml.available_bases())}")
-    base = model_yaml.load_base(model["base"])
-    if model["scale"] not in base["scales"]:
-        raise ConfigError(f"unknown model scale {model['scale']!r}; valid choices: {', '.join(base['scales'])}")
-    try:
-        model_yaml.resolve_position(base, cfg["pos"], model["scale"])
-    except model_yaml.PositionError as exc:
-        raise ConfigError(f"pos={cfg['pos'].get('name')} on {model['name']}: {exc}") from None
+                          f"{', '.join(bases.available_bases())}")
+    scales = bases.load_base(model["base"])["scales"]
+    if model["scale"] not in scales:
+        raise ConfigError(f"unknown model scale {model['scale']!r}; valid choices: {', '.join(scales)}")
 
     kind = cfg["dataset"].get("kind")
     if kind not in DATASET_KINDS:
@@ -60,3 +61,15 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
         if unknown:
             raise ConfigError(f"train.{unknown[0]} is not an ultralytics train argument; "
                               f"see `yolo cfg` for the valid ones")
+    return _resolved(cfg)
+
+
+def _resolved(cfg: Mapping[str, Any]) -> architecture.Architecture:
+    """The position resolved in the base's graph: the one check that needs a (meta-device) build."""
+    from src.ultralytics_glue.layout import base_layout  # torch and ultralytics: after the cheap checks
+
+    model = cfg["model"]
+    try:
+        return architecture.resolve(model["base"], model["scale"], cfg["pos"], base_layout)
+    except PositionError as exc:
+        raise ConfigError(f"pos={cfg['pos'].get('name')} on {model['name']}: {exc}") from None

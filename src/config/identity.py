@@ -10,6 +10,9 @@ import hashlib
 import json
 from typing import Any
 
+from src.arch.positions import configured, position_label
+from src.results.schema import POS_CONFIGURED
+
 # Top-level keys that do not change what is trained; left out of both hashes.
 NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep")
 # train.* keys that say where and how verbosely a job runs, not what it trains.
@@ -41,7 +44,8 @@ def _hash(obj: Any) -> str:
 
 def identity(cfg: dict[str, Any], pos_label: str | None = None) -> dict[str, Any]:
     """The keys every result carries; `pos_label` names the position (see `position_label`; by
-    default the preset's own `name`)."""
+    default the preset's own `name`). The position as configured goes under `pos_configured`; the
+    indices it resolved to (`pos_after`, ...) are the job's to record once it has resolved them."""
     return {
         "dataset": cfg["dataset"]["name"],
         "attn": cfg["attn"]["name"],
@@ -51,35 +55,8 @@ def identity(cfg: dict[str, Any], pos_label: str | None = None) -> dict[str, Any
         "epochs": cfg["train"]["epochs"],
         "imgsz": cfg["train"]["imgsz"],
         "attn_params": cfg["attn"].get("params") or {},
-        "pos_after": cfg["pos"].get("after"),      # as configured (a role or indices); the job
-        "pos_replace": cfg["pos"].get("replace"),  # replaces them with the resolved indices
+        POS_CONFIGURED: configured(cfg["pos"]),
     }
-
-
-def position_label(pos: dict[str, Any], preset: str | None = None) -> str:
-    """`preset` (Hydra's choice for the `pos` group) when `pos` still holds that preset's values,
-    else `custom:after6-10` / `custom:inside6-8`: a table never passes an edited list off as a
-    preset. Attention inside blocks in `conv` mode adds `:conv` (`inside_neck:conv`)."""
-    if preset:
-        label = preset
-    else:
-        parts = []
-        for kind in ("after", "replace", "inside"):
-            value = pos.get(kind)
-            if isinstance(value, str) and value:
-                parts.append(f"{kind}={value}")
-            elif value:
-                parts.append(f"{kind}{'-'.join(map(str, value))}")
-        label = "custom:" + "+".join(parts) if parts else "custom:none"
-    mode = pos.get("inside_mode") or "branch"
-    return f"{label}:{mode}" if pos.get("inside") and mode != "branch" else label
-
-
-def edits_position(overrides: list[str]) -> bool:
-    """Whether command-line overrides change where the module goes (`pos.after=...`, ...); the
-    inside mode is not a change of place (it shows as `:conv` in the label instead)."""
-    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides or []]
-    return any(k.startswith("pos.") and k not in ("pos.name", "pos.inside_mode") for k in keys)
 
 
 def run_name(overrides: list[str] | None) -> str:

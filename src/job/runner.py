@@ -166,12 +166,15 @@ def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label
     from src.ultralytics_glue import settings
     from src.ultralytics_glue.model import build_model
 
-    check_config(plain, settings.train_arg_names())
+    arch = check_config(plain, settings.train_arg_names())  # the position, resolved once for the whole job
     settings.configure(ultralytics_home(plain["paths"]["outputs"]))
-    rewrite, position, model_file = write_model_yaml(plain, job_dir, pos_label)
+    rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
     result["model_yaml"] = model_file.name
     result["inserted_layers"] = sorted(rewrite.inserted)
-    if position is not None:  # the indices the position's roles resolved to in this base
+    if plain["attn"]["name"] == "none":  # the baseline places nothing
+        result.update(pos_after=None, pos_replace=None, pos_inside=None, pos_inside_mode=None)
+    else:  # the indices the position resolved to in this base (as configured: `pos_configured`)
+        position = arch.position
         result.update(pos_after=position.after, pos_replace=position.replace, pos_inside=position.inside,
                       pos_inside_mode=position.inside_mode if position.inside else None,
                       inside_blocks=rewrite.inside)
@@ -179,7 +182,7 @@ def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label
         data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
         result["data_yaml"] = str(data_yaml)
     model = build_model(model_file, nc=len(plain["dataset"]["names"]))
-    result.update(measure_model(plain, model, model_file, job_dir))
+    result.update(measure_model(plain, arch, model, model_file, job_dir))
     if plain.get("dry_run"):
         result["status"] = DRY_RUN
         return

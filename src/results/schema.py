@@ -47,9 +47,10 @@ PER_CLASS, CLASS_NAMES = "per_class", "class_names"
 # Keys every result carries (values may be None for a job that failed early).
 DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ = "dataset", "attn", "pos", "model", "seed", "epochs", "imgsz"
 IDENTITY_KEYS = (DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ)
+POS_CONFIGURED = "pos_configured"  # the position as configured (roles or indices); pos_after/... hold it resolved
 METRIC_KEYS = ("map50", "map50_95", "precision", "recall")  # under METRICS: our names of ultralytics' metrics
 # Top-level numeric fields that describe what a model costs (tables, W&B summary, cost plots).
 COST_KEYS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
 
 # What stays the job's own when it takes its numbers from the twin that trained its baseline.
-OWN_KEYS = (JOB_DIR, CONFIG_HASH, POS, "pos_after", "pos_replace", OVERRIDES, HOST, PID, STARTED_AT, FINISHED_AT)
+OWN_KEYS = (JOB_DIR, CONFIG_HASH, POS, POS_CONFIGURED, "pos_after", "pos_replace", OVERRIDES, HOST, PID, STARTED_AT, FINISHED_AT)

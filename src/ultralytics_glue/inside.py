@@ -22,11 +22,10 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from src.arch.keys import INSIDE_KEY, INSIDE_MODES
+
 # ultralytics' modules are imported inside the functions: `install` runs while ultralytics is
 # still importing its parser (from the hook in src/__init__.py), so this module must not need it.
-
-INSIDE_KEY = "inside"   # model YAML key: {"layers": [...], "module": <attn name>, "params": {...}, "mode": ...}
-MODES = ("branch", "conv")
 
 
 class AttentionBottleneck(nn.Module):
@@ -36,8 +35,8 @@ class AttentionBottleneck(nn.Module):
         from ultralytics.nn.modules import Conv
 
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"inside mode {mode!r}; valid choices: {', '.join(MODES)}")
+        if mode not in INSIDE_MODES:
+            raise ValueError(f"inside mode {mode!r}; valid choices: {', '.join(INSIDE_MODES)}")
         self.mode = mode
         self.add = bottleneck.add
         self.cv1 = bottleneck.cv1

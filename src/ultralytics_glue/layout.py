@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import torch
 
+from src.arch.keys import INSIDE_KEY
 from src.ultralytics_glue.inside import bottlenecks
 
 
@@ -40,7 +41,7 @@ def _layout(model_text: str, scale: str) -> Layout:
     from ultralytics.nn import tasks
 
     spec = {**copy.deepcopy(yaml.safe_load(model_text)), "scale": scale, "nc": 1}
-    spec.pop("inside", None)
+    spec.pop(INSIDE_KEY, None)
     with torch.device("meta"):
         layers, save = tasks.parse_model(spec, ch=3, verbose=False)
         out: dict[int, int] = {}

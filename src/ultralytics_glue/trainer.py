@@ -18,14 +18,10 @@ import torch
 from ultralytics import YOLO
 from ultralytics.models.yolo.detect import DetectionTrainer
 
+from src.arch.keys import TRANSFER_KEY
 from src.ultralytics_glue.validation import RecordingValidator, metrics_from
 
 log = logging.getLogger(__name__)
-
-# model.yaml key under which the job stores what to transfer into the freshly built model:
-# {"weights": "/abs/base.pt", "layer_map": {base index: new index}}. It travels with the YAML,
-# so DDP workers and resumed runs see it too.
-TRANSFER_KEY = "transfer"
 
 
 def transfer_weights(model: torch.nn.Module, weights: str | Path, layer_map: Mapping[int, int]) -> tuple[int, int]:
