@@ -182,7 +182,7 @@ def _figure(block: Block, chosen, truth, preds, names, path: Path, what: str, pa
     for i, (image, (size, gt)) in enumerate(zip(chosen, truth)):
         _gt_panel(axes[i][0], image, size, gt, names)
         axes[i][0].set_ylabel(image.name, fontsize=7)
-        for j, variant in enumerate(block.variants):
+        for j in range(len(block.variants)):
             panel(axes[i][j + 1], image, size, gt, preds[j][i], names)
     for j, title in enumerate(["ground truth"] + [v.label + ("" if v.seed in (0, None) else f" (seed {v.seed})")
                                                   for v in block.variants]):

@@ -3,6 +3,7 @@ in the table, the plan before launch, and nothing written outside `paths.outputs
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -150,7 +151,7 @@ def test_the_final_strip_of_the_optimizer_is_renamed_into_place_too(tmp_path):
     torch.save({"model": torch.nn.Linear(2, 2), "ema": None, "epoch": 3, "train_args": {}}, last)
     before = last.read_bytes()
     with stripping_beside():
-        with pytest.raises(Exception):  # a lambda cannot be pickled: torch.save fails mid-write
+        with pytest.raises((AttributeError, pickle.PicklingError)):  # a local lambda: torch.save fails mid-write
             engine.strip_optimizer(last, updates={"unpicklable": lambda: 0})
         assert last.read_bytes() == before
         engine.strip_optimizer(last)

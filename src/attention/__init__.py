@@ -160,7 +160,7 @@ def import_search_path(paths: str | None = None) -> list[str]:
         package = types.ModuleType(_EXTERNAL, "Attention modules imported from ATTENTION_MODULE_PATH.")
         package.__path__ = []  # a package, so `import src.attention._ext.<name>` resolves from sys.modules
         sys.modules[_EXTERNAL] = package
-        setattr(sys.modules[__name__], "_ext", package)
+        sys.modules[__name__]._ext = package
     imported = []
     for folder in filter(None, paths.split(os.pathsep)):
         root = Path(folder).expanduser().resolve()

@@ -142,7 +142,7 @@ def measure_shape(shape: tuple[int, ...], repeats: int, torch) -> dict[str, Any]
     grad = torch.randn(shape, generator=gen)
     modules: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
-    for name, kind, seed, _ in CASES:
+    for name, kind, _seed, _ in CASES:
         torch.manual_seed(0)
         try:
             module = build(name, c).train()
@@ -152,7 +152,7 @@ def measure_shape(shape: tuple[int, ...], repeats: int, torch) -> dict[str, Any]
             continue
         modules[name] = module
         rows[name] = {"kind": kind, "params": sum(p.numel() for p in module.parameters())}
-    for name, kind, seed, same in CASES:  # load the seed's weights into ours, check the outputs agree
+    for name, _kind, seed, same in CASES:  # load the seed's weights into ours, check the outputs agree
         if seed is None or name not in modules or seed not in modules:
             continue
         rows[name]["compared_with"] = seed
@@ -162,7 +162,7 @@ def measure_shape(shape: tuple[int, ...], repeats: int, torch) -> dict[str, Any]
             with torch.no_grad():
                 diff = (modules[name](x) - modules[seed](x)).abs().max().item()
             rows[name]["max_abs_diff_vs_seed"] = diff
-    for name, module in modules.items():
+    for module in modules.values():
         for _ in range(WARMUP):
             step(module, x, grad)
     timers: dict[str, Callable[[int], float]] = {n: (lambda i, m=m: time_step(m, x, grad)) for n, m in modules.items()}
@@ -173,7 +173,7 @@ def measure_shape(shape: tuple[int, ...], repeats: int, torch) -> dict[str, Any]
         mem = memory(module, x, grad)
         rows[name]["peak_mib"] = mem["peak"] / 2 ** 20
         rows[name]["allocated_mib"] = mem["allocated"] / 2 ** 20
-    for name, row in rows.items():
+    for row in rows.values():
         seed = row.get("compared_with")
         if seed and "seconds" in row and "seconds" in rows[seed]:
             row["time_ratio_vs_seed"] = paired_ratio(row["seconds"], rows[seed]["seconds"])

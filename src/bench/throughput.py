@@ -86,7 +86,7 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
         }
         if variant == BASELINE:
             base = ips
-    for variant, v in figures["variants"].items():
+    for v in figures["variants"].values():
         v["relative_to_none"] = v["images_per_second"] / base if base and v["images_per_second"] else None
     first = next(iter(jobs.values()))[0]
     figures["settings"] = {k: first[k] for k in ("n_train", "epochs", "imgsz", "batch")}
