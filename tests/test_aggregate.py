@@ -23,13 +23,14 @@ if str(ROOT) not in sys.path:  # run from anywhere, without a conftest
 from src.aggregate import Summary, aggregate  # noqa: E402
 from src import sweep_end as hydra_callback  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
-from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_from_moments  # noqa: E402
+from src.aggregate.stats import paired_diff, pareto_front, t_ppf, t_sf_two_sided, welch_from_moments  # noqa: E402
 from src.aggregate.render import tex_escape  # noqa: E402
 from src.results import empty_result, write_result  # noqa: E402
 
 REQUIRED_CSV = ["dataset", "model", "pos", "attn", "n", "map50_mean", "map50_std", "map50_95_mean",
-                "map50_95_std", "delta_map50_95", "delta_ci_low", "delta_ci_high", "significant", "params",
-                "gflops"]
+                "map50_95_std", "delta_map50_95", "delta_seeds_images_low", "delta_seeds_images_high", "p_improve",
+                "verdict", "delta_seeds_low", "delta_seeds_high", "delta_images_low", "delta_images_high",
+                "significant", "params", "gflops"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -116,16 +117,16 @@ def test_t_quantile_properties():
     assert t_ppf(0.995, 1) == pytest.approx(63.657, abs=1e-3)  # heavy tail: bracket must widen
     assert t_ppf(0.975, float("inf")) == pytest.approx(1.959964, abs=1e-6)
     assert t_ppf(0.975, 1e6) == pytest.approx(1.959966, abs=1e-5)
-    assert t_cdf(t_ppf(0.9, 2.5), 2.5) == pytest.approx(0.9, abs=1e-10)  # fractional dof (Welch)
+    assert t_ppf(0.9, 3) < t_ppf(0.9, 2.5) < t_ppf(0.9, 2)  # fractional dof (Welch): between its neighbours
     with pytest.raises(ValueError):
         t_ppf(1.0, 3)
 
 
-def test_incomplete_beta_identities():
-    assert betainc(1.0, 1.0, 0.3) == pytest.approx(0.3)
-    assert betainc(2.5, 1.0, 0.7) == pytest.approx(0.7 ** 2.5)
-    assert betainc(3.0, 3.0, 0.5) == pytest.approx(0.5)
-    assert betainc(2.0, 5.0, 0.2) + betainc(5.0, 2.0, 0.8) == pytest.approx(1.0)
+def test_tiny_p_values_are_exact_not_zero():
+    # the survival function, not 2*(1 - cdf): t = 40 on 30 dof is p = 1.3726e-27 (R: 2*pt(40, 30, lower=FALSE))
+    assert t_sf_two_sided(40, 30) == pytest.approx(1.3726045e-27, rel=1e-6)
+    assert 0 < t_sf_two_sided(200, 5) < 1e-10 and t_sf_two_sided(0.0, 4) == 1.0
+    assert t_sf_two_sided(-2.776445, 4) == pytest.approx(0.05, abs=1e-6)
 
 
 def test_paired_and_welch_functions():
@@ -162,9 +163,9 @@ def test_mean_std_and_paired_delta_by_hand(tmp_path):
     half = 4.302652729749752 * d.std(ddof=1) / math.sqrt(3)
     assert v["test"] == "paired" and v["n_pairs"] == 3
     assert v["delta_map50_95"] == pytest.approx(0.0183333, abs=1e-6)
-    assert v["delta_ci_low"] == pytest.approx(d.mean() - half, abs=1e-9)
-    assert v["delta_ci_high"] == pytest.approx(d.mean() + half, abs=1e-9)
-    assert v["delta_ci_low"] == pytest.approx(0.011162, abs=1e-5)
+    assert v["delta_seeds_low"] == pytest.approx(d.mean() - half, abs=1e-9)
+    assert v["delta_seeds_high"] == pytest.approx(d.mean() + half, abs=1e-9)
+    assert v["delta_seeds_low"] == pytest.approx(0.011162, abs=1e-5)
     assert bool(v["significant"]) is True
     assert v["delta_params"] == 10_000 and v["delta_gflops"] == pytest.approx(0.1)
     assert "41.00±1.00" in s.terminal and "+1.83 [+1.12, +2.55]" in s.terminal
@@ -176,7 +177,7 @@ def test_not_significant_when_ci_spans_zero(tmp_path):
         sw.add("none", "neck", seed, b)
         sw.add("se", "neck", seed, v)
     r = row(aggregate([sw.root], plots=False), "se")
-    assert r["delta_ci_low"] < 0 < r["delta_ci_high"]
+    assert r["delta_seeds_low"] < 0 < r["delta_seeds_high"]
     assert bool(r["significant"]) is False
 
 
@@ -187,7 +188,7 @@ def test_single_seed_ci_is_na(tmp_path):
     s = aggregate([sw.root], plots=False)
     r = row(s, "cbam")
     assert r["delta_map50_95"] == pytest.approx(0.05)
-    assert math.isnan(r["delta_ci_low"]) and math.isnan(r["delta_ci_high"])
+    assert math.isnan(r["delta_seeds_low"]) and math.isnan(r["delta_seeds_high"])
     assert bool(r["significant"]) is False
     assert "+5.00 [n/a]" in s.terminal
     assert "+5.00 [n/a]" in (sw.root / "ablation.md").read_text()
@@ -236,7 +237,7 @@ def test_unpaired_welch_fallback(tmp_path):
     assert r["test"] == "welch" and r["n_pairs"] == 0
     se = math.sqrt(1e-4 / 3 + 1e-4 / 3)  # equal variances and n -> Welch dof = 4
     assert r["delta_map50_95"] == pytest.approx(0.05)
-    assert r["delta_ci_high"] - r["delta_map50_95"] == pytest.approx(2.776445 * se, abs=1e-6)
+    assert r["delta_seeds_high"] - r["delta_map50_95"] == pytest.approx(2.776445 * se, abs=1e-6)
     assert bool(r["significant"]) is True
     assert "Welch" in s.terminal and "†" in s.terminal
     assert "Welch" in (sw.root / "ablation.md").read_text()
