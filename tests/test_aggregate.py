@@ -622,3 +622,14 @@ def test_callback_in_a_real_hydra_multirun(tmp_path):
     cbam = ab[ab["attn"] == "cbam"].iloc[0]
     assert cbam["delta_map50_95"] == pytest.approx(0.02) and cbam["test"] == "paired"
     assert "attn=none,cbam seed=0,1" in (tmp_path / "multirun" / "report.md").read_text()
+
+
+def test_rope_decides_the_verdict_from_the_cli(tmp_path):
+    root, _, _ = three_seed_sweep(tmp_path)  # Δ +1.83 pp, CI [+1.12, +2.55]
+    assert row(aggregate([root], plots=False), "cbam")["verdict"] == "better"  # default ±0.5 pp
+    assert cli_main([str(root), "--rope", "3", "--quiet", "--no-plots"]) == 0
+    table = pd.read_csv(root / "ablation.csv")
+    cbam = table[table["attn"] == "cbam"].iloc[0]
+    assert cbam["verdict"] == "equivalent" and cbam["rope"] == pytest.approx(0.03)
+    assert cbam["seeds_needed_for"] == pytest.approx(0.03)  # min_effect defaults to the rope
+    assert "±3 pp" in (root / "ablation.md").read_text()
