@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from src.results import BASELINE, COMPLETED, COST_KEYS, DRY_RUN
-from src.results.schema import (EVAL_CHECKPOINT, EVAL_SPLIT, FINISHED_AT, JOB_DIR, REUSED_FROM, TRAIN_KEY,
-                                TRAIN_SECONDS)
+from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, FINISHED_AT, JOB_DIR, REUSED_FROM, TRAIN_KEY, TRAIN_SECONDS
 
 from .stats import paired_diff, welch_from_moments
 from .uncertainty import IMAGES, SEEDS, SEEDS_IMAGES, percentiles
@@ -272,8 +271,8 @@ def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed:
         lo, hi = percentiles(mean_reps)
         found[key] = (lo, hi, len(r), mean_reps - grp["boot_point"].to_numpy().mean())
     keys = list(zip(*(table[c] for c in VARIANT), strict=True))
-    for i, col in enumerate(("delta_images_low", "delta_images_high", "boot_n", "_image_dev")):
-        default = table[col].iloc[0] if len(table) else None
+    for i, (col, default) in enumerate((("delta_images_low", np.nan), ("delta_images_high", np.nan), ("boot_n", 0),
+                                        ("_image_dev", None))):
         table[col] = [found[k][i] if k in found else default for k in keys]
     table["boot_n"] = table["boot_n"].astype(int)
     return table
@@ -296,7 +295,7 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
             continue
         lo[i], hi[i], p[i] = (float(v) for v in two_level_interval(mean, s, dof, dev, seed=seed))
         levels = [name for name, ok in ((SEEDS, finite(s) and finite(dof)), (IMAGES, dev is not None)) if ok]
-        covers[i] = {2: SEEDS_IMAGES, 1: levels[0] if levels else ""}.get(len(levels), "")
+        covers[i] = SEEDS_IMAGES if len(levels) == 2 else "".join(levels)
     said = verdict(lo, hi, rope)
     said = np.where(covers == IMAGES, "n/a", said)
     return table.drop(columns="_image_dev").assign(delta_seeds_images_low=lo, delta_seeds_images_high=hi,
