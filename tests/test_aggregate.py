@@ -633,3 +633,18 @@ def test_rope_decides_the_verdict_from_the_cli(tmp_path):
     assert cbam["verdict"] == "equivalent" and cbam["rope"] == pytest.approx(0.03)
     assert cbam["seeds_needed_for"] == pytest.approx(0.03)  # min_effect defaults to the rope
     assert "±3 pp" in (root / "ablation.md").read_text()
+
+
+def test_caption_says_the_evaluation_split_and_checkpoint(tmp_path):
+    old = Sweep(tmp_path / "old")  # results from before the keys existed: val / best
+    old.add("none", "neck", 0, 0.40)
+    assert "Evaluated on the val split with the best checkpoint." in aggregate([old.root], plots=False).terminal
+    new = Sweep(tmp_path / "new")
+    for attn, m in (("none", 0.40), ("cbam", 0.42)):
+        new.add(attn, "neck", 0, m, eval_split="test", eval_checkpoint="last")
+    s = aggregate([new.root], plots=False)
+    assert "Evaluated on the test split with the last checkpoint." in s.terminal
+    assert "Evaluated on the test split with the last checkpoint." in (new.root / "ablation.md").read_text()
+    assert "test split with the last checkpoint" in (new.root / "ablation.tex").read_text()
+    assert row(s, "cbam")["eval_split"] == "test" and row(s, "cbam")["eval_checkpoint"] == "last"
+

@@ -114,3 +114,22 @@ def test_holm_adjusts_over_the_variants_of_one_baseline_and_drives_sig(tmp_path)
     needed = aggregate(tmp_path / "sweep", bootstrap=0, plots=False, min_effect=5.0)  # 5 pp: fewer seeds
     assert row(needed, "cot")["seeds_needed"] < r["seeds_needed"]
     assert "to detect ±5.00 pp" in (tmp_path / "sweep" / "report.md").read_text()
+
+
+def test_delta_plot_draws_the_tables_interval(tmp_path, monkeypatch):
+    from src.aggregate import plots
+
+    rng = np.random.default_rng(2)
+    sw = Sweep(tmp_path / "sweep")
+    for seed, hit in enumerate((0.62, 0.70)):
+        job(sw, matches(rng, hit=0.5), attn="none", seed=seed)
+        job(sw, matches(rng, hit=hit), attn="ema", seed=seed)
+    table = aggregate(tmp_path / "sweep", bootstrap=200, plots=False).ablation
+    drawn = {}
+    monkeypatch.setattr(plots, "save", lambda fig, path: drawn.setdefault("fig", fig) and path)
+    plots.plot_delta(table, "t", tmp_path / "d.png")
+    (segment,) = drawn["fig"].axes[0].collections[0].get_segments()  # the CI bar of the one variant
+    ema = table[table["attn"] == "ema"].iloc[0]
+    assert ema["delta_ci_covers"] == "seeds+images"
+    assert segment[:, 0] == pytest.approx(100 * np.array([ema["delta_seeds_images_low"],
+                                                          ema["delta_seeds_images_high"]]))
