@@ -50,6 +50,8 @@ def test_a_one_seed_table_shows_every_delta_with_its_image_interval(tmp_path):
                                                                              r["delta_images_high"])
         assert r["delta_ci_covers"] == "images" and r["verdict"] == "n/a"
     assert "‡" in summary.terminal and "n/a" in summary.terminal
+    tex = (tmp_path / "sweep" / "ablation.tex").read_text()
+    assert r"$^\ddagger$" in tex and "‡" not in tex  # pdflatex-safe
     cache = list((tmp_path / "sweep" / ".cache" / "bootstrap").glob("*.npy"))
     assert len(cache) == 2
     again = aggregate(tmp_path / "sweep", bootstrap=200, plots=False)  # read back from the cache

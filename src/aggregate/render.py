@@ -112,7 +112,8 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "·": r"$\cdot$"}
+_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "‡": r"$^\ddagger$",
+                "·": r"$\cdot$"}
 
 
 def tex_text(text: str) -> str:
@@ -128,7 +129,7 @@ def tex_value(text: str) -> str:
     if not text:
         return ""
     out = tex_escape(text).replace("-", "$-$").replace("+", "$+$")
-    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$")
+    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
 
 
 _TEX_ID_HEADERS = {"model": "Model", "imgsz": "Imgsz", "setup": "Setup", "pos": "Position", "attn": "Attention"}
