@@ -648,3 +648,23 @@ def test_caption_says_the_evaluation_split_and_checkpoint(tmp_path):
     assert "test split with the last checkpoint" in (new.root / "ablation.tex").read_text()
     assert row(s, "cbam")["eval_split"] == "test" and row(s, "cbam")["eval_checkpoint"] == "last"
 
+
+
+def test_findings_are_written_from_verdicts(tmp_path):
+    sw = Sweep(tmp_path / "s")
+    base = [0.400, 0.410, 0.420, 0.415]
+    deltas = {"ema": [0.0005, -0.0003, 0.0002, 0.0001], "cot": [0.030, -0.010, 0.020, 0.001]}
+    for seed, b in enumerate(base):
+        sw.add("none", "neck", seed, b)
+        for attn, ds in deltas.items():
+            sw.add(attn, "neck", seed, b + ds[seed])
+    s = aggregate([sw.root], plots=False)
+    assert row(s, "ema")["verdict"] == "equivalent" and row(s, "cot")["verdict"] == "undecided"
+    report = (sw.root / "report.md").read_text()
+    assert "`ema @ neck`: equivalent to the baseline within ±0.5 pp" in report
+    cot = row(s, "cot")
+    more = int(cot["seeds_needed"]) - 4
+    assert (f"`cot @ neck`: undecided, CI [{100 * cot['delta_seeds_images_low']:+.2f}, "
+            f"{100 * cot['delta_seeds_images_high']:+.2f}]") in report
+    assert f"about {more} more seeds ({int(cot['seeds_needed'])} in all" in report
+    assert "1 equivalent" in report and "1 undecided" in report
