@@ -23,13 +23,14 @@ if str(ROOT) not in sys.path:  # run from anywhere, without a conftest
 from src.aggregate import Summary, aggregate  # noqa: E402
 from src import sweep_end as hydra_callback  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
-from src.aggregate.stats import betainc, paired_diff, pareto_front, t_cdf, t_ppf, welch_from_moments  # noqa: E402
+from src.aggregate.stats import paired_diff, pareto_front, t_ppf, t_sf_two_sided, welch_from_moments  # noqa: E402
 from src.aggregate.render import tex_escape  # noqa: E402
 from src.results import empty_result, write_result  # noqa: E402
 
 REQUIRED_CSV = ["dataset", "model", "pos", "attn", "n", "map50_mean", "map50_std", "map50_95_mean",
-                "map50_95_std", "delta_map50_95", "delta_ci_low", "delta_ci_high", "significant", "params",
-                "gflops"]
+                "map50_95_std", "delta_map50_95", "delta_seeds_images_low", "delta_seeds_images_high", "p_improve",
+                "verdict", "delta_seeds_low", "delta_seeds_high", "delta_images_low", "delta_images_high",
+                "significant", "params", "gflops"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -116,16 +117,16 @@ def test_t_quantile_properties():
     assert t_ppf(0.995, 1) == pytest.approx(63.657, abs=1e-3)  # heavy tail: bracket must widen
     assert t_ppf(0.975, float("inf")) == pytest.approx(1.959964, abs=1e-6)
     assert t_ppf(0.975, 1e6) == pytest.approx(1.959966, abs=1e-5)
-    assert t_cdf(t_ppf(0.9, 2.5), 2.5) == pytest.approx(0.9, abs=1e-10)  # fractional dof (Welch)
+    assert t_ppf(0.9, 3) < t_ppf(0.9, 2.5) < t_ppf(0.9, 2)  # fractional dof (Welch): between its neighbours
     with pytest.raises(ValueError):
         t_ppf(1.0, 3)
 
 
-def test_incomplete_beta_identities():
-    assert betainc(1.0, 1.0, 0.3) == pytest.approx(0.3)
-    assert betainc(2.5, 1.0, 0.7) == pytest.approx(0.7 ** 2.5)
-    assert betainc(3.0, 3.0, 0.5) == pytest.approx(0.5)
-    assert betainc(2.0, 5.0, 0.2) + betainc(5.0, 2.0, 0.8) == pytest.approx(1.0)
+def test_tiny_p_values_are_exact_not_zero():
+    # the survival function, not 2*(1 - cdf): t = 40 on 30 dof is p = 1.3726e-27 (R: 2*pt(40, 30, lower=FALSE))
+    assert t_sf_two_sided(40, 30) == pytest.approx(1.3726045e-27, rel=1e-6)
+    assert 0 < t_sf_two_sided(200, 5) < 1e-10 and t_sf_two_sided(0.0, 4) == 1.0
+    assert t_sf_two_sided(-2.776445, 4) == pytest.approx(0.05, abs=1e-6)
 
 
 def test_paired_and_welch_functions():
@@ -162,9 +163,9 @@ def test_mean_std_and_paired_delta_by_hand(tmp_path):
     half = 4.302652729749752 * d.std(ddof=1) / math.sqrt(3)
     assert v["test"] == "paired" and v["n_pairs"] == 3
     assert v["delta_map50_95"] == pytest.approx(0.0183333, abs=1e-6)
-    assert v["delta_ci_low"] == pytest.approx(d.mean() - half, abs=1e-9)
-    assert v["delta_ci_high"] == pytest.approx(d.mean() + half, abs=1e-9)
-    assert v["delta_ci_low"] == pytest.approx(0.011162, abs=1e-5)
+    assert v["delta_seeds_low"] == pytest.approx(d.mean() - half, abs=1e-9)
+    assert v["delta_seeds_high"] == pytest.approx(d.mean() + half, abs=1e-9)
+    assert v["delta_seeds_low"] == pytest.approx(0.011162, abs=1e-5)
     assert bool(v["significant"]) is True
     assert v["delta_params"] == 10_000 and v["delta_gflops"] == pytest.approx(0.1)
     assert "41.00±1.00" in s.terminal and "+1.83 [+1.12, +2.55]" in s.terminal
@@ -176,7 +177,7 @@ def test_not_significant_when_ci_spans_zero(tmp_path):
         sw.add("none", "neck", seed, b)
         sw.add("se", "neck", seed, v)
     r = row(aggregate([sw.root], plots=False), "se")
-    assert r["delta_ci_low"] < 0 < r["delta_ci_high"]
+    assert r["delta_seeds_low"] < 0 < r["delta_seeds_high"]
     assert bool(r["significant"]) is False
 
 
@@ -187,7 +188,7 @@ def test_single_seed_ci_is_na(tmp_path):
     s = aggregate([sw.root], plots=False)
     r = row(s, "cbam")
     assert r["delta_map50_95"] == pytest.approx(0.05)
-    assert math.isnan(r["delta_ci_low"]) and math.isnan(r["delta_ci_high"])
+    assert math.isnan(r["delta_seeds_low"]) and math.isnan(r["delta_seeds_high"])
     assert bool(r["significant"]) is False
     assert "+5.00 [n/a]" in s.terminal
     assert "+5.00 [n/a]" in (sw.root / "ablation.md").read_text()
@@ -236,7 +237,7 @@ def test_unpaired_welch_fallback(tmp_path):
     assert r["test"] == "welch" and r["n_pairs"] == 0
     se = math.sqrt(1e-4 / 3 + 1e-4 / 3)  # equal variances and n -> Welch dof = 4
     assert r["delta_map50_95"] == pytest.approx(0.05)
-    assert r["delta_ci_high"] - r["delta_map50_95"] == pytest.approx(2.776445 * se, abs=1e-6)
+    assert r["delta_seeds_high"] - r["delta_map50_95"] == pytest.approx(2.776445 * se, abs=1e-6)
     assert bool(r["significant"]) is True
     assert "Welch" in s.terminal and "†" in s.terminal
     assert "Welch" in (sw.root / "ablation.md").read_text()
@@ -621,3 +622,49 @@ def test_callback_in_a_real_hydra_multirun(tmp_path):
     cbam = ab[ab["attn"] == "cbam"].iloc[0]
     assert cbam["delta_map50_95"] == pytest.approx(0.02) and cbam["test"] == "paired"
     assert "attn=none,cbam seed=0,1" in (tmp_path / "multirun" / "report.md").read_text()
+
+
+def test_rope_decides_the_verdict_from_the_cli(tmp_path):
+    root, _, _ = three_seed_sweep(tmp_path)  # Δ +1.83 pp, CI [+1.12, +2.55]
+    assert row(aggregate([root], plots=False), "cbam")["verdict"] == "better"  # default ±0.5 pp
+    assert cli_main([str(root), "--rope", "3", "--quiet", "--no-plots"]) == 0
+    table = pd.read_csv(root / "ablation.csv")
+    cbam = table[table["attn"] == "cbam"].iloc[0]
+    assert cbam["verdict"] == "equivalent" and cbam["rope"] == pytest.approx(0.03)
+    assert cbam["seeds_needed_for"] == pytest.approx(0.03)  # min_effect defaults to the rope
+    assert "±3 pp" in (root / "ablation.md").read_text()
+
+
+def test_caption_says_the_evaluation_split_and_checkpoint(tmp_path):
+    old = Sweep(tmp_path / "old")  # results from before the keys existed: val / best
+    old.add("none", "neck", 0, 0.40)
+    assert "Evaluated on the val split with the best checkpoint." in aggregate([old.root], plots=False).terminal
+    new = Sweep(tmp_path / "new")
+    for attn, m in (("none", 0.40), ("cbam", 0.42)):
+        new.add(attn, "neck", 0, m, eval_split="test", eval_checkpoint="last")
+    s = aggregate([new.root], plots=False)
+    assert "Evaluated on the test split with the last checkpoint." in s.terminal
+    assert "Evaluated on the test split with the last checkpoint." in (new.root / "ablation.md").read_text()
+    assert "test split with the last checkpoint" in (new.root / "ablation.tex").read_text()
+    assert row(s, "cbam")["eval_split"] == "test" and row(s, "cbam")["eval_checkpoint"] == "last"
+
+
+
+def test_findings_are_written_from_verdicts(tmp_path):
+    sw = Sweep(tmp_path / "s")
+    base = [0.400, 0.410, 0.420, 0.415]
+    deltas = {"ema": [0.0005, -0.0003, 0.0002, 0.0001], "cot": [0.030, -0.010, 0.020, 0.001]}
+    for seed, b in enumerate(base):
+        sw.add("none", "neck", seed, b)
+        for attn, ds in deltas.items():
+            sw.add(attn, "neck", seed, b + ds[seed])
+    s = aggregate([sw.root], plots=False)
+    assert row(s, "ema")["verdict"] == "equivalent" and row(s, "cot")["verdict"] == "undecided"
+    report = (sw.root / "report.md").read_text()
+    assert "`ema @ neck`: equivalent to the baseline within ±0.5 pp" in report
+    cot = row(s, "cot")
+    more = int(cot["seeds_needed"]) - 4
+    assert (f"`cot @ neck`: undecided, CI [{100 * cot['delta_seeds_images_low']:+.2f}, "
+            f"{100 * cot['delta_seeds_images_high']:+.2f}]") in report
+    assert f"about {more} more seeds ({int(cot['seeds_needed'])} in all" in report
+    assert "1 equivalent" in report and "1 undecided" in report

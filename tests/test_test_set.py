@@ -1,13 +1,14 @@
-"""The ablation table's test-set CIs (paired image bootstrap from matches.npz), Holm-adjusted
-significance and seeds needed, on hand-made sweep trees."""
+"""The ablation table's image-level and two-level CIs (paired image bootstrap from matches.npz),
+Holm-adjusted significance and seeds needed, on hand-made sweep trees."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from src import metrics
 from src.aggregate import aggregate
 from src.aggregate.stats import paired_diff
-from src.aggregate.uncertainty import holm, seeds_needed
+from src.aggregate.uncertainty import holm, sd_interval, seeds_needed, two_level_interval, verdict
 from src.metrics import map_from_matches
 
 from test_aggregate import Sweep, row
@@ -33,7 +34,7 @@ def job(sweep: Sweep, m: dict, **kw):
     return d
 
 
-def test_a_one_seed_table_shows_every_delta_with_its_test_set_ci(tmp_path):
+def test_a_one_seed_table_shows_every_delta_with_its_image_interval(tmp_path):
     rng = np.random.default_rng(0)
     sw = Sweep(tmp_path / "sweep")
     job(sw, matches(rng, hit=0.5), attn="none")
@@ -42,15 +43,47 @@ def test_a_one_seed_table_shows_every_delta_with_its_test_set_ci(tmp_path):
     summary = aggregate(tmp_path / "sweep", bootstrap=200, plots=False)
     for attn in ("ema", "cot"):
         r = row(summary, attn)
-        assert r["n"] == 1 and r["delta_boot_low"] < r["delta_map50_95"] < r["delta_boot_high"]
-        assert r["boot_n"] == 1 and np.isnan(r["delta_ci_low"])  # no seed CI from one seed
-    assert "‡" in summary.terminal and "test-set" in summary.terminal
-    cache = list((tmp_path / "sweep" / ".cache" / "bootstrap").glob("*.json"))
+        assert r["n"] == 1 and r["delta_images_low"] < r["delta_map50_95"] < r["delta_images_high"]
+        assert r["boot_n"] == 1 and np.isnan(r["delta_seeds_low"])  # no seed CI from one seed
+        # one seed: the main interval is the image bootstrap, and gives no verdict (it misses the seed)
+        assert (r["delta_seeds_images_low"], r["delta_seeds_images_high"]) == (r["delta_images_low"],
+                                                                             r["delta_images_high"])
+        assert r["delta_ci_covers"] == "images" and r["verdict"] == "n/a"
+    assert "‡" in summary.terminal and "n/a" in summary.terminal
+    tex = (tmp_path / "sweep" / "ablation.tex").read_text()
+    assert r"$^\ddagger$" in tex and "‡" not in tex  # pdflatex-safe
+    cache = list((tmp_path / "sweep" / ".cache" / "bootstrap").glob("*.npy"))
     assert len(cache) == 2
     again = aggregate(tmp_path / "sweep", bootstrap=200, plots=False)  # read back from the cache
-    assert row(again, "ema")["delta_boot_low"] == row(summary, "ema")["delta_boot_low"]
+    assert row(again, "ema")["delta_images_low"] == row(summary, "ema")["delta_images_low"]
     off = aggregate(tmp_path / "sweep", bootstrap=0, plots=False)
-    assert np.isnan(row(off, "ema")["delta_boot_low"])
+    assert np.isnan(row(off, "ema")["delta_images_low"]) and np.isnan(row(off, "ema")["delta_seeds_images_low"])
+
+
+def test_multi_seed_rows_average_replicates_and_combine_seeds_and_images(tmp_path):
+    rng = np.random.default_rng(1)
+    sw = Sweep(tmp_path / "sweep")
+    pairs = []
+    for seed, hit in enumerate((0.62, 0.70, 0.58)):
+        base, var = matches(rng, hit=0.5), matches(rng, hit=hit)
+        job(sw, base, attn="none", seed=seed)
+        job(sw, var, attn="ema", seed=seed)
+        pairs.append(metrics.paired_replicates(base, var, n_resamples=300))
+    r = row(aggregate(tmp_path / "sweep", bootstrap=300, plots=False), "ema")
+    reps = np.stack([p[1][:, 0] for p in pairs])
+    mean_reps = reps.mean(0)  # all seeds drew the same images: average inside each replicate
+    assert (r["delta_images_low"], r["delta_images_high"]) == pytest.approx(
+        tuple(np.quantile(mean_reps, [0.025, 0.975], method="hazen")))
+    per_seed = np.quantile(reps, [0.025, 0.975], axis=1, method="hazen").mean(1)  # the old, wrong way
+    assert r["delta_images_high"] - r["delta_images_low"] < per_seed[1] - per_seed[0]
+    assert r["boot_n"] == 3 and r["delta_ci_covers"] == "seeds+images"
+    # the main interval: the seed level of the paired Δs plus each replicate's mean deviation over seeds
+    d = np.array([p[0][0] for p in pairs])
+    diff = paired_diff(d, np.zeros(3))
+    lo, hi, p_up = two_level_interval(diff.mean, diff.se, diff.dof, mean_reps - d.mean())
+    assert (r["delta_seeds_images_low"], r["delta_seeds_images_high"], r["p_improve"]) == pytest.approx((lo, hi, p_up))
+    assert r["delta_seeds_images_low"] < r["delta_images_low"] and r["delta_seeds_images_high"] > r["delta_images_high"]
+    assert r["verdict"] == verdict(lo, hi, 0.005)
 
 
 def test_holm_adjusts_over_the_variants_of_one_baseline_and_drives_sig(tmp_path):
@@ -63,17 +96,42 @@ def test_holm_adjusts_over_the_variants_of_one_baseline_and_drives_sig(tmp_path)
             sw.add(attn=attn, seed=seed, map50_95=b + ds[seed])
     summary = aggregate(tmp_path / "sweep", bootstrap=0, plots=False)
     raw = {a: paired_diff(np.array(ds), np.zeros(4)).p_value for a, ds in deltas.items()}
-    adjusted = dict(zip(raw, holm(list(raw.values()))))
+    adjusted = dict(zip(raw, holm(list(raw.values())), strict=True))
     for attn in deltas:
         r = row(summary, attn)
         assert r["p_value"] == pytest.approx(raw[attn]) and r["p_holm"] == pytest.approx(adjusted[attn])
         assert r["significant"] == (adjusted[attn] < 0.05)
     assert adjusted["ema"] == pytest.approx(min(1.0, 2 * raw["ema"]))  # the smallest p, times the 2 tests
-    # seeds needed from the observed spread of the paired Δ
+    # seeds needed: for the rope (0.5 pp) at the family's Bonferroni level 0.05/2, with a range from the sd's CI
     r = row(summary, "cot")
-    assert r["seeds_needed"] == seeds_needed(np.mean(deltas["cot"]), np.std(deltas["cot"], ddof=1))
+    sd = np.std(deltas["cot"], ddof=1)
+    assert r["seeds_needed_alpha"] == pytest.approx(0.025) and r["seeds_needed_for"] == pytest.approx(0.005)
+    assert r["seeds_needed"] == seeds_needed(0.005, sd, alpha=0.025)
+    lo, hi = sd_interval(sd, 4)
+    assert (r["seeds_needed_low"], r["seeds_needed_high"]) == (seeds_needed(0.005, lo, alpha=0.025),
+                                                                seeds_needed(0.005, hi, alpha=0.025))
+    assert r["seeds_needed_low"] < r["seeds_needed"] < r["seeds_needed_high"]
     report = (tmp_path / "sweep" / "report.md").read_text()
-    assert "seeds would be needed to tell it from 0 at 80 % power" in report
+    assert "if the true sd equals the observed one" in report and "α = 0.05/2" in report
     needed = aggregate(tmp_path / "sweep", bootstrap=0, plots=False, min_effect=5.0)  # 5 pp: fewer seeds
     assert row(needed, "cot")["seeds_needed"] < r["seeds_needed"]
-    assert "to detect a Δ of 5.00 pp at 80 % power" in (tmp_path / "sweep" / "report.md").read_text()
+    assert "to detect ±5.00 pp" in (tmp_path / "sweep" / "report.md").read_text()
+
+
+def test_delta_plot_draws_the_tables_interval(tmp_path, monkeypatch):
+    from src.aggregate import plots
+
+    rng = np.random.default_rng(2)
+    sw = Sweep(tmp_path / "sweep")
+    for seed, hit in enumerate((0.62, 0.70)):
+        job(sw, matches(rng, hit=0.5), attn="none", seed=seed)
+        job(sw, matches(rng, hit=hit), attn="ema", seed=seed)
+    table = aggregate(tmp_path / "sweep", bootstrap=200, plots=False).ablation
+    drawn = {}
+    monkeypatch.setattr(plots, "save", lambda fig, path: drawn.setdefault("fig", fig) and path)
+    plots.plot_delta(table, "t", tmp_path / "d.png")
+    (segment,) = drawn["fig"].axes[0].collections[0].get_segments()  # the CI bar of the one variant
+    ema = table[table["attn"] == "ema"].iloc[0]
+    assert ema["delta_ci_covers"] == "seeds+images"
+    assert segment[:, 0] == pytest.approx(100 * np.array([ema["delta_seeds_images_low"],
+                                                          ema["delta_seeds_images_high"]]))

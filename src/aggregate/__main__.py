@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N",
                    help=f"image resamples of each variant's paired test-set CI (default {DEFAULT_BOOTSTRAP}; 0: off)")
     p.add_argument("--min-effect", type=float, default=None, metavar="PP",
-                   help="the Δ mAP50-95 (percentage points) seeds-needed aims at (default: the observed Δ)")
+                   help="the Δ mAP50-95 (percentage points) seeds-needed aims at (default: the rope)")
+    p.add_argument("--rope", type=float, default=None, metavar="PP",
+                   help="Δ mAP50-95 (percentage points) of no practical interest: the verdict's ±PP (default 0.5)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any job failed, is missing, interrupted or corrupt")
     return p
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be 0 (off) or a positive number of resamples, got {args.bootstrap}")
     summary = aggregate(args.paths, out, plots=not args.no_plots, curves=not args.no_curves,
-                        bootstrap=args.bootstrap, min_effect=args.min_effect)
+                        bootstrap=args.bootstrap, min_effect=args.min_effect, rope=args.rope)
     if not args.quiet:
         print(summary.terminal)
     if summary.n_jobs == 0:

@@ -15,6 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from .tables import finite
+from .uncertainty import IMAGES
 
 
 def has(table: pd.DataFrame, key: str) -> bool:
@@ -62,26 +63,33 @@ def _signed(v, scale=100.0, digits=2) -> str:
 
 
 def _delta(row: pd.Series) -> str:
+    """Δ with the table's main CI (seeds and images, uncertainty.two_level_interval); † the seed
+    level is Welch's (seeds unmatched), ‡ the interval covers images only (one seed)."""
     d = row.get("delta_map50_95")
     if not finite(d):
         return ""
-    lo, hi = row.get("delta_ci_low"), row.get("delta_ci_high")
+    lo, hi = row.get("delta_seeds_images_low"), row.get("delta_seeds_images_high")
     mark = "†" if row.get("test") == "welch" else ""
-    if not (finite(lo) and finite(hi)) and finite(row.get("delta_boot_low")):  # one seed: the test-set CI
-        lo, hi, mark = row.get("delta_boot_low"), row.get("delta_boot_high"), "‡"
+    if row.get("delta_ci_covers") == IMAGES:
+        mark = "‡"
     ci = f"[{_signed(lo)}, {_signed(hi)}]" if finite(lo) and finite(hi) else "[n/a]"
     return f"{_signed(d)} {ci}{mark}"
 
 
-def _boot(row: pd.Series) -> str:
-    lo, hi = row.get("delta_boot_low"), row.get("delta_boot_high")
-    return f"[{_signed(lo)}, {_signed(hi)}]" if finite(lo) and finite(hi) else ""
-
-
 def _sig(row: pd.Series) -> str:
+    """Holm-adjusted p < 0.05: yes / no; n/a where no test ran (one seed)."""
     if row.get("is_baseline") or not finite(row.get("delta_map50_95")):
         return ""
+    if not finite(row.get("p_holm")):
+        return "n/a"
     return "yes" if row.get("significant") else "no"
+
+
+def _text(key: str) -> Callable[[pd.Series], str]:
+    def fmt(row: pd.Series) -> str:
+        v = row.get(key)
+        return v if isinstance(v, str) else ""
+    return fmt
 
 
 def _num(key: str, scale: float = 1.0, digits: int = 2, signed: bool = False) -> Callable[[pd.Series], str]:
@@ -107,10 +115,6 @@ def metric(name: str, header: str, tex: str) -> Column:
     return Column(f"{name}_mean", f"{header} (%)", tex, _mean_std(f"{name}_mean", f"{name}_std"), "max", "c", header)
 
 
-def _boot_shown(table: pd.DataFrame) -> bool:
-    return has(table, "delta_boot_low") and (table["n"] > 1).any()  # one-seed rows show it in the Δ column
-
-
 ABLATION = [
     Column("n", "n", "$n$", _count, None, shown=always),
     metric("map50", "mAP50", r"mAP$_{50}$"),
@@ -119,9 +123,10 @@ ABLATION = [
     metric("ap_small", "AP_S", r"AP$_S$"),
     metric("ap_medium", "AP_M", r"AP$_M$"),
     metric("ap_large", "AP_L", r"AP$_L$"),
-    Column("delta_map50_95", "Δ mAP50-95 (pp) [95% CI]", r"$\Delta$mAP$_{50:95}$ [95\% CI]", _delta, "max", "c",
-           "Δ mAP50-95 [95% CI]", shown=always),
-    Column("delta_boot_low", "test-set CI (pp)", "test-set CI", _boot, None, "c", "test-set CI", shown=_boot_shown),
+    Column("delta_map50_95", "Δ mAP50-95 (pp) [95% CI over seeds and images]",
+           r"$\Delta$mAP$_{50:95}$ [95\% CI]", _delta, "max", "c", "Δ mAP50-95 [95% CI]", shown=always),
+    Column("p_improve", "P(Δ>0)", r"P($\Delta{>}0$)", _num("p_improve", 1, 2), None),
+    Column("verdict", "verdict", "verdict", _text("verdict"), None, "c", shown=when("delta_map50_95")),
     Column("significant", "sig.", "sig.", _sig, None, "c", shown=always),
     Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min", "r", "Params(M)"),
     Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),

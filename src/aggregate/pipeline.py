@@ -28,12 +28,13 @@ from .summary import Summary
 # ================================================================================ entry point
 def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike | None = None,
               *, plots: bool = True, curves: bool = True, write: bool = True, bootstrap: int = DEFAULT_BOOTSTRAP,
-              min_effect: float | None = None) -> Summary:
+              min_effect: float | None = None, rope: float | None = None) -> Summary:
     """Aggregate every result.json below `paths` and write the tables, plots and report.
 
     `out_dir` defaults to the first path when it is a directory; with no usable directory nothing
     is written (the Summary still holds the tables). `bootstrap`: image resamples of each variant's
-    paired test-set CI (0: off); `min_effect`: the Δ (pp) seeds-needed aims at instead of the observed.
+    paired test-set CI (0: off); `rope` (pp, default 0.5): the region of practical equivalence of
+    the verdict; `min_effect` (pp, default: the rope): the Δ seeds-needed aims at.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -46,7 +47,8 @@ def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: s
     runs = collected.runs
     ablation, n_dupes = T.build_ablation(
         runs, collected.metric_columns, bootstrap=bootstrap, cache_dir=out / CACHE_DIR if out is not None else None,
-        min_effect=min_effect / 100 if min_effect else None)
+        min_effect=min_effect / 100 if min_effect else None,
+        rope=T.DEFAULT_ROPE if rope is None else rope / 100)
     cost = T.build_cost(runs)
     problems = _problems(runs)
     done = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED]))[0] if len(runs) else runs

@@ -18,6 +18,9 @@ from .figure_style import IMAGE_FIGURES, Style, block_stem, pyplot, save
 from .job_curves import CURVE_COLUMN, read_curve, read_pr_curve
 from .stats import pareto_front
 from .tables import BASELINE, BLOCK
+from .uncertainty import BETTER, EQUIVALENT, UNDECIDED, WORSE
+
+VERDICT_COLOURS = {BETTER: "tab:green", WORSE: "tab:red", EQUIVALENT: "tab:blue", UNDECIDED: "0.65"}
 
 
 # --------------------------------------------------------------------------- accuracy vs cost
@@ -166,10 +169,9 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     height = max(2.6, 0.42 * len(data) + 1.4)
     fig, ax = plt.subplots(figsize=(8.5, height))
     d = 100 * data["delta_map50_95"].to_numpy(float)
-    lo = 100 * data["delta_ci_low"].to_numpy(float)
-    hi = 100 * data["delta_ci_high"].to_numpy(float)
-    sig = data["significant"].to_numpy(bool)
-    colours = np.where(sig & (d > 0), "tab:green", np.where(sig & (d < 0), "tab:red", "0.65"))
+    lo = 100 * data["delta_seeds_images_low"].to_numpy(float)  # the table's interval (seeds and images)
+    hi = 100 * data["delta_seeds_images_high"].to_numpy(float)
+    colours = data["verdict"].map(VERDICT_COLOURS).fillna(VERDICT_COLOURS[UNDECIDED]).to_numpy()
     ypos = np.arange(len(data))
     ax.barh(ypos, d, color=colours, height=0.6, zorder=2)
     has_ci = np.isfinite(lo) & np.isfinite(hi)
@@ -183,14 +185,16 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     ax.set_yticks(ypos, labels, fontsize=8)
     ax.set_ylim(-0.7, len(data) - 0.3)
     ax.axvline(0, color="black", lw=0.8, zorder=1)
-    ax.set_xlabel("Δ mAP50-95 vs baseline (percentage points), 95% CI")
+    rope = 100 * float(data["rope"].iloc[0])
+    ax.axvspan(-rope, rope, color="tab:blue", alpha=0.08, zorder=0)
+    ax.set_xlabel(f"Δ mAP50-95 vs baseline (percentage points), 95% CI over seeds and images; "
+                  f"shaded: ±{rope:g} pp (equivalent)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3, zorder=0)
     span = np.nanmax(np.abs(np.r_[d, lo[has_ci], hi[has_ci]])) if len(d) else 1.0
     span = span if np.isfinite(span) and span > 0 else 1.0
     ax.set_xlim(-1.15 * span, 1.15 * span)
-    handles = [Patch(color="tab:green", label="significant gain"), Patch(color="tab:red", label="significant loss"),
-               Patch(color="0.65", label="not significant")]
+    handles = [Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items()]
     if (data["test"] == "welch").any():
         handles.append(Patch(color="white", label="† Welch (seeds unmatched)"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT
+
 from .columns import Column, ablation_columns, cost_columns, has
-from .tables import BLOCK, int_text
+from .tables import BLOCK, EVAL_DEFAULTS, int_text
+from .uncertainty import IMAGES, SEEDS
 
 
 def best_mask(table: pd.DataFrame, columns: list[Column], within: list[str]) -> pd.DataFrame:
@@ -109,7 +112,8 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "·": r"$\cdot$"}
+_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "‡": r"$^\ddagger$",
+                "·": r"$\cdot$"}
 
 
 def tex_text(text: str) -> str:
@@ -125,13 +129,14 @@ def tex_value(text: str) -> str:
     if not text:
         return ""
     out = tex_escape(text).replace("-", "$-$").replace("+", "$+$")
-    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$")
+    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
 
 
 _TEX_ID_HEADERS = {"model": "Model", "imgsz": "Imgsz", "setup": "Setup", "pos": "Position", "attn": "Attention"}
 
 
 def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: str = "") -> str:
+    """A booktabs table; the ablation's caption says what it was evaluated on."""
     if table.empty:
         return ""
     g = _grid(table, cost)
@@ -139,7 +144,7 @@ def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: s
     what = "Cost of each attention module" if cost else "Attention ablation"
     caption = (f"{what} on {tex_escape(dataset)}; best value per model in bold." if cost else
                f"{what} on {tex_escape(dataset)}: mAP in \\%, mean $\\pm$ std over $n$ seeds; "
-               f"best value per model in bold.")
+               f"best value per model in bold. {tex_escape(eval_caption(table))}")
     label = f"tab:{'cost' if cost else 'ablation'}-{''.join(ch if ch.isalnum() else '-' for ch in dataset)}"
     out = [r"\begin{table}[t]", r"\centering", r"\small", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
            f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
@@ -158,21 +163,43 @@ def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: s
     return "\n".join(out)
 
 
+def eval_caption(table: pd.DataFrame) -> str:
+    """What the table's numbers were measured on, from the results' eval_split / eval_checkpoint
+    (results without them: val / best)."""
+    if table.empty:
+        return ""
+
+    def values(key: str) -> str:
+        found = sorted({v.strip() for text in table[key].dropna().astype(str) for v in text.split(",")}) \
+            if key in table.columns else []
+        return ", ".join(found) or EVAL_DEFAULTS[key]
+    return f"Evaluated on the {values(EVAL_SPLIT)} split with the {values(EVAL_CHECKPOINT)} checkpoint."
+
+
 def footnote(table: pd.DataFrame, marks: str = "* in the terminal, bold in md/tex") -> str:
-    """Which tests were used and what the marks mean (plain text, no markup)."""
+    """Which intervals and tests were used and what the marks mean (plain text, no markup)."""
     if table.empty:
         return ""
     variants = table.loc[~table["is_baseline"]]
     tests = variants["test"]
     n_welch = int((tests == "welch").sum())
     n_paired = int(((tests == "paired") & (variants["n_pairs"] >= 2)).sum())  # one pair: no t-test
+    rope = 100 * float(table["rope"].dropna().iloc[0]) if has(table, "rope") else float("nan")
     parts = ["n = seeds (runs after merging duplicates); mAP mean ± sample std over seeds, in %.",
-             "Δ = variant − baseline 'none' of the same dataset, model and training config, in "
-             "percentage points, with its 95% CI over seeds (n/a: undefined with one seed); sig. = Holm-adjusted "
-             "p < 0.05 over the variants sharing the baseline (raw p in the CSV)."]
-    if has(table, "delta_boot_low"):
-        parts.append("‡ / test-set CI: 95% paired bootstrap over validation images (mean over seeds of the "
-                     "per-seed bounds): how much Δ depends on which images were validated, not on the seed.")
+             "Δ = variant − baseline 'none' of the same dataset, model and training config, in percentage points, "
+             "with its 95% CI over seeds and images: the seed level's t interval combined, replicate by replicate, "
+             "with the paired bootstrap over evaluation images (every seed on the same image draws); "
+             "P(Δ>0) = that interval's probability of a gain.",
+             f"verdict, against ±{rope:g} pp of no practical interest: better / worse = the whole CI above +{rope:g} / "
+             f"below −{rope:g}, equivalent = the whole CI inside ±{rope:g}, undecided = otherwise.",
+             "The 95% CIs are unadjusted, while sig. is Holm-adjusted (p < 0.05) per baseline block, over the "
+             "variants sharing the baseline (raw p in the CSV); n/a = no test (one seed)."]
+    covers = variants["delta_ci_covers"] if "delta_ci_covers" in variants.columns else pd.Series(dtype=object)
+    if (covers == IMAGES).any():
+        parts.append("‡ one seed: the CI covers the images only, not the seed, so no verdict (n/a).")
+    if (covers == SEEDS).any():
+        parts.append(f"{int((covers == SEEDS).sum())} row(s) without matches.npz (or --bootstrap 0): "
+                     "their CI covers the seeds only.")
     if n_paired:
         parts.append(f"Paired t-test on per-seed differences (t with n−1 dof) for {n_paired} row(s).")
     if n_welch:

@@ -1,5 +1,5 @@
-"""report.md: the study (what ran), the findings (best variant, significant effects, seeds
-needed, the capacity control) and the Results, which are sections.py's Markdown tables.
+"""report.md: the study (what ran), the findings (each variant's verdict, the seeds an undecided
+one would need, the capacity control) and the Results, which are sections.py's Markdown tables.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from src.results.schema import FINISHED_AT, STARTED_AT, TRAIN_KEY, TRAIN_SECONDS
 from .collect import load_yaml
 from .sections import render_markdown_tables
 from .summary import Summary
-from .tables import BLOCK
+from .tables import ALPHA, BLOCK
+from .uncertainty import BETTER, EQUIVALENT, IMAGES, UNDECIDED, WORSE
 
 
 def _values(series: pd.Series) -> str:
@@ -94,7 +95,8 @@ def render_report(s: Summary, paths: list[str], plot_keys: dict | None = None) -
 
 
 def _findings(s: Summary) -> str:
-    """A few sentences: per dataset/model the best variant and the significant effects."""
+    """Per dataset/model: the baseline, how the variants' verdicts came out, one line per variant
+    written from its verdict, and the capacity control."""
     ab = s.ablation
     if ab.empty:
         return "## Findings\n\nNo trained results yet" + (" (cost only)." if not s.cost.empty else ".") + "\n"
@@ -111,19 +113,58 @@ def _findings(s: Summary) -> str:
             lines.append(f"- {name}: only the baseline finished "
                          f"(mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%).")
             continue
-        best = var.loc[var["delta_map50_95"].idxmax()]
-        sig = var[var["significant"]]
-        up = sig[sig["delta_map50_95"] > 0]
-        down = sig[sig["delta_map50_95"] < 0]
-        text = (f"- {name}: baseline mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%; best variant "
-                f"`{best['attn']} @ {best['pos']}` Δ {100 * best['delta_map50_95']:+.2f} pp "
-                f"(n={int(best['n'])}, {'significant' if best['significant'] else 'not significant'}). "
-                f"{len(up)} of {len(var)} variants significantly better, {len(down)} significantly worse "
-                f"(Holm-adjusted over the {len(var)}).")
-        lines.append(text)
+        counts = var["verdict"].replace("", "no interval").value_counts()
+        said = ", ".join(f"{n} {v}" for v, n in counts.items())
+        lines.append(f"- {name}: baseline mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%; of {len(var)} "
+                     f"variant(s): {said} (95 % CIs over seeds and images, ±{100 * var['rope'].iloc[0]:g} pp "
+                     f"of no practical interest); {int(var['significant'].sum())} significant after Holm.")
+        lines.extend(f"  - {_verdict_line(r)}" for r in var.sort_values("delta_map50_95", ascending=False)
+                     .to_dict("records"))
         lines.extend(_capacity_finding(var))
-        lines.extend(_seeds_needed_findings(var))
     return "\n".join(lines) + "\n"
+
+
+def _verdict_line(r: dict) -> str:
+    """One variant in words, from its verdict: "ema @ neck: equivalent to the baseline within ±0.5 pp"."""
+    what = f"`{r['attn']} @ {r['pos']}`"
+    ci = (f"CI [{100 * r['delta_seeds_images_low']:+.2f}, {100 * r['delta_seeds_images_high']:+.2f}]"
+          if np.isfinite(r["delta_seeds_images_low"]) else "no CI")
+    delta = f"Δ {100 * r['delta_map50_95']:+.2f} pp, {ci}"
+    rope = f"±{100 * r['rope']:g} pp"
+    if r["verdict"] in (BETTER, WORSE):
+        sig = {True: "significant", False: "not significant"}[bool(r["significant"])] if np.isfinite(r["p_holm"]) \
+            else "no test"
+        return (f"{what}: {r['verdict']} than the baseline beyond {rope} ({delta}, P(Δ>0) {r['p_improve']:.2f}; "
+                f"Holm: {sig}).")
+    if r["verdict"] == EQUIVALENT:
+        return f"{what}: equivalent to the baseline within {rope} ({delta})."
+    if r["verdict"] == UNDECIDED:
+        return f"{what}: undecided, {ci} ({delta.split(',')[0]}, P(Δ>0) {r['p_improve']:.2f}){_more_seeds(r)}."
+    if r["delta_ci_covers"] == IMAGES:
+        return f"{what}: {delta} over the images only; no verdict (one seed: a new seed can move Δ more)."
+    return f"{what}: {delta}; no verdict (n = {int(r['n'])})."
+
+
+def _more_seeds(r: dict) -> str:
+    """"; about N more seeds (...)": the plan of seeds_needed, in words that say what it assumes."""
+    needed = r.get("seeds_needed")
+    if needed is None or np.isnan(needed):
+        return ""
+    m = round(ALPHA / r["seeds_needed_alpha"])
+    plan = (f"80 % power to detect ±{100 * r['seeds_needed_for']:.2f} pp at α = {ALPHA:g}/{m} = "
+            f"{r['seeds_needed_alpha']:.2g} (Bonferroni over the {m} variant(s): the first Holm step), two-sided, "
+            f"if the true sd equals the observed one ({100 * r['delta_sd']:.2f} pp)")
+    if np.isinf(needed):
+        return f"; more than 1000 seeds would be needed ({plan})"
+    low, high = r.get("seeds_needed_low"), r.get("seeds_needed_high")
+    spread = "" if np.isnan(low) or np.isnan(high) else f"; {_count(low)}-{_count(high)} over the sd's 95 % CI"
+    more = int(needed) - int(r["n"])
+    head = f"about {more} more seeds ({int(needed)} in all" if more > 0 else f"no more seeds ({int(needed)} suffice"
+    return f"; {head} for {plan}{spread})"
+
+
+def _count(n: float) -> str:
+    return "over 1000" if np.isinf(n) else str(int(n))
 
 
 def _capacity_finding(var: pd.DataFrame) -> list[str]:
@@ -136,18 +177,4 @@ def _capacity_finding(var: pd.DataFrame) -> list[str]:
                      f"{len(better)} of {len(peers)} attention variants there beat it"
                      + (f" ({', '.join(f'`{a}`' for a in better['attn'])})" if len(better) else "")
                      + ": a gain not above this line is explained by the added parameters alone.")
-    return lines
-
-
-def _seeds_needed_findings(var: pd.DataFrame) -> list[str]:
-    lines = []
-    rows = var[var["seeds_needed"].notna()] if "seeds_needed" in var else var.iloc[0:0]
-    for row in rows.itertuples(index=False):
-        n = row.seeds_needed
-        count = "more than 1000" if np.isinf(n) else f"about {int(n)}"
-        target = getattr(row, "seeds_needed_for", row.delta_map50_95)
-        aim = ("to tell it from 0" if target == row.delta_map50_95
-               else f"to detect a Δ of {100 * abs(target):.2f} pp")
-        lines.append(f"  - {row.attn} @ {row.pos}: {100 * row.delta_map50_95:+.2f} pp (seed sd of Δ "
-                     f"{100 * row.delta_sd:.2f} pp); {count} seeds would be needed {aim} at 80 % power.")
     return lines

@@ -106,6 +106,7 @@ def render_terminal(s: Summary) -> str:
             continue
         if not sec.ablation.empty:
             out.append(f"== {sec.dataset}{_one_model(sec.ablation)}: ablation (mAP in %, mean±std over seeds) ==")
+            out.append(R.eval_caption(sec.ablation))
             out.append(R.render_terminal(sec.ablation))
             out.append(_wrap(R.footnote(sec.ablation, "*"), 118))
             classes = _per_class_of(s, sec.dataset)
@@ -157,6 +158,7 @@ def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = 
         ab, cost = sec.ablation, sec.cost
         out.append(f"{h} {R.md_escape(sec.dataset)}\n")
         if not ab.empty:
+            out.append(R.md_escape(R.eval_caption(ab)) + "\n")
             out.append(R.render_markdown(ab))
             out.append("\n" + R.md_escape(R.footnote(ab, "bold")) + "\n")
         if not cost.empty:

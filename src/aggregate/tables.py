@@ -15,14 +15,18 @@ import numpy as np
 import pandas as pd
 
 from src.results import BASELINE, COMPLETED, COST_KEYS, DRY_RUN
-from src.results.schema import FINISHED_AT, JOB_DIR, REUSED_FROM, TRAIN_KEY, TRAIN_SECONDS
+from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, FINISHED_AT, JOB_DIR, REUSED_FROM, TRAIN_KEY, TRAIN_SECONDS
 
 from .stats import paired_diff, welch_from_moments
+from .uncertainty import IMAGES, SEEDS, SEEDS_IMAGES, percentiles
 
 BASE_POS = "-"
 BLOCK = ["dataset", "model", TRAIN_KEY]          # what a baseline is shared within
 VARIANT = BLOCK + ["pos", "attn"]
 PRIMARY = "map50_95"
+DEFAULT_ROPE = 0.005                             # ±0.5 pp of mAP50-95: a Δ inside it is of no practical interest
+EVAL_DEFAULTS = {EVAL_SPLIT: "val", EVAL_CHECKPOINT: "best"}  # what results from before the keys existed did
+ALPHA = 0.05
 
 
 # ============================================================================ preparation
@@ -100,12 +104,13 @@ def int_text(v) -> str:
 
 # ============================================================================ ablation table
 def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: int = 0, bootstrap_seed: int = 0,
-                   cache_dir=None, min_effect: float | None = None) -> tuple[pd.DataFrame, int]:
+                   cache_dir=None, min_effect: float | None = None,
+                   rope: float = DEFAULT_ROPE) -> tuple[pd.DataFrame, int]:
     """The tidy ablation frame (one row per variant) and how many duplicate runs were merged.
 
-    `bootstrap` > 0 adds each variant's test-set CI of Δ (paired image bootstrap per seed, see
-    test_set.py); `min_effect` (a fraction, 0.01 = 1 pp) is the Δ the seeds-needed figure aims at
-    instead of the observed one.
+    `bootstrap` > 0 adds the image level of Δ's uncertainty (paired image bootstrap per seed, see
+    test_set.py) to the seed level; `rope` (a fraction, 0.005 = 0.5 pp) is the region of practical
+    equivalence of the verdict; `min_effect` (a fraction; default: the rope) the Δ seeds-needed aims at.
     """
     df = prepare(runs)
     if df.empty:
@@ -134,12 +139,14 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: 
     if TRAIN_SECONDS in done.columns:
         extra["train_seconds_mean"] = (TRAIN_SECONDS, "mean")
     table = table.join(g.agg(**extra))
+    table = table.join(_eval_protocol(done, g))
     table = table.reset_index()
     table["is_baseline"] = table["attn"].eq(BASELINE)
 
     table = _add_deltas(table, done)
     table = _add_test_set(table, done, bootstrap, bootstrap_seed, cache_dir)
-    table = _add_multiplicity(table, min_effect)
+    table = _add_two_level(table, rope, bootstrap_seed)
+    table = _add_multiplicity(table, min_effect if min_effect else rope)
     labels = setup_labels(done)
     table["setup"] = [labels.get((d, m, k), "") for d, m, k in
                       zip(table["dataset"], table["model"], table[TRAIN_KEY])]
@@ -153,8 +160,10 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: 
 def _leading(metrics: list[str]) -> list[str]:
     """The ablation frame's first columns (ablation.csv's order); the rest follow as built."""
     return (["dataset", "model", "pos", "attn", "n", "seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
-            + ["delta_map50_95", "delta_ci_low", "delta_ci_high", "delta_boot_low", "delta_boot_high",
-               "significant", "p_value", "p_holm", "test", "n_pairs", "seeds_needed", "params", "gflops"])
+            + ["delta_map50_95", "delta_seeds_images_low", "delta_seeds_images_high", "delta_ci_covers", "p_improve",
+               "verdict", "rope", "delta_seeds_low", "delta_seeds_high", "delta_images_low", "delta_images_high",
+               "significant", "p_value", "p_holm", "test", "n_pairs", "seeds_needed", "seeds_needed_low",
+               "seeds_needed_high", "seeds_needed_alpha", EVAL_SPLIT, EVAL_CHECKPOINT, "params", "gflops"])
 
 
 def _empty_ablation(metric_columns: list[str]) -> pd.DataFrame:
@@ -178,8 +187,8 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
     base_moments = base_runs.groupby(BLOCK, sort=False)[PRIMARY].agg(["mean", "var", "count"])
     base_costs = table[table["is_baseline"]].set_index(BLOCK)
 
-    out = {k: [] for k in ("delta_map50_95", "delta_ci_low", "delta_ci_high", "significant",
-                           "p_value", "test", "n_pairs", "delta_params", "delta_gflops")}
+    out = {k: [] for k in ("delta_map50_95", "delta_seeds_low", "delta_seeds_high", "delta_se", "delta_dof",
+                           "significant", "p_value", "test", "n_pairs", "delta_params", "delta_gflops")}
     has_latency = "latency_ms" in table.columns
     if has_latency:
         out["delta_latency_ms"] = []
@@ -202,15 +211,17 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
                 diff = welch_from_moments(v.mean(), v.var(ddof=1) if len(v) > 1 else math.nan, len(v),
                                           bm["mean"], bm["var"], int(bm["count"]))
         if diff is None:
-            for k in ("delta_map50_95", "delta_ci_low", "delta_ci_high", "p_value"):
+            for k in ("delta_map50_95", "delta_seeds_low", "delta_seeds_high", "delta_se", "delta_dof", "p_value"):
                 out[k].append(np.nan)
             out["significant"].append(False)
             out["test"].append("")
             out["n_pairs"].append(0)
         else:
             out["delta_map50_95"].append(diff.mean)
-            out["delta_ci_low"].append(diff.ci_low)
-            out["delta_ci_high"].append(diff.ci_high)
+            out["delta_seeds_low"].append(diff.ci_low)
+            out["delta_seeds_high"].append(diff.ci_high)
+            out["delta_se"].append(diff.se)
+            out["delta_dof"].append(diff.dof)
             out["significant"].append(diff.significant)
             out["p_value"].append(diff.p_value)
             out["test"].append(diff.test)
@@ -222,10 +233,23 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _eval_protocol(done: pd.DataFrame, g) -> pd.DataFrame:
+    """eval_split / eval_checkpoint per variant: what its runs were scored on (results written
+    before the keys existed: val / best); several values are listed, comma-separated."""
+    cols = {}
+    for key, default in EVAL_DEFAULTS.items():
+        values = done[key].where(done[key].notna(), default) if key in done.columns else pd.Series(default, done.index)
+        cols[key] = values.astype(str).groupby([done[k] for k in VARIANT], sort=False).agg(
+            lambda v: ", ".join(sorted(set(v))))
+    return pd.DataFrame(cols).rename_axis(VARIANT)
+
+
 def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed: int, cache_dir) -> pd.DataFrame:
-    """delta_boot_low/high: the mean over seeds of each seed's paired bootstrap CI bounds of Δ
-    mAP50-95 (variant and baseline resampled on the same images); boot_n: seeds that had one."""
-    table = table.assign(delta_boot_low=np.nan, delta_boot_high=np.nan, boot_n=0)
+    """The image level of Δ from each seed's paired bootstrap (variant and baseline on the same
+    resampled images; every seed's job drew the same images). delta_images_low/high: percentile CI
+    of the mean Δ over seeds, replicate by replicate (not a mean of per-seed bounds); boot_n: seeds
+    that had one; `_image_dev` (dropped later): each replicate's mean Δ minus the point mean Δ."""
+    table = table.assign(delta_images_low=np.nan, delta_images_high=np.nan, boot_n=0, _image_dev=None)
     if not bootstrap or done.empty:
         return table
     from . import test_set
@@ -236,38 +260,69 @@ def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed:
         base, on=BLOCK + ["seed_key"], suffixes=("", "_base"))
     if pairs.empty:
         return table
-    cis = test_set.paired_deltas(pairs, bootstrap, seed, cache_dir).dropna(subset=["boot_low", "boot_high"])
-    if cis.empty:
-        return table
-    means = cis.groupby(VARIANT, sort=False).agg(delta_boot_low=("boot_low", "mean"),
-                                                  delta_boot_high=("boot_high", "mean"),
-                                                  boot_n=("boot_low", "size"))
-    table = table.drop(columns=["delta_boot_low", "delta_boot_high", "boot_n"]).join(means, on=VARIANT)
-    table["boot_n"] = table["boot_n"].fillna(0).astype(int)
+    reps = test_set.paired_replicates(pairs, bootstrap, seed, cache_dir)
+    reps = reps[reps["boot_reps"].notna()]
+    found = {}
+    for key, grp in reps.groupby(VARIANT, sort=False):
+        if grp["boot_images"].nunique() != 1:  # scored on different image sets: replicates do not line up
+            continue
+        r = np.stack(grp["boot_reps"].to_list())
+        mean_reps = r.mean(0)
+        lo, hi = percentiles(mean_reps)
+        found[key] = (lo, hi, len(r), mean_reps - grp["boot_point"].to_numpy().mean())
+    keys = list(zip(*(table[c] for c in VARIANT), strict=True))
+    for i, (col, default) in enumerate((("delta_images_low", np.nan), ("delta_images_high", np.nan), ("boot_n", 0),
+                                        ("_image_dev", None))):
+        table[col] = [found[k][i] if k in found else default for k in keys]
+    table["boot_n"] = table["boot_n"].astype(int)
     return table
 
 
-def _add_multiplicity(table: pd.DataFrame, min_effect: float | None) -> pd.DataFrame:
-    """p_holm: Holm-adjusted p-values over the variants sharing a baseline; `significant` uses it.
-    seeds_needed: seeds for 80% power at the 5% level (paired t) to detect the observed Δ, or
-    `min_effect`, given the observed per-seed spread of Δ (n >= 2 paired seeds)."""
-    from .uncertainty import holm, seeds_needed
+def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
+    """The table's main Δ CI over seeds and images (uncertainty.two_level_interval), `p_improve`,
+    what the interval covers, and the verdict against ±rope. A verdict needs the seed level: an
+    image-only interval (one seed) says nothing about the next seed, so such rows get `n/a`."""
+    from .uncertainty import two_level_interval, verdict
 
-    table = table.assign(p_holm=np.nan, seeds_needed=np.nan)
+    n = len(table)
+    lo, hi, p = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    covers = np.full(n, "", dtype=object)
+    paired_one = table["test"].eq("paired") & (table["n_pairs"] < 2)  # one pair: no seed level
+    se = table["delta_se"].where(~paired_one).to_numpy(float)
+    for i, (mean, s, dof, dev) in enumerate(zip(table["delta_map50_95"], se, table["delta_dof"],
+                                                table["_image_dev"], strict=True)):
+        if table["is_baseline"].iat[i] or not finite(mean):
+            continue
+        lo[i], hi[i], p[i] = (float(v) for v in two_level_interval(mean, s, dof, dev, seed=seed))
+        levels = [name for name, ok in ((SEEDS, finite(s) and finite(dof)), (IMAGES, dev is not None)) if ok]
+        covers[i] = SEEDS_IMAGES if len(levels) == 2 else "".join(levels)
+    said = verdict(lo, hi, rope)
+    said = np.where(covers == IMAGES, "n/a", said)
+    return table.drop(columns="_image_dev").assign(delta_seeds_images_low=lo, delta_seeds_images_high=hi,
+                                                   p_improve=p, delta_ci_covers=covers, verdict=said, rope=rope)
+
+
+def _add_multiplicity(table: pd.DataFrame, min_effect: float) -> pd.DataFrame:
+    """p_holm: Holm-adjusted p-values over the variants sharing a baseline; `significant` uses it.
+    seeds_needed (with _low/_high from the sd's 95 % chi-square CI): seeds for 80 % power of a
+    two-sided paired t-test to detect `min_effect` at the family's Bonferroni level α/m (the first
+    Holm step; `seeds_needed_alpha`), if the true sd of the per-seed Δ equals the observed one."""
+    from .uncertainty import holm, sd_interval, seeds_needed_many
+
+    table = table.assign(p_holm=np.nan, seeds_needed_alpha=np.nan)
     for _, rows in table.groupby(BLOCK, sort=False, dropna=False):
         index = rows.index[~rows["is_baseline"] & rows["p_value"].notna()]
         if len(index):
             table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].to_numpy(dtype=float))
-    table["significant"] = table["p_holm"].lt(0.05) & ~table["is_baseline"]
-    needed = []
-    for row in table.itertuples(index=False):
-        effect = min_effect if min_effect else row.delta_map50_95
-        n = seeds_needed(effect, row.delta_sd) if (not row.is_baseline and row.n_pairs >= 2
-                                                   and finite(effect) and finite(row.delta_sd)) else None
-        needed.append(np.nan if n is None else float(n))
-    table["seeds_needed"] = needed
-    table["seeds_needed_for"] = min_effect if min_effect else table["delta_map50_95"]  # the Δ aimed at
-    return table
+            table.loc[index, "seeds_needed_alpha"] = ALPHA / len(index)
+    table["significant"] = table["p_holm"].lt(ALPHA) & ~table["is_baseline"]
+    plan = ~table["is_baseline"] & (table["n_pairs"] >= 2) & table["seeds_needed_alpha"].notna()
+    sd = table["delta_sd"].where(plan).to_numpy(float)
+    sd_lo, sd_hi = sd_interval(sd, table["n_pairs"].to_numpy(float))
+    alpha = table["seeds_needed_alpha"].fillna(ALPHA).to_numpy(float)
+    needed = seeds_needed_many(min_effect, np.r_[sd, sd_lo, sd_hi], np.r_[alpha, alpha, alpha]).reshape(3, -1)
+    return table.assign(seeds_needed=needed[0], seeds_needed_low=needed[1], seeds_needed_high=needed[2],
+                        seeds_needed_for=min_effect)
 
 
 # ============================================================================ cost table

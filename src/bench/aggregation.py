@@ -76,6 +76,22 @@ def time_aggregate(root: Path, out_dir: Path, plots: bool) -> float:
     return seconds
 
 
+def time_seeds_needed(rows: int = 1000, seed: int = 0) -> float:
+    """Milliseconds per table row of the seeds-needed plan as the table computes it: one vectorised
+    call for every row at the observed sd and the two ends of its chi-square CI (3 n per row),
+    sds and family sizes drawn over the range real tables show."""
+    import numpy as np
+
+    from src.aggregate.uncertainty import sd_interval, seeds_needed_many
+
+    rng = np.random.default_rng(seed)
+    sd, n, alpha = rng.uniform(0.002, 0.05, rows), rng.integers(2, 11, rows), 0.05 / rng.integers(1, 33, rows)
+    started = time.perf_counter()
+    lo, hi = sd_interval(sd, n)
+    seeds_needed_many(0.005, np.r_[sd, lo, hi], np.r_[alpha, alpha, alpha])
+    return 1000 * (time.perf_counter() - started) / rows
+
+
 def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
     import matplotlib
 
@@ -95,7 +111,8 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
         sizes[str(n)] = {"files": n, "write_seconds": write_seconds, "repeats": repeats, "seconds": times,
                          "median_plots": median(times["plots"]), "median_no_plots": median(times["no_plots"]),
                          "plots_over_no_plots": paired_ratio(times["plots"], times["no_plots"])}
-    figures = {"sizes": sizes}
+    seeds_ms = time_seeds_needed()
+    figures = {"sizes": sizes, "seeds_needed_ms_per_row": seeds_ms}
     rows = [[f"{v['files']:,}", f"{v['median_no_plots']:.2f}", f"{v['median_plots']:.2f}",
              f"{v['plots_over_no_plots']:.2f}", f"{1000 * v['median_no_plots'] / v['files']:.2f}",
              f"{v['write_seconds']:.1f}", v["repeats"]] for v in sizes.values()]
@@ -107,7 +124,8 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
                   "plots on and off alternate."),
         "figures": figures,
         "headline": [[f"aggregate {v['files']:,} results, plots off / on (s)",
-                      f"{v['median_no_plots']:.2f} / {v['median_plots']:.2f}", ""] for v in sizes.values()],
+                      f"{v['median_no_plots']:.2f} / {v['median_plots']:.2f}", ""] for v in sizes.values()]
+        + [["seeds needed per table row, with its sd range (ms)", f"{seeds_ms:.3f}", ""]],
         "tables": [{"title": "Seconds per aggregation (median)",
                     "columns": ["result files", "plots off s", "plots on s", "on / off", "ms per file (off)",
                                 "writing them s", "runs"],

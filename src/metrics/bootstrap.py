@@ -88,6 +88,18 @@ def _same_images(a: Matches, b: Matches) -> None:
                          "image and class differ between the two jobs")
 
 
+def paired_replicates(a: Matches | Mapping[str, Any], b: Matches | Mapping[str, Any], n_resamples: int = 1000,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(point, replicates): Δ = mAP(b) - mAP(a) on all images, (2,), and on each image resample,
+    (n_resamples, 2), columns (mAP50-95, mAP50). Both models are scored on the same resamples, and
+    any two pairs bootstrapped with the same seed over the same n_images share them too (the
+    aggregator averages the replicates of a variant's seeds)."""
+    a, b = as_matches(a, "a"), as_matches(b, "b")
+    _same_images(a, b)
+    d = bootstrap_replicates(b, n_resamples, seed) - bootstrap_replicates(a, n_resamples, seed)
+    return np.subtract(map_from_matches(b), map_from_matches(a)), d
+
+
 def paired_bootstrap_delta(a: Matches | Mapping[str, Any], b: Matches | Mapping[str, Any],
                            n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, Any] | None:
     """Percentile CI of Δ = mAP(b) - mAP(a) for two models validated on the same images; None if n_resamples == 0.
@@ -98,13 +110,9 @@ def paired_bootstrap_delta(a: Matches | Mapping[str, Any], b: Matches | Mapping[
     if not n_resamples:
         return None
     _check_level(level)
-    a, b = as_matches(a, "a"), as_matches(b, "b")
-    _same_images(a, b)
-    ra, rb = bootstrap_replicates(a, n_resamples, seed), bootstrap_replicates(b, n_resamples, seed)
-    d = rb - ra
-    pa, pb = map_from_matches(a), map_from_matches(b)
-    return {"map50_95": {"delta": pb[0] - pa[0], "ci": _interval(d[:, 0], level),
+    point, d = paired_replicates(a, b, n_resamples, seed)
+    return {"map50_95": {"delta": float(point[0]), "ci": _interval(d[:, 0], level),
                          "replicate_mean": float(d[:, 0].mean())},
-            "map50": {"delta": pb[1] - pa[1], "ci": _interval(d[:, 1], level),
+            "map50": {"delta": float(point[1]), "ci": _interval(d[:, 1], level),
                       "replicate_mean": float(d[:, 1].mean())},
             "n_resamples": int(n_resamples), "seed": int(seed), "level": float(level), "paired": True}

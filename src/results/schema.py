@@ -43,6 +43,8 @@ METRICS = "metrics"
 CURVE, BEST_EPOCH = "curve", "best_epoch"
 MATCHES_FILE_KEY, PR_CURVE_FILE_KEY = "matches_file", "pr_curve_file"
 PER_CLASS, CLASS_NAMES = "per_class", "class_names"
+EVAL_SPLIT = "eval_split"
+EVAL_CHECKPOINT = "eval_checkpoint"
 
 # Keys every result carries (values may be None for a job that failed early).
 DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ = "dataset", "attn", "pos", "model", "seed", "epochs", "imgsz"
