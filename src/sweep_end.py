@@ -55,7 +55,7 @@ class AggregateOnMultirunEnd(Callback):
 
             options = config.get("aggregate") or {}  # conf/config.yaml `aggregate:`: bootstrap, min_effect
             summary = aggregate([sweep_dir], self.out_dir or sweep_dir, plots=self.plots, curves=self.curves,
-                                **{k: options[k] for k in ("bootstrap", "min_effect") if k in options})
+                                **{k: options[k] for k in ("bootstrap", "min_effect", "rope") if k in options})
             if not self.quiet:
                 print(summary.terminal, flush=True)
             if self.figures and summary.n_completed and summary.out_dir is not None:

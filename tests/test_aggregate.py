@@ -557,6 +557,16 @@ def test_the_hydra_callback_does_not_load_pandas_until_a_sweep_ends():
 
 
 # ----------------------------------------------------------------------------- Hydra callback
+def test_the_callback_passes_the_studys_aggregate_options_on(tmp_path):
+    """`aggregate.rope` (pp) set by a study reaches the table's verdicts through the end-of-sweep callback."""
+    from omegaconf import OmegaConf
+    root, _, _ = three_seed_sweep(tmp_path)
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}, "aggregate": {"rope": 2.0, "bootstrap": 0}})
+    outcome = hydra_callback.AggregateOnMultirunEnd(plots=False, quiet=True).aggregate_sweep(config)
+    ropes = pd.read_csv(root / "ablation.csv")["rope"].dropna().unique()
+    assert outcome.error is None and list(ropes) == [pytest.approx(0.02)]
+
+
 def test_callback_writes_files_and_records_problems(tmp_path, capsys):
     from omegaconf import OmegaConf
     root, _, _ = three_seed_sweep(tmp_path)
