@@ -13,10 +13,10 @@ from typing import Any, Mapping
 from src import attention
 from src.arch import architecture, bases
 from src.arch.positions import PositionError
+from src.data import DATASET_KINDS
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
 MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
-DATASET_KINDS = ("shapes", "yolo")
 
 
 class ConfigError(ValueError):

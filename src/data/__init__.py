@@ -6,19 +6,18 @@ model is built when the data is not there.
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any, Mapping
+
+# dataset.kind -> the module whose `prepare(cfg, cache_root)` makes its data YAML (imported on use)
+PREPARERS = {"shapes": "src.data.shapes", "yolo": "src.data.yolo_dataset"}
+DATASET_KINDS = tuple(PREPARERS)
 
 
 def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
     """Return the path of a data YAML ultralytics can train on."""
     kind = cfg.get("kind")
-    if kind == "shapes":
-        from src.data import shapes
-
-        return shapes.prepare(cfg, Path(cache_root))
-    if kind == "yolo":
-        from src.data import yolo_dataset
-
-        return yolo_dataset.prepare(cfg, Path(cache_root))
-    raise ValueError(f"unknown dataset.kind {kind!r}; valid choices: shapes, yolo")
+    if kind not in PREPARERS:
+        raise ValueError(f"unknown dataset.kind {kind!r}; valid choices: {', '.join(DATASET_KINDS)}")
+    return importlib.import_module(PREPARERS[kind]).prepare(cfg, Path(cache_root))
