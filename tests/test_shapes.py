@@ -12,7 +12,7 @@ from PIL import Image
 from src.data import shapes
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"n_train": 6, "n_val": 3}
+TINY = {"n_train": 6, "n_val": 3, "n_test": 3}
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -37,7 +37,7 @@ def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path):
     shapes.generate(b, seed=3, imgsz=96, **TINY)
     shapes.generate(c, seed=4, imgsz=96, **TINY)
     fa, fb, fc = files(a), files(b), files(c)
-    assert len(fa) == 2 * (TINY["n_train"] + TINY["n_val"])
+    assert len(fa) == 2 * (TINY["n_train"] + TINY["n_val"] + TINY["n_test"])
     assert fa == fb
     assert fa.keys() == fc.keys()
     differ = [k for k in fa if fa[k] != fc[k]]

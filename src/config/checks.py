@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from src import attention, model_yaml
+from src import attention, data, model_yaml
+from src.config import evaluation
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
 MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
@@ -43,6 +44,7 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
     kind = cfg["dataset"].get("kind")
     if kind not in DATASET_KINDS:
         raise ConfigError(f"unknown dataset.kind {kind!r}; valid choices: {', '.join(DATASET_KINDS)}")
+    check_eval(cfg)
 
     train = cfg["train"]
     for key in ("epochs", "imgsz", "batch"):
@@ -60,3 +62,24 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
         if unknown:
             raise ConfigError(f"train.{unknown[0]} is not an ultralytics train argument; "
                               f"see `yolo cfg` for the valid ones")
+
+
+def check_eval(cfg: Mapping[str, Any]) -> None:
+    """`eval.split` and `eval.checkpoint` are valid choices, and the dataset has that split (for a
+    dataset in YOLO layout, on disk too, unless the job only builds and measures)."""
+    split, checkpoint = evaluation.protocol(cfg)
+    if checkpoint not in evaluation.CHECKPOINTS:
+        raise ConfigError(f"unknown eval.checkpoint {checkpoint!r}; valid choices: {', '.join(evaluation.CHECKPOINTS)}")
+    dataset = cfg["dataset"]
+    offered = data.eval_splits(dataset)
+    if split not in offered:
+        what = (f"eval.split {split!r}: dataset {dataset.get('name')!r} has no {split} split"
+                if split in evaluation.SPLITS else f"unknown eval.split {split!r}")
+        raise ConfigError(f"{what}; valid choices: {', '.join(offered)}")
+    if split != "val" and dataset.get("kind") == "yolo" and not cfg.get("dry_run"):
+        from src.data.yolo_dataset import check_complete
+
+        try:
+            check_complete(dataset, (split,))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"eval.split={split}: {exc}\nOr report on another split: eval.split=val") from None

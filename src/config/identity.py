@@ -2,13 +2,18 @@
 
 `config_hash` decides whether a job dir already holds this job's work (skip / resume);
 `train_key` pairs a variant with the baseline trained under the same settings. Both leave out
-what does not change the trained model (where it runs, how it is logged and measured).
+what does not change the trained model (where it runs, how it is logged and measured). The
+evaluation protocol (`eval`: split and checkpoint) is in both: a job reported on another split is
+other work, and a variant is compared only with a baseline evaluated the same way.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from typing import Any
+
+from src.config.evaluation import protocol
+from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT
 
 # Top-level keys that do not change what is trained; left out of both hashes.
 NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep")
@@ -53,6 +58,7 @@ def identity(cfg: dict[str, Any], pos_label: str | None = None) -> dict[str, Any
         "attn_params": cfg["attn"].get("params") or {},
         "pos_after": cfg["pos"].get("after"),      # as configured (a role or indices); the job
         "pos_replace": cfg["pos"].get("replace"),  # replaces them with the resolved indices
+        **dict(zip((EVAL_SPLIT, EVAL_CHECKPOINT), protocol(cfg), strict=True)),
     }
 
 

@@ -2,7 +2,8 @@
 
 `kind: shapes` is the embedded dataset, generated on first use; `kind: yolo` is a dataset already
 in YOLO layout (COCO and VisDrone after conversion). Both fail with a clear error before any
-model is built when the data is not there.
+model is built when the data is not there. Each data YAML names its splits by role: `train`,
+`val` (selects best.pt) and, where the dataset has one, `test` (README "Evaluation protocol").
 """
 from __future__ import annotations
 
@@ -22,3 +23,15 @@ def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
 
         return yolo_dataset.prepare(cfg, Path(cache_root))
     raise ValueError(f"unknown dataset.kind {kind!r}; valid choices: shapes, yolo")
+
+
+def eval_splits(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+    """The data YAML roles a job of this dataset can report on: `val`, and `test` where the config
+    gives it one (the embedded dataset with `n_test` > 0, a YOLO-layout dataset with `test_split`)."""
+    if cfg.get("kind") == "shapes":
+        from src.data import shapes
+
+        has_test = int(shapes.generation_params(cfg)["n_test"]) > 0
+    else:
+        has_test = bool(cfg.get("test_split"))
+    return ("val", "test") if has_test else ("val",)

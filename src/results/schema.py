@@ -43,6 +43,10 @@ METRICS = "metrics"
 CURVE, BEST_EPOCH = "curve", "best_epoch"
 MATCHES_FILE_KEY, PR_CURVE_FILE_KEY = "matches_file", "pr_curve_file"
 PER_CLASS, CLASS_NAMES = "per_class", "class_names"
+# Which split and checkpoint the final metrics, per-class AP, matches and PR curve come from (README
+# "Evaluation protocol"); results from before these keys are (val, best).
+EVAL_SPLIT, EVAL_CHECKPOINT = "eval_split", "eval_checkpoint"
+AP_BY_SIZE_FROM = "ap_by_size_from"                           # which validation pass the figures come from
 
 # Keys every result carries (values may be None for a job that failed early).
 DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ = "dataset", "attn", "pos", "model", "seed", "epochs", "imgsz"
