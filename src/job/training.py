@@ -16,10 +16,14 @@ from src.results.schema import (
     BEST_EPOCH,
     CLASS_NAMES,
     CURVE,
+    EVALUATION_PASS,
+    FINAL_VALIDATION,
+    FINISHED_RUN,
     MATCHES_FILE_KEY,
     METRICS,
     PER_CLASS,
     PR_CURVE_FILE_KEY,
+    SECOND_VALIDATION,
     TRAIN_SECONDS,
 )
 from src.ultralytics_glue import names, trainer, validation
@@ -62,7 +66,7 @@ def _finished_run(cfg: dict[str, Any], data_yaml: Path, job_dir: Path, by_size: 
     fields = {TRAIN_SECONDS: None, "transferred": None, **learning_curve(JobDir(job_dir).results_csv)}
     kept = final_validation(cfg, None, data_yaml, job_dir, by_size)
     fields[METRICS] = {**kept.pop("scores"), **kept.pop(METRICS)}
-    fields.update(kept, **{AP_BY_SIZE_FROM: "validation_of_a_finished_run"})
+    fields.update(kept, **{AP_BY_SIZE_FROM: FINISHED_RUN})
     return fields
 
 
@@ -85,12 +89,12 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
     split, checkpoint = evaluation.protocol(cfg)
     final = (split, checkpoint) == evaluation.FINAL_PASS
     record = validation.final_record(run, by_size) if run is not None and final else None
-    source = "final_validation"
+    source = FINAL_VALIDATION
     if record is None:
         train = cfg["train"]
         record = validation.revalidate(_checkpoint(run, job_dir, checkpoint), data_yaml, job_dir, train["imgsz"],
                                        train["batch"], train_args(cfg).get("device"), ap_by_size=by_size, split=split)
-        source = "second_validation" if final else "evaluation_pass"
+        source = SECOND_VALIDATION if final else EVALUATION_PASS
     write_pr_curve(JobDir(job_dir).pr_curve, *record.pr_curve)
     atomic_write(JobDir(job_dir).matches, lambda fh: np.savez_compressed(fh, **record.matches), binary=True)
     return {METRICS: record.metrics, "scores": record.scores, PER_CLASS: record.per_class,
