@@ -68,7 +68,8 @@ def test_a_test_split_not_on_disk_fails_naming_how_to_get_it(tmp_path):
     with pytest.raises(ConfigError) as e:
         check_eval(cfg)
     msg = str(e.value)
-    assert str(root / "images" / "test-dev") in msg and "make data-visdrone" in msg and "eval.split=val" in msg
+    assert str(root / "images" / "test-dev") in msg and "eval.split=val" in msg
+    assert "VisDrone2019-DET-test-dev.zip" in msg and "make data-visdrone ARCHIVES=DIR" in msg
     check_eval({**cfg, "dry_run": True})  # a dry run reads no data
     check_eval(plain("dataset=visdrone", f"dataset.root={root}"))  # reporting on val needs no test-dev
     converted_visdrone(root, tmp_path / "raw", splits=("test-dev",))

@@ -76,10 +76,8 @@ def check_eval(cfg: Mapping[str, Any]) -> None:
         what = (f"eval.split {split!r}: dataset {dataset.get('name')!r} has no {split} split"
                 if split in evaluation.SPLITS else f"unknown eval.split {split!r}")
         raise ConfigError(f"{what}; valid choices: {', '.join(offered)}")
-    if split != "val" and dataset.get("kind") == "yolo" and not cfg.get("dry_run"):
-        from src.data.yolo_dataset import check_complete
-
+    if split != "val" and not cfg.get("dry_run"):
         try:
-            check_complete(dataset, (split,))
+            data.check_split_ready(dataset, split)
         except FileNotFoundError as exc:
             raise ConfigError(f"eval.split={split}: {exc}\nOr report on another split: eval.split=val") from None

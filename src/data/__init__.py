@@ -35,3 +35,21 @@ def eval_splits(cfg: Mapping[str, Any]) -> tuple[str, ...]:
     else:
         has_test = bool(cfg.get("test_split"))
     return ("val", "test") if has_test else ("val",)
+
+
+def check_split_ready(cfg: Mapping[str, Any], role: str) -> None:
+    """For a dataset in YOLO layout, DatasetNotFoundError unless the split of `role` is on disk; the
+    message names the archives it is converted from (VisDrone's test-dev is an optional one)."""
+    if cfg.get("kind") != "yolo":
+        return
+    from src.data.formats import registry
+    from src.data.yolo_dataset import DatasetNotFoundError, check_complete, split_name
+
+    try:
+        check_complete(cfg, (role,))
+    except DatasetNotFoundError as exc:
+        fmt, split = registry().get(str(cfg.get("name"))), split_name(cfg, role)
+        if fmt is not None and split in fmt.splits:
+            exc.args = (f"{exc}\nIts {role} split {split!r} is converted from {', '.join(fmt.splits[split])}: put "
+                        f"that in DIR and run `make {fmt.make_target} ARCHIVES=DIR`.",)
+        raise
