@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY, compose, load_result, run_cli
 from omegaconf import OmegaConf
+from test_convert import make_visdrone_fixture
 
 from src.config.checks import ConfigError, check_eval
 from src.config.evaluation import protocol
@@ -17,9 +19,6 @@ from src.data.formats.visdrone import convert_visdrone
 from src.results import COMPLETED, write_result
 from src.results.schema import CONFIG_HASH, EVAL_CHECKPOINT, EVAL_SPLIT, STATUS
 from src.sweep.state import DONE, NEW, job_state
-
-from conftest import TINY, compose, load_result, run_cli
-from test_convert import make_visdrone_fixture
 
 quiet = dict(log=lambda *a: None)
 

@@ -69,7 +69,8 @@ def check_eval(cfg: Mapping[str, Any]) -> None:
     dataset in YOLO layout, on disk too, unless the job only builds and measures)."""
     split, checkpoint = evaluation.protocol(cfg)
     if checkpoint not in evaluation.CHECKPOINTS:
-        raise ConfigError(f"unknown eval.checkpoint {checkpoint!r}; valid choices: {', '.join(evaluation.CHECKPOINTS)}")
+        raise ConfigError(f"unknown eval.checkpoint {checkpoint!r}; "
+                          f"valid choices: {', '.join(evaluation.CHECKPOINTS)}")
     dataset = cfg["dataset"]
     offered = data.eval_splits(dataset)
     if split not in offered:

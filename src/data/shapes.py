@@ -8,9 +8,9 @@ stream: it shares nothing with train or val, and adding it left their images unc
 
 Completeness: a dataset is generated into a temporary sibling directory whose data.yaml is written
 last, and the directory is renamed into place in one `os.rename`. Only a target whose data.yaml
-lists every split the params ask for counts as complete; a temp dir left by a killed run is never looked at (and removed after a day),
-and a target without data.yaml is moved aside and replaced. If another process renamed its copy
-into place first, ours is discarded.
+lists every split the params ask for counts as complete; a temp dir left by a killed run is never
+looked at (and removed after a day), and an incomplete target is moved aside and replaced. If
+another process renamed its copy into place first, ours is discarded.
 
 Content: every image holds `min_objects..max_objects` objects, mostly non-overlapping, from a
 catalogue of shapes (circle, square, triangle, cross, ring, star), each class with its own hue
