@@ -183,3 +183,29 @@ def test_visdrone_reports_on_test_dev_with_the_last_checkpoint(tmp_path, shared_
     m = np.load(job / result["matches_file"])
     assert int(m["n_images"]) == 3  # test-dev's 3 images (val has 2, train 6)
     assert np.array_equal(np.bincount(m["gt_cls"], minlength=10), label_counts(root / "labels" / "test-dev", 10))
+
+
+@pytest.mark.e2e
+def test_coco_selects_on_minival_and_reports_on_val2017(tmp_path, shared_cache):
+    from test_convert import make_coco_fixture
+
+    from src.data.formats.coco import convert_coco
+
+    root = tmp_path / "coco"
+    for split in ("train2017", "val2017"):
+        js, images_dir = make_coco_fixture(tmp_path / "raw", split=split)
+        convert_coco(js, images_dir, root, **quiet)
+    job = tmp_path / "job"
+    proc = run_cli("dataset=coco", f"dataset.root={root}", "dataset.minival=true", "dataset.minival_size=1",
+                   "eval.split=test", "hydra.run.dir=" + str(job), "logger=none", "train.imgsz=64", "train.epochs=1",
+                   "train.batch=2", "train.workers=0", "measure.latency_runs=3", "measure.throughput_batch=2",
+                   "aggregate.bootstrap=50", outputs=tmp_path, cache=shared_cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = load_result(job)
+    assert (result["status"], result[EVAL_SPLIT], result[EVAL_CHECKPOINT]) == ("completed", "test", "best")
+    data = yaml.safe_load(Path(result["data_yaml"]).read_text())
+    assert len(Path(data["val"]).read_text().splitlines()) == 1 and data["test"] == "images/val2017"
+    assert "Using 2 train, 1 val images" in proc.stdout + proc.stderr  # the carve-out left training
+    m = np.load(job / result["matches_file"])
+    assert int(m["n_images"]) == 3  # val2017's 3 images
+    assert np.array_equal(np.bincount(m["gt_cls"], minlength=80), label_counts(root / "labels" / "val2017", 80))
