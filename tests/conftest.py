@@ -25,7 +25,6 @@ RUNTIME_ENV = set_environment(ROOT / "outputs")
 TINY = [
     "dataset.generator.n_train=16",
     "dataset.generator.n_val=8",
-    "dataset.generator.n_test=8",
     "train.imgsz=64",
     "train.epochs=1",
     "train.batch=8",

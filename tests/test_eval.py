@@ -91,7 +91,8 @@ def test_eval_is_part_of_the_training_identity(tmp_path):
 # ------------------------------------------------------------------------------------------ real trainings
 
 # TINY with 2 validation images and 8 test images: a pass over one split cannot pass for the other
-TWO_VAL = [o for o in TINY if not o.startswith("dataset.generator.n_val=")] + ["dataset.generator.n_val=2"]
+TWO_VAL = [o for o in TINY if not o.startswith("dataset.generator.n_val=")] + ["dataset.generator.n_val=2",
+                                                                              "dataset.generator.n_test=8"]
 
 
 @pytest.fixture(scope="module")

@@ -205,4 +205,5 @@ def test_default_config_generates_quickly_enough_to_be_embedded():
     assert set(spec["names"]) <= set(shapes.CATALOGUE)
     params = shapes.generation_params(yaml.safe_load((ROOT / "conf" / "dataset" / "shapes.yaml").read_text()))
     assert params["n_train"] + params["n_val"] + params["n_test"] <= 1000
-    assert params["n_test"] >= params["n_val"]  # a test-set CI no wider than val's would be
+    assert params["n_test"] == 2 * params["n_val"] == 128  # by default twice val: a narrower test-set CI
+    assert shapes.generation_params(cfg(n_test=None))["n_test"] == 2 * TINY["n_val"]

@@ -3,7 +3,7 @@
 Nothing to download: `prepare()` generates it deterministically from the config's `generator`
 section on first use, into `<cache_root>/shapes-<hash of the generation params>/` in YOLO layout
 (images/{train,val,test}, labels/{train,val,test}, data.yaml), and later runs reuse that directory.
-The `test` split (`n_test` images, 0 for none) is drawn like the others from its own random
+The `test` split (`n_test` images, by default twice `n_val`; 0 for none) is drawn like the others from its own random
 stream: it shares nothing with train or val, and adding it left their images unchanged.
 
 Completeness: a dataset is generated into a temporary sibling directory whose data.yaml is written
@@ -61,7 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "n_train": 256,
     "n_val": 64,
-    "n_test": 128,
+    "n_test": None,        # None: twice n_val
     "min_objects": 4,
     "max_objects": 10,
     "small": 0.5,          # share of objects with box area < 32^2 px (at the generated size)
@@ -163,6 +163,8 @@ def generation_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
                          f"valid: {sorted(set(DEFAULTS) | {'imgsz'})}")
     params = {**DEFAULTS, **gen}
     params["imgsz"] = int(gen.get("imgsz") or cfg["imgsz"])
+    if params["n_test"] is None:  # a test-set CI narrower than val's would be, whatever n_val is
+        params["n_test"] = 2 * int(params["n_val"])
     params["names"] = [str(n) for n in _plain(cfg["names"])]
     return params
 
