@@ -88,7 +88,11 @@ def test_txt_lists_and_dataset_config_input(dataset, tmp_path, monkeypatch):
     conf.write_text("name: mine\nkind: yolo\nroot: ${oc.env:STATS_TEST_ROOT}\nimgsz: 512\n"
                     "train_split: train\nval_split: val\nnames: [a, b, c]\n")
     s = stats.dataset_stats(conf)
-    assert s["imgsz"] == 512 and s["splits"]["train"]["large"] == 2
+    assert s["imgsz"] == 512 and s["splits"]["train"]["large"] == 2 and "test" not in s["splits"]
+    # its test split (eval.split=test reports there) is counted once it is on disk
+    make_yolo(root, "test-dev", VAL)
+    conf.write_text(conf.read_text() + "test_split: test-dev\n")
+    assert stats.dataset_stats(conf)["splits"]["test"]["boxes"] == 1
 
 
 def test_cli(dataset):

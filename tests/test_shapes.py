@@ -1,6 +1,7 @@
 """The embedded `shapes` dataset: deterministic, valid YOLO labels, real small objects, safe cache."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 from src.data import shapes
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"n_train": 6, "n_val": 3}
+TINY = {"n_train": 6, "n_val": 3, "n_test": 3}
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -37,7 +38,7 @@ def test_same_seed_is_byte_identical_and_another_seed_differs(tmp_path):
     shapes.generate(b, seed=3, imgsz=96, **TINY)
     shapes.generate(c, seed=4, imgsz=96, **TINY)
     fa, fb, fc = files(a), files(b), files(c)
-    assert len(fa) == 2 * (TINY["n_train"] + TINY["n_val"])
+    assert len(fa) == 2 * (TINY["n_train"] + TINY["n_val"] + TINY["n_test"])
     assert fa == fb
     assert fa.keys() == fc.keys()
     differ = [k for k in fa if fa[k] != fc[k]]
@@ -157,6 +158,39 @@ def test_losing_the_race_keeps_the_winners_copy(tmp_path, monkeypatch):
     assert sorted(p.name for p in cache.iterdir()) == [winner.parent.name]  # ours was discarded
 
 
+def test_test_split_is_held_out_and_leaves_train_and_val_unchanged(tmp_path):
+    """Its own random stream: no image shared with train or val, and train/val byte-identical to a
+    dataset generated without it (caches and results from before keep their train/val images)."""
+    with_test, without = tmp_path / "a", tmp_path / "b"
+    stats = shapes.generate(with_test, seed=0, imgsz=64, n_train=4, n_val=3, n_test=5)
+    shapes.generate(without, seed=0, imgsz=64, n_train=4, n_val=3)
+    fa, fb = files(with_test), files(without)
+    assert {k: v for k, v in fa.items() if "/test/" not in k} == fb
+    test_images = {v for k, v in fa.items() if k.startswith("images/test/")}
+    assert len(test_images) == stats["test"]["images"] == 5 and stats["test"]["objects"] > 0
+    assert not test_images & {v for k, v in fa.items() if k.startswith(("images/train/", "images/val/"))}
+    assert len(list((with_test / "labels" / "test").glob("*.txt"))) == 5
+
+
+def test_a_cache_without_the_test_split_is_not_used(tmp_path):
+    cache = tmp_path / "cache"
+    data_yaml = shapes.prepare(cfg(), cache)
+    target = data_yaml.parent
+    assert yaml.safe_load(data_yaml.read_text())["test"] == "images/test"
+    # the generator's earlier caches were named by params without n_test: never looked at now
+    params = shapes.generation_params(cfg())
+    assert shapes.params_hash({k: v for k, v in params.items() if k != "n_test"}) not in target.name
+    # a copy at this place whose data YAML lacks the test split (as those wrote it) is regenerated
+    for kind in ("images", "labels"):
+        shutil.rmtree(target / kind / "test")
+    data_yaml.write_text("".join(line for line in data_yaml.read_text().splitlines(True)
+                                 if not line.startswith("test:")))
+    assert shapes.prepare(cfg(), cache) == data_yaml
+    assert yaml.safe_load(data_yaml.read_text())["test"] == "images/test"
+    assert len(list((target / "images" / "test").glob("*.png"))) == TINY["n_test"]
+    assert not shapes.prepare(cfg(n_test=0), cache).parent.joinpath("images", "test").exists()
+
+
 def test_generator_options_are_checked(tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         shapes.prepare(cfg(n_trian=3), tmp_path)
@@ -170,4 +204,6 @@ def test_default_config_generates_quickly_enough_to_be_embedded():
     assert spec["kind"] == "shapes" and spec["imgsz"] % 32 == 0
     assert set(spec["names"]) <= set(shapes.CATALOGUE)
     params = shapes.generation_params(yaml.safe_load((ROOT / "conf" / "dataset" / "shapes.yaml").read_text()))
-    assert params["n_train"] + params["n_val"] <= 1000
+    assert params["n_train"] + params["n_val"] + params["n_test"] <= 1000
+    assert params["n_test"] == 2 * params["n_val"] == 128  # by default twice val: a narrower test-set CI
+    assert shapes.generation_params(cfg(n_test=None))["n_test"] == 2 * TINY["n_val"]

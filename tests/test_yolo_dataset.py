@@ -129,6 +129,43 @@ def test_ultralytics_reads_the_prepared_subset(tmp_path):
     assert sum(len(lb["cls"]) for lb in ds.labels) > 0
 
 
+def test_the_test_split_is_listed_once_converted(tmp_path):
+    src, root = tmp_path / "native", tmp_path / "VisDrone"
+    for i, split in enumerate(("train", "val")):
+        convert_visdrone(make_visdrone_fixture(src, n_images=2, split=split, seed=i), root, log=lambda *a: None)
+    cfg = cfg_for(root, test_split="test-dev")
+    assert "test" not in yaml.safe_load(prepare(cfg, tmp_path / "cache").read_text())  # eval.split=val still runs
+    convert_visdrone(make_visdrone_fixture(src, n_images=2, split="test-dev", seed=2), root, log=lambda *a: None)
+    assert yaml.safe_load(prepare(cfg, tmp_path / "cache").read_text())["test"] == "images/test-dev"
+
+
+def test_coco_minival_is_carved_out_of_train2017_and_val2017_is_the_test_split(tmp_path):
+    """Selection on a seeded carve-out of train2017 that training never sees; reporting on val2017."""
+    from ultralytics.data.utils import check_det_dataset
+
+    from src.data.formats.coco import convert_coco
+    from tests.test_convert import make_coco_fixture
+
+    root = tmp_path / "coco"
+    for split in ("train2017", "val2017"):
+        js, images_dir = make_coco_fixture(tmp_path / "src", split=split)
+        convert_coco(js, images_dir, root, log=lambda *a: None)
+    cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "dataset" / "coco.yaml"))
+    cfg.update(root=str(root), minival=True, minival_size=1)
+    data = yaml.safe_load(prepare(cfg, tmp_path / "cache").read_text())
+    train, minival = (Path(data[k]).read_text().splitlines() for k in ("train", "val"))
+    every = sorted(str(p) for p in (root / "images" / "train2017").resolve().iterdir())
+    assert len(minival) == 1 and sorted(train + minival) == every  # disjoint, nothing lost
+    assert data["test"] == "images/val2017"
+    again = yaml.safe_load(prepare(cfg, tmp_path / "other-cache").read_text())
+    assert Path(again["val"]).read_text().splitlines() == minival  # the same carve-out anywhere
+    assert len(check_det_dataset(str(prepare(cfg, tmp_path / "cache")))["val"]) > 0  # ultralytics reads it
+    with pytest.raises(ValueError, match="minival_size=3 leaves no training image"):
+        prepare({**cfg, "minival_size": 3}, tmp_path / "cache")
+    plain = yaml.safe_load(prepare({**cfg, "minival": False}, tmp_path / "cache").read_text())
+    assert (plain["train"], plain["val"], plain["test"]) == ("images/train2017", "images/val2017", "images/val2017")
+
+
 @pytest.mark.parametrize("name, n, imgsz, splits", [
     ("coco", 80, 640, ("train2017", "val2017")),
     ("visdrone", 10, 1024, ("train", "val")),

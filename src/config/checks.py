@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from src import attention
+from src import attention, data
 from src.arch import architecture, bases
 from src.arch.positions import PositionError
+from src.config import evaluation
 from src.data import DATASET_KINDS
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
@@ -44,6 +45,7 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
     kind = cfg["dataset"].get("kind")
     if kind not in DATASET_KINDS:
         raise ConfigError(f"unknown dataset.kind {kind!r}; valid choices: {', '.join(DATASET_KINDS)}")
+    check_eval(cfg)
 
     train = cfg["train"]
     for key in ("epochs", "imgsz", "batch"):
@@ -73,3 +75,23 @@ def _resolved(cfg: Mapping[str, Any]) -> architecture.Architecture:
         return architecture.resolve(model["base"], model["scale"], cfg["pos"], base_layout)
     except PositionError as exc:
         raise ConfigError(f"pos={cfg['pos'].get('name')} on {model['name']}: {exc}") from None
+
+
+def check_eval(cfg: Mapping[str, Any]) -> None:
+    """`eval.split` and `eval.checkpoint` are valid choices, and the dataset has that split (for a
+    dataset in YOLO layout, on disk too, unless the job only builds and measures)."""
+    split, checkpoint = evaluation.protocol(cfg)
+    if checkpoint not in evaluation.CHECKPOINTS:
+        raise ConfigError(f"unknown eval.checkpoint {checkpoint!r}; "
+                          f"valid choices: {', '.join(evaluation.CHECKPOINTS)}")
+    dataset = cfg["dataset"]
+    offered = data.eval_splits(dataset)
+    if split not in offered:
+        what = (f"eval.split {split!r}: dataset {dataset.get('name')!r} has no {split} split"
+                if split in evaluation.SPLITS else f"unknown eval.split {split!r}")
+        raise ConfigError(f"{what}; valid choices: {', '.join(offered)}")
+    if split != "val" and not cfg.get("dry_run"):
+        try:
+            data.check_split_ready(dataset, split)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"eval.split={split}: {exc}\nOr report on another split: eval.split=val") from None

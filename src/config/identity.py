@@ -2,7 +2,9 @@
 
 `config_hash` decides whether a job dir already holds this job's work (skip / resume);
 `train_key` pairs a variant with the baseline trained under the same settings. Both leave out
-what does not change the trained model (where it runs, how it is logged and measured).
+what does not change the trained model (where it runs, how it is logged and measured). The
+evaluation protocol (`eval`: split and checkpoint) is in both: a job reported on another split is
+other work, and a variant is compared only with a baseline evaluated the same way.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import json
 from typing import Any
 
 from src.arch.positions import configured, position_label
-from src.results.schema import POS_CONFIGURED
+from src.config.evaluation import protocol
+from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, POS_CONFIGURED
 
 # Top-level keys that do not change what is trained; left out of both hashes.
 NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep")
@@ -56,6 +59,7 @@ def identity(cfg: dict[str, Any], pos_label: str | None = None) -> dict[str, Any
         "imgsz": cfg["train"]["imgsz"],
         "attn_params": cfg["attn"].get("params") or {},
         POS_CONFIGURED: configured(cfg["pos"]),
+        **dict(zip((EVAL_SPLIT, EVAL_CHECKPOINT), protocol(cfg), strict=True)),
     }
 
 

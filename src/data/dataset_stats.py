@@ -38,6 +38,8 @@ def load_dataset_yaml(path: Path) -> dict[str, Any]:
         root = Path(str(cfg["root"])).expanduser().resolve()
         splits = {"train": [f"images/{cfg.get('train_split', 'train')}"],
                   "val": [f"images/{cfg.get('val_split', 'val')}"]}
+        if cfg.get("test_split") and (root / "images" / str(cfg["test_split"])).is_dir():  # eval.split=test's
+            splits["test"] = [f"images/{cfg['test_split']}"]
         return {"root": root, "splits": splits, "names": list(cfg.get("names") or []), "imgsz": cfg.get("imgsz")}
     base = raw.get("path")
     if base is None:

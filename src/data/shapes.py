@@ -2,13 +2,15 @@
 
 Nothing to download: `prepare()` generates it deterministically from the config's `generator`
 section on first use, into `<cache_root>/shapes-<hash of the generation params>/` in YOLO layout
-(images/{train,val}, labels/{train,val}, data.yaml), and later runs reuse that directory.
+(images/{train,val,test}, labels/{train,val,test}, data.yaml), and later runs reuse that directory.
+The `test` split (`n_test` images, by default twice `n_val`; 0 for none) is drawn like the others from its own random
+stream: it shares nothing with train or val, and adding it left their images unchanged.
 
 Completeness: a dataset is generated into a temporary sibling directory whose data.yaml is written
-last, and the directory is renamed into place in one `os.rename`. Only a target with its data.yaml
-counts as complete; a temp dir left by a killed run is never looked at (and removed after a day),
-and a target without data.yaml is moved aside and replaced. If another process renamed its copy
-into place first, ours is discarded.
+last, and the directory is renamed into place in one `os.rename`. Only a target whose data.yaml
+lists every split the params ask for counts as complete; a temp dir left by a killed run is never
+looked at (and removed after a day), and an incomplete target is moved aside and replaced. If
+another process renamed its copy into place first, ours is discarded.
 
 Content: every image holds `min_objects..max_objects` objects, mostly non-overlapping, from a
 catalogue of shapes (circle, square, triangle, cross, ring, star), each class with its own hue
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import yaml
 from PIL import Image, ImageDraw
 
 from src.files import MEDIUM_MAX_AREA, SMALL_MAX_AREA, size_bin
@@ -58,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "n_train": 256,
     "n_val": 64,
+    "n_test": None,        # None: twice n_val
     "min_objects": 4,
     "max_objects": 10,
     "small": 0.5,          # share of objects with box area < 32^2 px (at the generated size)
@@ -82,7 +86,7 @@ def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
     cache_root = Path(cache_root).resolve()
     target = cache_root / f"shapes-{params_hash(params)}"
     data_yaml = target / DATA_YAML
-    if data_yaml.is_file():
+    if _complete(target, params):
         return data_yaml
     cache_root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(cache_root, target.name)
@@ -90,28 +94,45 @@ def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
     try:
         generate(tmp, **params)
         # the data YAML names the final location and is written last: it marks the copy complete
-        _write_data_yaml(tmp, target, params["names"])
-        _move_into_place(tmp, target)
+        _write_data_yaml(tmp, target, params["names"], _splits(params))
+        _move_into_place(tmp, target, params)
     finally:
         if tmp.exists():  # failed, or another process won the race: ours is not needed
             shutil.rmtree(tmp, ignore_errors=True)
-    if not data_yaml.is_file():
-        raise RuntimeError(f"{target}: generated, but {DATA_YAML} is missing")
+    if not _complete(target, params):
+        raise RuntimeError(f"{target}: generated, but {DATA_YAML} is missing or incomplete")
     return data_yaml
 
 
-def _move_into_place(tmp: Path, target: Path) -> None:
+def _splits(params: Mapping[str, Any]) -> list[str]:
+    """The splits a dataset of these params has: train and val, and test unless n_test is 0."""
+    return ["train", "val"] + (["test"] if int(params.get("n_test") or 0) > 0 else [])
+
+
+def _complete(target: Path, params: Mapping[str, Any]) -> bool:
+    """Whether `target` holds a finished copy: its data YAML (written last) lists every split."""
+    data_yaml = target / DATA_YAML
+    if not data_yaml.is_file():
+        return False
+    try:
+        listed = yaml.safe_load(data_yaml.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(listed, dict) and all(split in listed for split in _splits(params))
+
+
+def _move_into_place(tmp: Path, target: Path, params: Mapping[str, Any]) -> None:
     """rename tmp -> target, unless a complete target appeared meanwhile (then tmp is left to discard).
 
-    A target without its data YAML is a leftover (nothing ever writes into the target in place:
-    every process generates in its own temp dir), so it is moved aside atomically and replaced.
+    A target without a complete data YAML is a leftover (nothing ever writes into the target in
+    place: every process generates in its own temp dir), so it is moved aside atomically and replaced.
     """
     for _ in range(5):
         try:
             os.rename(tmp, target)  # fails while target is a non-empty directory
             return
         except OSError:
-            if (target / DATA_YAML).is_file():
+            if _complete(target, params):
                 return  # lost the race to a complete copy: use that one
             stale = target.with_name(f".{target.name}.stale-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             try:
@@ -142,6 +163,8 @@ def generation_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
                          f"valid: {sorted(set(DEFAULTS) | {'imgsz'})}")
     params = {**DEFAULTS, **gen}
     params["imgsz"] = int(gen.get("imgsz") or cfg["imgsz"])
+    if params["n_test"] is None:  # a test-set CI narrower than val's would be, whatever n_val is
+        params["n_test"] = 2 * int(params["n_val"])
     params["names"] = [str(n) for n in _plain(cfg["names"])]
     return params
 
@@ -151,8 +174,8 @@ def params_hash(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def _write_data_yaml(root: Path, final: Path, names: Sequence[str]) -> None:
-    lines = [f"path: {json.dumps(str(final))}", "train: images/train", "val: images/val", "names:"]
+def _write_data_yaml(root: Path, final: Path, names: Sequence[str], splits: Sequence[str]) -> None:
+    lines = [f"path: {json.dumps(str(final))}", *(f"{split}: images/{split}" for split in splits), "names:"]
     lines += [f"  {i}: {json.dumps(n)}" for i, n in enumerate(names)]
     (root / DATA_YAML).write_text("\n".join(lines) + "\n")
 
@@ -170,13 +193,15 @@ def _plain(obj: Any) -> Any:
 # generate: params -> images and labels
 # --------------------------------------------------------------------------------------------
 
-def generate(out_dir: Path, *, seed: int, n_train: int, n_val: int, imgsz: int,
+def generate(out_dir: Path, *, seed: int, n_train: int, n_val: int, imgsz: int, n_test: int = 0,
              names: Sequence[str] = ("circle", "square", "triangle", "cross", "ring"),
              **options: Any) -> dict[str, Any]:
-    """Write images/{train,val} and labels/{train,val} under out_dir; return per-split statistics.
+    """Write images/<split> and labels/<split> for train, val and (n_test > 0) test under out_dir;
+    return per-split statistics.
 
     Image i of a split depends only on (seed, split, i): the same arguments give byte-identical
-    files. `options` are the other keys of DEFAULTS.
+    files, and a split's images do not depend on the sizes of the others. `options` are the other
+    keys of DEFAULTS.
     """
     unknown = set(options) - set(DEFAULTS)
     if unknown:
@@ -192,7 +217,9 @@ def generate(out_dir: Path, *, seed: int, n_train: int, n_val: int, imgsz: int,
         raise ValueError("need 0 < min_objects <= max_objects")
     out_dir = Path(out_dir)
     stats = {}
-    for split_id, (split, n) in enumerate((("train", n_train), ("val", n_val))):
+    for split_id, (split, n) in enumerate((("train", n_train), ("val", n_val), ("test", n_test))):
+        if split == "test" and int(n) <= 0:
+            continue
         img_dir, lbl_dir = out_dir / "images" / split, out_dir / "labels" / split
         img_dir.mkdir(parents=True, exist_ok=True)
         lbl_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,10 @@ and writes the ultralytics data YAML it returns under `cache_root`, never into t
 `fraction` / `max_images` train on a deterministic subset of the train split: a seeded shuffle
 of the sorted image list, written as a txt list of image paths next to the data YAML. The val
 split is always used whole, so results of different subsets stay comparable.
+
+Roles: `val` (selects best.pt) is `val_split`, or with `minival: true` a carve-out of `minival_size`
+train images (its own fixed seed) that training never sees; `test` is `test_split` when that split
+is there (eval.split=test needs it: `check_complete(cfg, ("test",))`).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from src.data.images import list_images
 from src.files import atomic_write_text
 
 SUBSET_SEED = 0  # the subset does not follow the job's seed: every run of a study sees the same images
+MINIVAL_SEED = 1  # the minival carve-out's, fixed, and apart from the subset's shuffle
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -44,13 +49,13 @@ def dataset_root(cfg: Mapping[str, Any]) -> Path:
     return Path(str(root)).expanduser().resolve()
 
 
-def check_complete(cfg: Mapping[str, Any]) -> Path:
-    """The dataset root when the train and val splits are there and non-empty; else DatasetNotFoundError."""
+def check_complete(cfg: Mapping[str, Any], roles: tuple[str, ...] = ("train", "val")) -> Path:
+    """The dataset root when the splits of `roles` (`<role>_split` in the config) are there and
+    non-empty; else DatasetNotFoundError."""
     root = dataset_root(cfg)
     name = cfg.get("name", "?")
     target = cfg.get("make_target")
-    problems = [p for p in (split_problem(root, str(cfg.get(k, d)))
-                            for k, d in (("train_split", "train"), ("val_split", "val"))) if p]
+    problems = [p for p in (split_problem(root, split_name(cfg, role)) for role in roles) if p]
     if problems:
         how = (f"Get it ready with `make {target}` (downloads the official archives), or "
                f"`make {target} ARCHIVES=DIR` with the archives already in DIR"
@@ -61,6 +66,11 @@ def check_complete(cfg: Mapping[str, Any]) -> Path:
             f"(images/<split>, labels/<split>). The default location is $DATASETS_DIR (default ./datasets).",
             path=root, make_target=target)
     return root
+
+
+def split_name(cfg: Mapping[str, Any], role: str) -> str:
+    """The dataset's own split for a role (`val_split: val2017`); the role's name where unset."""
+    return str(cfg.get(f"{role}_split") or role)
 
 
 def check_subset_args(fraction: Any, max_images: Any) -> None:
@@ -89,7 +99,10 @@ def subset(images: list[Path], fraction: float = 1.0, max_images: int | None = N
 def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
     """Check the dataset, write its data YAML (and subset list) under cache_root, return the YAML path."""
     root = check_complete(cfg)
-    train_split, val_split = str(cfg.get("train_split", "train")), str(cfg.get("val_split", "val"))
+    train_split, val_split = split_name(cfg, "train"), split_name(cfg, "val")
+    test_split = cfg.get("test_split")
+    test_split = str(test_split) if test_split and split_problem(root, str(test_split)) is None else None
+    minival = _minival_size(cfg)
     fraction = cfg.get("fraction", 1.0)
     fraction = 1.0 if fraction is None else fraction
     max_images = cfg.get("max_images")
@@ -99,22 +112,53 @@ def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
     if not names:
         raise ValueError(f"dataset {cfg.get('name')!r}: dataset.names is empty")
 
-    key = json.dumps([str(root), train_split, val_split, fraction, max_images, seed, names])
-    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    key = [str(root), train_split, val_split, fraction, max_images, seed, names]
+    key += [test_split, minival] if test_split or minival else []  # data YAMLs from before keep their place
+    digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:12]
     out = Path(cache_root).resolve() / "yolo" / f"{cfg.get('name', 'dataset')}-{digest}"
     out.mkdir(parents=True, exist_ok=True)
 
     train: str = f"images/{train_split}"
-    if fraction != 1.0 or max_images is not None:
-        chosen = subset(list_images(root / "images" / train_split), fraction, max_images, seed)
+    val: str = f"images/{val_split}"
+    if fraction != 1.0 or max_images is not None or minival:
+        pool = list_images(root / "images" / train_split)
+        if minival:
+            held_out = carve_out(pool, minival, cfg)
+            val = _write_listing(out / f"minival-{train_split}.txt", held_out)
+            pool = sorted(set(pool) - set(held_out))
+        chosen = subset(pool, fraction, max_images, seed)
         if not chosen:
             raise DatasetNotFoundError(f"dataset {cfg.get('name')!r}: no images in {root / 'images' / train_split}",
                                        path=root, make_target=cfg.get("make_target"))
-        listing = out / f"{train_split}.txt"
-        atomic_write_text(listing, "".join(f"{p}\n" for p in chosen))
-        train = str(listing)
-    data = {"path": str(root), "train": train, "val": f"images/{val_split}",
-            "names": {i: str(n) for i, n in enumerate(names)}}
+        train = _write_listing(out / f"{train_split}.txt", chosen)
+    data = {"path": str(root), "train": train, "val": val}
+    if test_split:
+        data["test"] = f"images/{test_split}"
+    data["names"] = {i: str(n) for i, n in enumerate(names)}
     path = out / "data.yaml"
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
+
+
+def _minival_size(cfg: Mapping[str, Any]) -> int:
+    """Images carved out of the train split for selection; 0 without `minival`."""
+    if not cfg.get("minival"):
+        return 0
+    size = cfg.get("minival_size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"dataset.minival_size must be a positive integer, got {size!r}")
+    return size
+
+
+def carve_out(images: list[Path], size: int, cfg: Mapping[str, Any]) -> list[Path]:
+    """The minival: `size` train images chosen by a fixed seed, sorted; the same on every machine."""
+    if size >= len(images):
+        raise ValueError(f"dataset.minival_size={size} leaves no training image: the train split "
+                         f"{split_name(cfg, 'train')!r} has {len(images)}")
+    return subset(images, 1.0, size, MINIVAL_SEED)
+
+
+def _write_listing(path: Path, images: list[Path]) -> str:
+    """A txt list of image paths, as ultralytics reads a split; returns its path for the data YAML."""
+    atomic_write_text(path, "".join(f"{p}\n" for p in images))
+    return str(path)

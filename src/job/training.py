@@ -1,5 +1,5 @@
-"""The job's ultralytics training, and what is read back from it: metrics, curve, and the final
-validation's per-class AP, AP by size, PR curve and matches."""
+"""The job's ultralytics training, and what is read back from it: metrics, curve, and the
+evaluation pass's per-class AP, AP by size, PR curve and matches (README "Evaluation protocol")."""
 from __future__ import annotations
 
 import time
@@ -8,16 +8,22 @@ from typing import Any, Callable
 
 import numpy as np
 
+from src.config import evaluation
 from src.files import atomic_write, atomic_write_text
 from src.results import MATCHES_FILE, PR_CURVE_FILE, JobDir
 from src.results.schema import (
+    AP_BY_SIZE_FROM,
     BEST_EPOCH,
     CLASS_NAMES,
     CURVE,
+    EVALUATION_PASS,
+    FINAL_VALIDATION,
+    FINISHED_RUN,
     MATCHES_FILE_KEY,
     METRICS,
     PER_CLASS,
     PR_CURVE_FILE_KEY,
+    SECOND_VALIDATION,
     TRAIN_SECONDS,
 )
 from src.ultralytics_glue import names, trainer, validation
@@ -45,8 +51,10 @@ def train_and_read(cfg: dict[str, Any], model_file: Path, data_yaml: Path, job_d
                               "transferred": getattr(run, "transferred", None)}
     fields.update(learning_curve(JobDir(job_dir).results_csv))
     kept = final_validation(cfg, run, data_yaml, job_dir, by_size)
+    scores = kept.pop("scores")
+    if evaluation.protocol(cfg) != evaluation.FINAL_PASS:  # else the same pass as train()'s metrics
+        fields[METRICS].update(scores)
     fields[METRICS].update(kept.pop(METRICS))
-    kept.pop("scores")  # the same pass's map50/map50_95/..., already in `metrics` from train()
     fields.update(kept)
     return fields
 
@@ -58,7 +66,7 @@ def _finished_run(cfg: dict[str, Any], data_yaml: Path, job_dir: Path, by_size: 
     fields = {TRAIN_SECONDS: None, "transferred": None, **learning_curve(JobDir(job_dir).results_csv)}
     kept = final_validation(cfg, None, data_yaml, job_dir, by_size)
     fields[METRICS] = {**kept.pop("scores"), **kept.pop(METRICS)}
-    fields.update(kept, ap_by_size_from="validation_of_a_finished_run")
+    fields.update(kept, **{AP_BY_SIZE_FROM: FINISHED_RUN})
     return fields
 
 
@@ -72,25 +80,33 @@ def learning_curve(results_csv: Path) -> dict[str, Any]:
 
 def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, by_size: bool) -> dict[str, Any]:
     """The result fields (mAP75, AP by size, per-class AP) and job files (PR curve, matches) of the
-    best checkpoint's validation.
+    evaluation pass: the `eval.checkpoint` validated on the `eval.split`.
 
-    They are those of ultralytics' final validation, the pass that gives `map50_95`; only where
-    the run kept none (a multi-GPU run) is the checkpoint validated a second time.
+    For (val, best) that is ultralytics' final validation, the pass that gives `map50_95`, at no
+    extra cost; only where the run kept none (a multi-GPU run) is best.pt validated a second time.
+    Any other protocol validates its checkpoint on its split once, after training.
     """
-    record, source = (validation.final_record(run, by_size) if run is not None else None), "final_validation"
+    split, checkpoint = evaluation.protocol(cfg)
+    final = (split, checkpoint) == evaluation.FINAL_PASS
+    record = validation.final_record(run, by_size) if run is not None and final else None
+    source = FINAL_VALIDATION
     if record is None:
-        best, last = (Path(run.best), Path(run.last)) if run is not None else (JobDir(job_dir).best, JobDir(job_dir).last)
-        weights = best if best.exists() else last
         train = cfg["train"]
-        record = validation.revalidate(Path(weights), data_yaml, job_dir, train["imgsz"], train["batch"],
-                                       train_args(cfg).get("device"), ap_by_size=by_size)
-        source = "second_validation"
+        record = validation.revalidate(_checkpoint(run, job_dir, checkpoint), data_yaml, job_dir, train["imgsz"],
+                                       train["batch"], train_args(cfg).get("device"), ap_by_size=by_size, split=split)
+        source = SECOND_VALIDATION if final else EVALUATION_PASS
     write_pr_curve(JobDir(job_dir).pr_curve, *record.pr_curve)
     atomic_write(JobDir(job_dir).matches, lambda fh: np.savez_compressed(fh, **record.matches), binary=True)
     return {METRICS: record.metrics, "scores": record.scores, PER_CLASS: record.per_class,
-            CLASS_NAMES: list(record.per_class), "ap_by_size_from": source,
+            CLASS_NAMES: list(record.per_class), AP_BY_SIZE_FROM: source,
             MATCHES_FILE_KEY: MATCHES_FILE, PR_CURVE_FILE_KEY: PR_CURVE_FILE,
             "metrics_ci": test_set_ci(record.matches, int((cfg.get("aggregate") or {}).get("bootstrap", 0)))}
+
+
+def _checkpoint(run, job_dir: Path, checkpoint: str) -> Path:
+    """The weights `eval.checkpoint` names: last.pt, or best.pt (last.pt where no best was saved)."""
+    best, last = (Path(run.best), Path(run.last)) if run is not None else (JobDir(job_dir).best, JobDir(job_dir).last)
+    return best if checkpoint == "best" and best.exists() else last
 
 
 def test_set_ci(matches: dict[str, np.ndarray], n_resamples: int, seed: int = 0) -> dict[str, Any] | None:

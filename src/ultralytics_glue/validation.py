@@ -145,8 +145,9 @@ def final_record(trainer, ap_by_size: bool) -> ValidationRecord | None:
 
 
 def revalidate(weights: Path, data_yaml: Path, out_dir: Path, imgsz: int, batch: int, device: Any = None,
-               ap_by_size: bool = True) -> ValidationRecord:
-    """Validate a trained checkpoint once more through ultralytics and record that pass."""
+               ap_by_size: bool = True, split: str = "val") -> ValidationRecord:
+    """Validate a trained checkpoint on a split of the data YAML (`val`, `test`) through ultralytics
+    and record that pass; its files go to `out_dir/<split>/`."""
     from ultralytics import YOLO
     from ultralytics.utils import LOGGER
 
@@ -157,7 +158,8 @@ def revalidate(weights: Path, data_yaml: Path, out_dir: Path, imgsz: int, batch:
     LOGGER.setLevel(logging.WARNING)  # its printout would repeat the final validation's
     try:
         model.val(validator=RecordingValidator, data=str(data_yaml), imgsz=imgsz, batch=batch, device=device,
-                  save_json=ap_by_size, project=str(out_dir), name="val", exist_ok=True, plots=False, verbose=False)
+                  save_json=ap_by_size, split=split, project=str(out_dir), name=split, exist_ok=True, plots=False,
+                  verbose=False)
     finally:
         LOGGER.setLevel(level)
     return record_of(seen[-1], ap_by_size)
