@@ -17,7 +17,6 @@ from src.ultralytics_glue.inside import bottlenecks
 class Layout:
     channels: tuple[int, ...]      # output channels per layer (0 for the Detect head)
     bottlenecks: tuple[int, ...]   # Bottleneck modules inside each layer
-    modules: tuple[str, ...]       # each layer's class name
 
 
 def base_layout(model: dict, scale: str) -> Layout:
@@ -64,8 +63,7 @@ def _layout(model_text: str, scale: str) -> Layout:
         for hook in hooks:
             hook.remove()
     return Layout(channels=tuple(out.get(k, 0) for k in range(len(layers))),
-                  bottlenecks=tuple(counted),
-                  modules=tuple(type(layer).__name__ for layer in layers))
+                  bottlenecks=tuple(counted))
 
 
 def _without_batch_norm(layers: torch.nn.Module) -> None:
