@@ -26,14 +26,12 @@ def base_layout(model: dict, scale: str) -> Layout:
     return _layout(yaml.safe_dump(model, sort_keys=True), scale)
 
 
-class _ReachedHead(Exception):
-    """Raised just before the detection head runs: everything before it has been measured."""
-
-
 @lru_cache(maxsize=32)
 def _layout(model_text: str, scale: str) -> Layout:
     """Built on the meta device (shapes without memory or compute: YOLO11x in ~0.2 s instead of
-    ~20 s) and run through ultralytics' own forward routing up to the head."""
+    ~20 s) and run through ultralytics' own forward routing. Without the Detect head (the last
+    layer): no position may name it, it holds no bottleneck, and building it on the meta device is
+    slow (DFL's `arange` there goes through torch's Python references)."""
     import types
 
     import yaml
@@ -41,29 +39,18 @@ def _layout(model_text: str, scale: str) -> Layout:
 
     spec = {**copy.deepcopy(yaml.safe_load(model_text)), "scale": scale, "nc": 1}
     spec.pop(INSIDE_KEY, None)
+    spec["head"] = spec["head"][:-1]
     with torch.device("meta"):
         layers, save = tasks.parse_model(spec, ch=3, verbose=False)
     counted = [len(bottlenecks(layer)) for layer in layers]
     _without_batch_norm(layers)
     out: dict[int, int] = {}
-    hooks = [layer.register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o.shape[1]))
-             for k, layer in enumerate(layers[:-1])]
-
-    def stop(module, args):
-        raise _ReachedHead
-
-    hooks.append(layers[-1].register_forward_pre_hook(stop))
-    try:
-        with torch.no_grad():
-            tasks.BaseModel._predict_once(types.SimpleNamespace(model=layers, save=save),
-                                          torch.zeros(1, 3, 64, 64, device="meta"))
-    except _ReachedHead:
-        pass
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return Layout(channels=tuple(out.get(k, 0) for k in range(len(layers))),
-                  bottlenecks=tuple(counted))
+    for k, layer in enumerate(layers):
+        layer.register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o.shape[1]))
+    with torch.no_grad():
+        tasks.BaseModel._predict_once(types.SimpleNamespace(model=layers, save=save),
+                                      torch.zeros(1, 3, 64, 64, device="meta"))
+    return Layout(channels=(*(out[k] for k in range(len(layers))), 0), bottlenecks=(*counted, 0))
 
 
 def _without_batch_norm(layers: torch.nn.Module) -> None:
