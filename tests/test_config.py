@@ -163,3 +163,6 @@ def test_position_label_comes_from_hydras_choice_in_a_real_run(tmp_path):
     result = json.loads((out / "job" / "result.json").read_text())
     assert result["pos"] == "custom:after6-10" and result["status"] == "dry_run"
     assert result["model_yaml"] == "yolo11n-ema-custom-after6-10.yaml"
+    # the preset's role as configured (edited to indices), and the indices it resolved to
+    assert result["pos_configured"] == {"after": [6, 10], "replace": [], "inside": [], "inside_mode": "branch"}
+    assert (result["pos_after"], result["pos_replace"], result["pos_inside"]) == ([6, 10], [], [])

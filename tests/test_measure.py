@@ -41,7 +41,7 @@ def test_baseline_gflops_equal_what_ultralytics_prints(yolo11n):
 
     fused = deepcopy(yolo11n).fuse(verbose=False)
     printed = model_info(fused, imgsz=640)[3]  # the "(fused) ... GFLOPs" figure of its summary line
-    figures = measure.cost(yolo11n, 640)
+    figures = {**measure.params(yolo11n), **measure.gflops(yolo11n, 640)}
     assert figures["gflops"] == pytest.approx(printed, abs=1e-3)
     assert figures["params"] == sum(p.numel() for p in yolo11n.parameters())
     # at 640 px a plain conv net has no super-linear cost, so both counters agree closely

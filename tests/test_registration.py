@@ -30,7 +30,8 @@ def test_plain_ultralytics_builds_and_reloads_our_yaml_and_checkpoint(tmp_path):
     from src.ultralytics_glue.layout import base_layout
 
     arch = architecture.resolve("yolo11", "n", {"after": [16, 19, 22]}, base_layout)
-    rewrite = insert_attention(arch.base, arch.channels, "EMA", lambda c: attention.yaml_args("ema", c, {}), arch.position)
+    rewrite = insert_attention(arch.base, arch.channels, "EMA", lambda c: attention.yaml_args("ema", c, {}),
+                               arch.position)
     path = dump_yaml(rewrite.model, tmp_path / "yolo11n-ema-neck.yaml")
     ckpt = tmp_path / "model.pt"
     proc = python(f"import src, torch\nfrom ultralytics import YOLO\nm = YOLO(r'{path}')\n"

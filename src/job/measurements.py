@@ -27,11 +27,12 @@ def measure_model(cfg: dict[str, Any], arch: Architecture, model, model_file: Pa
     nc = len(cfg["dataset"]["names"])
     baseline = model if cfg["attn"]["name"] == "none" else build_model({**plain_graph(arch.base), "scale": arch.scale},
                                                                         nc=nc)
-    figures = cost(model, imgsz, baseline)
+    fused = _inference_copy(model)  # one fused copy for every count and timing
+    figures = {**params(model, params(baseline)["params"]), **gflops(fused, imgsz)}
     capacity = attention.capacity_report(model)  # a capacity control: its params next to the matched module's
     if capacity:
         figures["capacity"] = capacity
-    figures.update(latency(model, imgsz, device=measure_device(cfg["train"].get("device")),
+    figures.update(latency(fused, imgsz, device=measure_device(cfg["train"].get("device")),
                            threads=opts.get("threads"), runs=opts["latency_runs"], batch=opts["throughput_batch"]))
     if opts.get("onnx"):
         figures.update(onnx_export(model_file, job_dir / "export", imgsz, nc))
@@ -49,16 +50,11 @@ def measure_device(device: Any) -> str:
     return f"cuda:{first}" if first.isdigit() and torch.cuda.is_available() else "cpu"
 
 
-def cost(model: torch.nn.Module, imgsz: int, baseline: torch.nn.Module | None = None) -> dict[str, Any]:
-    """The figures every job records: params (also as added over `baseline`) and both GFLOPs."""
-    baseline_params = None if baseline is None else params(baseline)["params"]
-    fused = _inference_copy(model)  # one fused copy for both counts
-    return {
-        **params(model, baseline_params),
-        "gflops": round(ultralytics_gflops(fused, 640), 3),
-        "gflops_exact": round(exact_gflops(fused, imgsz), 4),
-        "gflops_exact_imgsz": imgsz,
-    }
+def gflops(model: torch.nn.Module, imgsz: int) -> dict[str, Any]:
+    """Both GFLOPs figures: ultralytics' (at 640 px) and the exact one at the job's image size."""
+    fused = _inference_copy(model)
+    return {"gflops": round(ultralytics_gflops(fused, 640), 3), "gflops_exact": round(exact_gflops(fused, imgsz), 4),
+            "gflops_exact_imgsz": imgsz}
 
 
 def params(model: torch.nn.Module, baseline_params: int | None = None) -> dict[str, int | None]:
