@@ -35,6 +35,8 @@ from src.bench.common import (
     src_run,
     timed_run,
 )
+from src.results import COMPLETED, RESULT_FILE, read_result_or_none
+from src.results.schema import ERROR, STATUS, TRAIN_SECONDS
 
 TARGET = 1.03
 # The short real job: the default embedded-dataset job (its settings, measurements and AP by size)
@@ -117,7 +119,7 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
         "imports": imports,
         "wandb_job_seconds": wandb,
         "plain_args": plain_args,
-        "job_train_seconds": result.get("train_seconds"),
+        "job_train_seconds": result.get(TRAIN_SECONDS),
     }
     return {
         "name": "overhead",
@@ -172,12 +174,11 @@ def real_job(work: Path, cache: Path) -> dict[str, Any]:
 
 
 def _completed(job_dir: Path) -> dict[str, Any]:
-    path = job_dir / "result.json"
-    if not path.exists():
-        raise BenchError(f"{job_dir}: no result.json")
-    result = json.loads(path.read_text())
-    if result.get("status") != "completed":
-        raise BenchError(f"{job_dir}: status {result.get('status')}: {result.get('error')}")
+    result = read_result_or_none(job_dir)
+    if result is None:
+        raise BenchError(f"{job_dir}: no usable {RESULT_FILE}")
+    if result.get(STATUS) != COMPLETED:
+        raise BenchError(f"{job_dir}: status {result.get(STATUS)}: {result.get(ERROR)}")
     return result
 
 

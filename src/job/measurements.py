@@ -18,6 +18,7 @@ import torch
 from src import attention
 from src.arch.architecture import Architecture
 from src.arch.bases import plain_graph
+from src.results import BASELINE
 from src.ultralytics_glue.model import build_model, export_onnx, ultralytics_gflops
 
 
@@ -25,7 +26,7 @@ def measure_model(cfg: dict[str, Any], arch: Architecture, model, model_file: Pa
     """Params (also as added over the plain model), both GFLOPs, latency and, if asked, ONNX export."""
     opts, imgsz = cfg["measure"], cfg["train"]["imgsz"]
     nc = len(cfg["dataset"]["names"])
-    baseline = model if cfg["attn"]["name"] == "none" else build_model({**plain_graph(arch.base), "scale": arch.scale},
+    baseline = model if cfg["attn"]["name"] == BASELINE else build_model({**plain_graph(arch.base), "scale": arch.scale},
                                                                         nc=nc)
     fused = _inference_copy(model)  # one fused copy for every count and timing
     figures = {**params(model, params(baseline)["params"]), **gflops(fused, imgsz)}

@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from src import data, tracking
 from src.config.checks import check_config
-from src.config.identity import config_hash, identity, position_label, run_name, train_key
+from src.arch.positions import position_label
+from src.config.identity import config_hash, identity, run_name, train_key
 from src.job.baseline import share_baseline
 from src.job.measurements import measure_model
 from src.job.model_file import write_model_yaml
@@ -27,6 +28,7 @@ from src.job.preemption import preemption_signals
 from src.job.provenance import now, versions
 from src.job.training import train_and_read
 from src.results import (
+    BASELINE,
     COMPLETED,
     DRY_RUN,
     FAILED,
@@ -171,7 +173,7 @@ def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label
     rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
     result["model_yaml"] = model_file.name
     result["inserted_layers"] = sorted(rewrite.inserted)
-    if plain["attn"]["name"] == "none":  # the baseline places nothing
+    if plain["attn"]["name"] == BASELINE:  # the baseline places nothing
         result.update(pos_after=None, pos_replace=None, pos_inside=None, pos_inside_mode=None)
     else:  # the indices the position resolved to in this base (as configured: `pos_configured`)
         position = arch.position
@@ -184,11 +186,11 @@ def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label
     model = build_model(model_file, nc=len(plain["dataset"]["names"]))
     result.update(measure_model(plain, arch, model, model_file, job_dir))
     if plain.get("dry_run"):
-        result["status"] = DRY_RUN
+        result[STATUS] = DRY_RUN
         return
     result["resumed_from"] = str(resume_from) if resume_from else None
     result["train_started_at"] = now()
     write_result(job_dir, result)  # the heartbeat, and when setup ended (how long twins may take)
     result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch))
-    result["status"] = COMPLETED
+    result[STATUS] = COMPLETED
 

@@ -10,8 +10,8 @@ import os
 import re
 from contextlib import contextmanager
 from copy import copy
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 import torch
@@ -19,6 +19,7 @@ from ultralytics import YOLO
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from src.arch.keys import TRANSFER_KEY
+from src.results.jobdir import BEST_CHECKPOINT
 from src.ultralytics_glue.validation import RecordingValidator, metrics_from
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def stripping_beside():
 
     in_place = engine.strip_optimizer
 
-    def strip(f="best.pt", s="", updates=None):
+    def strip(f=BEST_CHECKPOINT.name, s="", updates=None):  # ultralytics' own default
         if s:
             return in_place(f, s, updates)
         target = SimpleNamespace(path=Path(f))
