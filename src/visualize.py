@@ -179,7 +179,7 @@ def _figure(block: Block, chosen, truth, preds, names, path: Path, what: str, pa
     plt = pyplot()
     cols = 1 + len(block.variants)
     fig, axes = plt.subplots(len(chosen), cols, figsize=(2.4 * cols, 2.5 * len(chosen) + 0.6), squeeze=False)
-    for i, (image, (size, gt)) in enumerate(zip(chosen, truth)):
+    for i, (image, (size, gt)) in enumerate(zip(chosen, truth, strict=False)):
         _gt_panel(axes[i][0], image, size, gt, names)
         axes[i][0].set_ylabel(image.name, fontsize=7)
         for j in range(len(block.variants)):

@@ -98,7 +98,7 @@ def three_seed_sweep(tmp_path: Path) -> tuple[Path, list[float], list[float]]:
     sw = Sweep(tmp_path / "sweep")
     base = [0.400, 0.410, 0.420]
     var = [0.420, 0.425, 0.440]
-    for s, (b, v) in enumerate(zip(base, var)):
+    for s, (b, v) in enumerate(zip(base, var, strict=False)):
         sw.add("none", "neck", s, b)
         sw.add("cbam", "neck", s, v)
     return sw.root, base, var
@@ -228,9 +228,9 @@ def test_baseline_needs_same_train_key_and_model(tmp_path):
 
 def test_unpaired_welch_fallback(tmp_path):
     sw = Sweep(tmp_path / "s")
-    for seed, v in zip((0, 1, 2), (0.40, 0.41, 0.42)):
+    for seed, v in zip((0, 1, 2), (0.40, 0.41, 0.42), strict=False):
         sw.add("none", "neck", seed, v)
-    for seed, v in zip((10, 11, 12), (0.45, 0.46, 0.47)):
+    for seed, v in zip((10, 11, 12), (0.45, 0.46, 0.47), strict=False):
         sw.add("cbam", "neck", seed, v)
     s = aggregate([sw.root], plots=False)
     r = row(s, "cbam")
@@ -355,7 +355,7 @@ def test_corrupt_missing_running_and_failed_are_listed(tmp_path):
     s = aggregate([root], plots=False)
     assert (s.n_failed, s.n_interrupted, s.n_corrupt, s.n_missing) == (1, 2, 3, 1)
     assert s.n_problems == 7 and not s.ok
-    reasons = dict(zip(s.problems["job_dir"].map(lambda p: Path(p).name), s.problems["error"]))
+    reasons = dict(zip(s.problems["job_dir"].map(lambda p: Path(p).name), s.problems["error"], strict=False))
     assert "corrupt JSON" in reasons["corrupt"]
     assert "unknown status" in reasons["weird"]
     assert "expected a JSON object" in reasons["listy"]
@@ -458,7 +458,7 @@ def test_plots_written_and_nonempty(tmp_path):
         for attn, pos, m in (("none", "neck", 0.40), ("cbam", "neck", 0.43), ("se", "backbone", 0.41)):
             curve = list(m * (1 - np.exp(-np.arange(1, 6) / 2)) + rng.normal(0, 0.002, 5))
             sw.add(attn, pos, seed, m + 0.002 * seed, curve_values=curve, latency_ms=1.0 + (attn != "none"))
-    s = aggregate([sw.root])
+    aggregate([sw.root])
     pngs = sorted(p.name for p in (sw.root / "plots").glob("*.png"))
     assert pngs == ["toy_yolo11n_curves.png", "toy_yolo11n_delta.png", "toy_yolo11n_map_vs_gflops.png",
                     "toy_yolo11n_map_vs_latency.png"]

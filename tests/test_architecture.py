@@ -50,7 +50,7 @@ def test_channels_match_ultralytics_build(base):
         model = DetectionModel({**base, "scale": scale}, nc=3, verbose=False)
         seen = []
         for layer in model.model[:-1]:
-            layer.register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+            layer.register_forward_hook(lambda m, i, o, seen=seen: seen.append(o.shape[1]))
         model.eval()(torch.zeros(1, 3, 64, 64))
         assert list(base_layout(plain_graph(base), scale).channels[:-1]) == seen, scale
 
@@ -141,7 +141,7 @@ def test_real_modules_build_and_forward_64px(tmp_path, scale, preset, attn):
     rewrite = insert_attention(arch.base, arch.channels, cls, lambda c: attention.yaml_args(attn, c, {}), arch.position)
     path = dump_yaml(rewrite.model, tmp_path / model_file_name("yolo11", scale, attn, preset))
     model = build_model(path, nc=3)
-    for i, channels in rewrite.inserted.items():
+    for i in rewrite.inserted:
         assert type(model.model[i]).__name__ == cls
     model.train()
     out = model(torch.zeros(1, 3, 64, 64))  # train mode, batch 1

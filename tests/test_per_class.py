@@ -38,7 +38,7 @@ def test_per_class_table_by_hand(sweep):
     summary = aggregate([sweep], plots=False)
     csv = pd.read_csv(sweep / "per_class.csv")
     assert list(csv.columns) == CSV_COLUMNS
-    assert list(zip(csv["class"], csv["attn"])) == [(c, v) for c in CLASSES for v in ("none", "cot", "ema", "se")]
+    assert list(zip(csv["class"], csv["attn"], strict=False)) == [(c, v) for c in CLASSES for v in ("none", "cot", "ema", "se")]
     row = {(r["class"], r["attn"]): r for r in csv.to_dict("records")}
     s2 = math.sqrt(2 * 0.05 ** 2)  # sample std of two values 0.1 apart
     expected = {  # (n, instances, ap50 mean, std, ap50_95 mean, std, Δ ap50_95)

@@ -84,7 +84,7 @@ def test_inside_neck_puts_one_module_in_each_bottleneck_and_trains(base_name, sc
     assert all(type(w.attn).__name__ == "EMA" and w.mode == mode for w in wrapped)
     assert rewrite.model["inside"] == {"layers": pos.inside, "module": "ema", "params": {}, "mode": mode}
     originals = [b for i in pos.inside for _, _, b in bottlenecks(plain.model[i])]
-    for w, b in zip(wrapped, originals):  # a projection exactly where the replaced conv changed channels
+    for w, b in zip(wrapped, originals, strict=False):  # a projection exactly where the replaced conv changed channels
         assert hasattr(w, "proj") == (mode == "conv" and b.cv1.conv.out_channels != b.cv2.conv.out_channels)
     model.train()
     total(model(torch.zeros(1, 3, 64, 64))).backward()  # train mode, batch 1

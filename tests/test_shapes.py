@@ -55,7 +55,7 @@ def test_layout_and_labels_are_valid(tmp_path):
         labels = sorted((tmp_path / "labels" / split).glob("*.txt"))
         assert len(images) == n
         assert [p.stem for p in images] == [p.stem for p in labels]
-        for img, lbl in zip(images, labels):
+        for img, lbl in zip(images, labels, strict=False):
             with Image.open(img) as im:
                 assert im.size == (imgsz, imgsz) and im.mode == "RGB"
             boxes = read_boxes(lbl)

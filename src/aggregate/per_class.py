@@ -42,7 +42,7 @@ def build_per_class(done: pd.DataFrame) -> pd.DataFrame:
     table["delta_ap50_95"] = _deltas(table, long)
     labels = T.setup_labels(done)
     table["setup"] = [labels.get((d, m, k), "") for d, m, k in
-                      zip(table["dataset"], table["model"], table[TRAIN_KEY])]
+                      zip(table["dataset"], table["model"], table[TRAIN_KEY], strict=False)]
     table = table.sort_values(["dataset", "model", TRAIN_KEY, "order", "is_baseline", "pos", "attn"],
                               ascending=[True, True, True, True, False, True, True], kind="stable")
     return table[CSV_COLUMNS + [TRAIN_KEY, "setup", "is_baseline"]].reset_index(drop=True)

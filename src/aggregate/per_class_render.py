@@ -24,7 +24,7 @@ def blocks(table: pd.DataFrame):
 
 
 def _variants(block: pd.DataFrame) -> list[tuple[str, str]]:
-    return list(dict.fromkeys(zip(block["pos"], block["attn"])))
+    return list(dict.fromkeys(zip(block["pos"], block["attn"], strict=False)))
 
 
 def _label(pos: str, attn: str, compact: bool = False) -> str:
@@ -43,7 +43,7 @@ def _grid(block: pd.DataFrame, metric: str, std: bool, delta: bool):
         finite = [m for m in means if T.finite(m)]
         best = max(finite) if len(finite) > 1 else None
         cells = []
-        for v, mean in zip(variants, means):
+        for v, mean in zip(variants, means, strict=False):
             r = by_variant.get(v)
             if r is None or not T.finite(mean):
                 cells.append(("–" if r is not None else "", False))
@@ -80,8 +80,9 @@ def render_terminal(table: pd.DataFrame, max_classes: int = TERMINAL_MAX_CLASSES
         body = [[name, inst] + [t + ("*" if best else " ") for t, best in cells] for name, inst, cells in rows]
         widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
 
-        def line(values):  # class names left, numbers right
-            return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
+        def line(values, widths=widths):  # class names left, numbers right
+            return "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                             for i, (v, w) in enumerate(zip(values, widths, strict=True)))
 
         out.append("\n".join([f"== {title}: per-class AP50-95 (%, mean over seeds; (Δ pp) vs none; * best) ==",
                               line(headers), *(line(r).rstrip() for r in body)]))

@@ -17,12 +17,13 @@ from . import per_class as PC
 from . import per_class_render as PCR
 from .test_set import CACHE_DIR
 
-DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggregate.bootstrap)
 from . import tables as T
 from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
 from .report import render_report
 from .sections import render_latex_tables, render_markdown_tables, render_terminal
 from .summary import Summary
+
+DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggregate.bootstrap)
 
 
 # ================================================================================ entry point
@@ -103,7 +104,7 @@ def _problems(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     p = runs.loc[runs["status"].isin(PROBLEM_STATUSES), cols].copy()
     errors = []
-    for status, err in zip(p["status"], p["error"]):
+    for status, err in zip(p["status"], p["error"], strict=False):
         err = err if isinstance(err, str) and err.strip() else ""
         if status == RUNNING and "still running" not in err:  # live jobs say so themselves (collect)
             err = "interrupted (status still 'running')" + (f": {err}" if err else "")

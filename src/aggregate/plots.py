@@ -179,7 +179,7 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
         xerr = np.vstack([d - lo, hi - d])[:, has_ci]
         ax.errorbar(d[has_ci], ypos[has_ci], xerr=xerr, fmt="none", ecolor="black", capsize=3, lw=1, zorder=3)
     labels = []
-    for r, ok in zip(data.to_dict("records"), has_ci):
+    for r, ok in zip(data.to_dict("records"), has_ci, strict=False):
         test = "" if r["test"] == "paired" else " †"
         labels.append(f"{r['attn']} @ {r['pos']} (n={int(r['n'])}{'' if ok else ', no CI'}){test}")
     ax.set_yticks(ypos, labels, fontsize=8)

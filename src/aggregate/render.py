@@ -68,14 +68,14 @@ def render_terminal(table: pd.DataFrame, cost: bool = False) -> str:
     if table.empty:
         return ""
     g = _grid(table, cost, drop_single_model=True)
-    body = [ids + [v + ("*" if m and v else " " if c.better else "") for v, m, c in zip(vals, mrow, g.columns)]
-            for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask)]
+    body = [ids + [v + ("*" if m and v else " " if c.better else "") for v, m, c in zip(vals, mrow, g.columns, strict=False)]
+            for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False)]
     headers = g.id_headers + [c.short or c.header for c in g.columns]
     aligns = ["l"] * len(g.id_headers) + [("l" if c.align == "c" else "r") for c in g.columns]
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
 
     def line(vals):
-        return "  ".join(v.ljust(w) if a == "l" else v.rjust(w) for v, w, a in zip(vals, widths, aligns)).rstrip()
+        return "  ".join(v.ljust(w) if a == "l" else v.rjust(w) for v, w, a in zip(vals, widths, aligns, strict=False)).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])]
     for i, r in enumerate(body):
@@ -97,9 +97,9 @@ def render_markdown(table: pd.DataFrame, cost: bool = False) -> str:
     lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |",
              "|" + "|".join([":---"] * len(g.id_headers)
                             + [(":---:" if c.align == "c" else "---:") for c in g.columns]) + "|"]
-    for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask):
+    for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False):
         out = [md_escape(v) for v in ids]
-        out += [f"**{v}**" if m and v else v for v, m in zip(vals, mrow)]
+        out += [f"**{v}**" if m and v else v for v, m in zip(vals, mrow, strict=False)]
         lines.append("| " + " | ".join(out) + " |")
     return "\n".join(lines)
 
@@ -150,11 +150,11 @@ def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: s
            f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
            " & ".join([_TEX_ID_HEADERS[h] for h in g.id_headers] + [c.tex for c in g.columns]) + r" \\",
            r"\midrule"]
-    for i, (ids, vals, mrow) in enumerate(zip(g.id_rows, g.cells, g.mask)):
+    for i, (ids, vals, mrow) in enumerate(zip(g.id_rows, g.cells, g.mask, strict=False)):
         if i and g.blocks[i] != g.blocks[i - 1]:
             out.append(r"\midrule")
         row = [tex_escape(v) for v in ids]
-        row += [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow)]
+        row += [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow, strict=False)]
         out.append(" & ".join(row) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     if notes:

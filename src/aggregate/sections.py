@@ -183,7 +183,7 @@ def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = 
 
 def _md_plots(s: Summary, ds: str, plot_keys: dict, h: str = "####") -> str:
     lines = []
-    for (dataset, model, train_key), keys in sorted(plot_keys.items()):
+    for (dataset, model, _train_key), keys in sorted(plot_keys.items()):
         if dataset != ds or not keys:
             continue
         lines.append(f"{h} Plots: {R.md_escape(model)}\n")

@@ -91,8 +91,8 @@ def setup_labels(df: pd.DataFrame) -> dict[tuple, str]:
             continue
         texts = [f"{int_text(r.epochs)}ep/{int_text(r.imgsz)}px" for r in grp.itertuples()]
         if len(set(texts)) < len(texts):
-            texts = [f"{t} {r.train_key[:8]}" for t, r in zip(texts, grp.itertuples())]
-        for t, r in zip(texts, grp.itertuples()):
+            texts = [f"{t} {r.train_key[:8]}" for t, r in zip(texts, grp.itertuples(), strict=False)]
+        for t, r in zip(texts, grp.itertuples(), strict=False):
             labels[(r.dataset, r.model, r.train_key)] = t
     return labels
 
@@ -149,7 +149,7 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: 
     table = _add_multiplicity(table, min_effect if min_effect else rope)
     labels = setup_labels(done)
     table["setup"] = [labels.get((d, m, k), "") for d, m, k in
-                      zip(table["dataset"], table["model"], table[TRAIN_KEY])]
+                      zip(table["dataset"], table["model"], table[TRAIN_KEY], strict=False)]
     table = table.sort_values(["dataset", "model", TRAIN_KEY, "is_baseline", "pos", "attn"],
                               ascending=[True, True, True, False, True, True], kind="stable")
     front = _leading(["map50", PRIMARY])
@@ -182,7 +182,7 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
     pair_groups = {k: v.to_numpy() for k, v in pairs.groupby(VARIANT, sort=False)["d"]}
     table = table.copy()
     table["delta_sd"] = [np.std(pair_groups[k], ddof=1) if len(pair_groups.get(k, ())) >= 2 else np.nan
-                         for k in zip(*(table[c] for c in VARIANT))]
+                         for k in zip(*(table[c] for c in VARIANT), strict=False)]
     var_groups = {k: v.to_numpy() for k, v in var_runs.groupby(VARIANT, sort=False)[PRIMARY]}
     base_moments = base_runs.groupby(BLOCK, sort=False)[PRIMARY].agg(["mean", "var", "count"])
     base_costs = table[table["is_baseline"]].set_index(BLOCK)

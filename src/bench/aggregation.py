@@ -105,8 +105,8 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
         root = work / f"n{n}"
         write_seconds = write_results(root, n)
         repeats = mode.aggregation_repeats.get(n, 1)
-        times = interleave({"plots": lambda i, r=root: time_aggregate(r, work / f"out{n}_plots", True),
-                            "no_plots": lambda i, r=root: time_aggregate(r, work / f"out{n}_noplots", False)},
+        times = interleave({"plots": lambda i, r=root, n=n: time_aggregate(r, work / f"out{n}_plots", True),
+                            "no_plots": lambda i, r=root, n=n: time_aggregate(r, work / f"out{n}_noplots", False)},
                            repeats)
         sizes[str(n)] = {"files": n, "write_seconds": write_seconds, "repeats": repeats, "seconds": times,
                          "median_plots": median(times["plots"]), "median_no_plots": median(times["no_plots"]),

@@ -70,7 +70,7 @@ def median(values: Iterable[float | None]) -> float | None:
 
 def paired_ratio(a: Sequence[float | None], b: Sequence[float | None]) -> float | None:
     """Median over repeats of a_i / b_i (runs i of both sides made back to back)."""
-    ratios = [x / y for x, y in zip(a, b) if x is not None and y]
+    ratios = [x / y for x, y in zip(a, b, strict=False) if x is not None and y]
     return statistics.median(ratios) if ratios else None
 
 

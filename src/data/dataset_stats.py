@@ -70,7 +70,7 @@ def split_stats(images: list[Path], names: list[str], imgsz: int, workers: int =
     totals = _empty_counts()
     notes: Counter = Counter()
     background = 0
-    for img, wh in zip(images, sizes):
+    for img, wh in zip(images, sizes, strict=False):
         if wh is None:
             notes["unreadable images"] += 1
             continue

@@ -379,7 +379,7 @@ def _clutter(rng: np.random.Generator, draw: ImageDraw.ImageDraw, S: int, most: 
             cx, cy = rng.uniform(0, S, 2)
             ang = np.sort(rng.uniform(0, 2 * math.pi, k))
             rad = r * rng.uniform(0.4, 1.0, k)
-            draw.polygon([(cx + a * math.cos(t), cy + a * math.sin(t)) for a, t in zip(rad, ang)], fill=_grey(rng))
+            draw.polygon([(cx + a * math.cos(t), cy + a * math.sin(t)) for a, t in zip(rad, ang, strict=False)], fill=_grey(rng))
         else:
             x1, y1, x2, y2 = rng.uniform(0, S, 4)
             draw.line([(x1, y1), (x2, y2)], fill=_grey(rng), width=int(rng.integers(1, 3)) * _SS)

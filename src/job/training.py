@@ -119,5 +119,5 @@ def test_set_ci(matches: dict[str, np.ndarray], n_resamples: int, seed: int = 0)
 
 def write_pr_curve(path: Path, recall: np.ndarray, precision: np.ndarray) -> Path:
     """recall,precision rows (ultralytics' 1000-point recall grid)."""
-    rows = "".join(f"{r:.6g},{p:.6g}\n" for r, p in zip(recall, precision))
+    rows = "".join(f"{r:.6g},{p:.6g}\n" for r, p in zip(recall, precision, strict=False))
     return atomic_write_text(path, "recall,precision\n" + rows)

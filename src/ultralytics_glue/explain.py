@@ -30,7 +30,7 @@ def predict(weights: Path, images: list[Path], imgsz: int, out_dir: Path, cams: 
     finally:
         LOGGER.setLevel(level)
     found = []
-    for image, r in zip(images, results):
+    for image, r in zip(images, results, strict=False):
         overlay = out_dir / f"{image.stem}_cam.jpg"
         cam = np.asarray(Image.open(overlay).convert("RGB")) if cams and overlay.is_file() else None
         found.append({"boxes": r.boxes.xyxy.cpu(), "conf": r.boxes.conf.cpu(), "cls": r.boxes.cls.cpu(),
@@ -52,5 +52,5 @@ def matches(pred: dict[str, Any], gt: list[tuple]) -> dict[str, list[tuple]]:
                          {"bboxes": gt_boxes, "cls": gt_cls}, conf=CONF)
     kept = matrix.matches or {}
     return {kind: [(*map(float, box), int(c)) for box, c in zip(kept.get(kind, {}).get("bboxes", []),
-                                                               kept.get(kind, {}).get("cls", []))]
+                                                               kept.get(kind, {}).get("cls", []), strict=False)]
             for kind in ("TP", "FP", "FN")}

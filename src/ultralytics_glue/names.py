@@ -57,4 +57,4 @@ def best_epoch(rows: list[dict[str, float]]) -> int | None:
 def epoch_seconds(rows: list[dict[str, float]]) -> list[float]:
     """Per-epoch durations (the `time` column is cumulative)."""
     cumulative = [row[TIME_COLUMN] for row in rows if TIME_COLUMN in row]
-    return [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative)]
+    return [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative, strict=False)]
