@@ -7,6 +7,7 @@ state (src/sweep/plan.py).
 """
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -34,11 +35,28 @@ def main(cfg: DictConfig) -> str:
                      tracking_group=tracking.group_name(study_name(hc.runtime.choices, hc.job.config_name),
                                                          Path(sweep_or_run_dir)),
                      pos_label=position_label(OmegaConf.to_container(cfg.pos, resolve=True),
-                                              _unedited_preset(hc, cfg, overrides)))
+                                              _unedited_preset(hc, cfg, overrides)),
+                     resume_command=resume_command(hc, Path(sweep_or_run_dir)))
     if hc.mode == RunMode.RUN and result["status"] == FAILED:
         print(f"job failed: {result['error']}", file=sys.stderr)
         raise SystemExit(1)
     return result["status"]
+
+
+def resume_command(hc, sweep_or_run_dir: Path) -> str | None:
+    """The command that resumes this run or sweep: its overrides, with its directory fixed (a
+    `${now:...}` one is new on each run). None under submitit, which requeues the job itself."""
+    if "submitit" in str(hc.launcher.get("_target_", "")):
+        return None
+    key = "hydra.sweep.dir" if hc.mode == RunMode.MULTIRUN else "hydra.run.dir"
+    task = list(hc.overrides.task)
+    if hc.mode == RunMode.MULTIRUN:  # the sweep's overrides (a,b lists), not this job's
+        saved = sweep_or_run_dir / "multirun.yaml"
+        task = list(OmegaConf.load(saved).hydra.overrides.task) if saved.exists() else task
+    kept = [o for o in [*hc.overrides.hydra, *task] if not o.startswith(f"{key}=")]
+    words = ["python", "-m", "src.run", *(["-m"] if hc.mode == RunMode.MULTIRUN else []), *kept,
+             f"{key}={sweep_or_run_dir}"]
+    return shlex.join(words)
 
 
 def _unedited_preset(hc, cfg: DictConfig, overrides: list[str]) -> str | None:
