@@ -44,10 +44,14 @@ def main(cfg: DictConfig) -> str:
 
 
 def resume_command(hc, sweep_or_run_dir: Path) -> str | None:
+    """What an interrupted job tells the user to run; None under submitit, which requeues the job
+    itself (src/sweep/uncompleted.py says what to run when SLURM does not)."""
+    return None if "submitit_folder" in hc.launcher else rerun_command(hc, sweep_or_run_dir)
+
+
+def rerun_command(hc, sweep_or_run_dir: Path) -> str:
     """The command that resumes this run or sweep: its overrides, with its directory fixed (a
-    `${now:...}` one is new on each run). None under submitit, which requeues the job itself."""
-    if "submitit" in str(hc.launcher.get("_target_", "")):
-        return None
+    `${now:...}` one is new on each run)."""
     key = "hydra.sweep.dir" if hc.mode == RunMode.MULTIRUN else "hydra.run.dir"
     task = list(hc.overrides.task)
     if hc.mode == RunMode.MULTIRUN:  # the sweep's overrides (a,b lists), not this job's
