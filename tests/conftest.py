@@ -197,6 +197,8 @@ def pytest_terminal_summary(terminalreporter):
     if not reports:
         return
     terminalreporter.section("slurm tests")
-    for r in sorted(reports, key=lambda r: r.nodeid):
-        why = f"  ({r.longrepr[2]})" if r.skipped and isinstance(r.longrepr, tuple) else ""
-        terminalreporter.line(f"{r.outcome:8} {r.duration:6.1f} s  {r.nodeid}{why}")
+    skipped = {r.longrepr[2] for r in reports if r.skipped and isinstance(r.longrepr, tuple)}
+    for why in sorted(skipped):  # one line, not one per test
+        terminalreporter.line(f"{sum(r.skipped for r in reports)} skipped: {why}")
+    for r in sorted((r for r in reports if not r.skipped), key=lambda r: r.nodeid):
+        terminalreporter.line(f"{r.outcome:8} {r.duration:6.1f} s  {r.nodeid}")
