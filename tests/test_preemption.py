@@ -123,3 +123,17 @@ def test_under_submitit_its_handlers_stay_and_its_requeue_is_noted(monkeypatch):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def test_a_resumed_epoch_replaces_the_row_its_killed_run_left(tmp_path):
+    """Killed between results.csv's row for epoch 4 and epoch 4's last.pt: the resumed run trains
+    epoch 4 again, and its row replaces the old one instead of following it."""
+    from src.ultralytics_glue.trainer import drop_rows_from
+
+    csv = tmp_path / "results.csv"
+    csv.write_text("epoch,time\n1,2.5\n2,5.1\n3,7.7\n4,10.2\n")
+    drop_rows_from(csv, 4)
+    assert csv.read_text() == "epoch,time\n1,2.5\n2,5.1\n3,7.7\n"
+    drop_rows_from(csv, 5)  # nothing from epoch 5 on: unchanged
+    assert csv.read_text() == "epoch,time\n1,2.5\n2,5.1\n3,7.7\n"
+    drop_rows_from(tmp_path / "none.csv", 1)  # a run's first epoch: no file yet

@@ -201,8 +201,9 @@ def test_partition_preemption_requeues_and_the_job_resumes(outputs, shared_cache
 def test_time_limit_requeues_and_the_job_resumes(outputs, shared_cache):
     """timeout_min=2 with signal_delay_s=60: submitit gets SIGUSR2 30-60 s into each run (slurmctld
     checks time limits every 30 s and warns up to one check early), checkpoints and requeues; the
-    requeued job resumes. ~10 s epochs: each run gets through at least one."""
-    proc, log = launch(outputs, shared_cache, "attn=ema", "train.epochs=4", "dataset.generator.n_train=384",
+    requeued job resumes. ~15 s epochs, over 60 s in all on an idle machine (so the first run is
+    still training when the signal comes); each run gets through at least one."""
+    proc, log = launch(outputs, shared_cache, "attn=ema", "train.epochs=4", "dataset.generator.n_train=768",
                        timeout_min=2, signal_delay_s=60, max_num_timeout=6)
     text = finish(proc, log, timeout=500)
     assert proc.returncode == 0, text[-3000:]
