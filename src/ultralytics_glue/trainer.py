@@ -64,7 +64,6 @@ def training_finished(checkpoint: str | Path) -> bool:
 PARTIAL_SUFFIX = ".partial"
 
 
-@contextmanager
 def drop_rows_from(results_csv: Path, epoch: int) -> None:
     """Remove results.csv's rows of `epoch` and later (left by a run that died before its checkpoint)."""
     if not results_csv.exists():
@@ -75,6 +74,7 @@ def drop_rows_from(results_csv: Path, epoch: int) -> None:
         atomic_write_text(results_csv, header + "".join(kept))
 
 
+@contextmanager
 def written_beside(owner: Any, *attrs: str):
     """Point `owner.<attr>` (paths) at `<path>.partial` for the duration of a save, then rename each
     file the save wrote over its real path. A process killed mid-save leaves the previous file whole
