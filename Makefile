@@ -14,11 +14,12 @@ SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 # one `make data-<format>` per native format in src/data/formats/ (data-coco, data-visdrone, ...)
 DATA_TARGETS := $(patsubst src/data/formats/%.py,data-%,$(filter-out %/__init__.py,$(wildcard src/data/formats/*.py)))
 
-.PHONY: help venv run dry-run study aggregate sync bench test clean gpu-wheels gpu-check $(DATA_TARGETS)
+.PHONY: help venv run dry-run study aggregate sync bench test clean gpu-wheels gpu-check slurm-up slurm-down $(DATA_TARGETS)
 
 help:
 	@echo "make run        default ablation (attn=none,cot,ema on the embedded dataset) + table"
-	@echo "make test       the test suite"
+	@echo "make test       the test suite (the slurm tests run when a cluster answers: make slurm-up first)"
+	@echo "make slurm-up / slurm-down   a one-node SLURM cluster on this machine (root; config under outputs/slurm)"
 	@echo "make dry-run    cost table (params, GFLOPs) of every attention x position, no training"
 	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
 	@echo "make study STUDY=quick   a ready-made study from conf/experiment/ (= experiments/): $$(ls conf/experiment | sed "s/.yaml//" | tr "\n" " ")"
@@ -59,6 +60,12 @@ bench: venv
 
 test: venv
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+slurm-up:
+	.ci/slurm-cluster up
+
+slurm-down:
+	.ci/slurm-cluster down
 
 $(DATA_TARGETS): data-%: venv
 	DATASETS_DIR=$(DATASETS_DIR) $(PY) -m src.data.fetch $* $(if $(ARCHIVES),--archives $(ARCHIVES))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
+
 from src.runtime import PROJECT_ROOT  # noqa: F401 - re-exported: `from src import PROJECT_ROOT` is public
 
 _PARSER_MODULE = "ultralytics.nn.tasks"  # parse_model looks module names up in its globals()

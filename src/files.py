@@ -12,7 +12,6 @@ import secrets
 from pathlib import Path
 from typing import Any, Callable
 
-
 # COCO's object-size bins by box area in pixels: small < 32^2 <= medium < 96^2 <= large.
 SMALL_MAX_AREA, MEDIUM_MAX_AREA = 32 ** 2, 96 ** 2
 SIZE_BINS = ("small", "medium", "large")

@@ -17,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.arch.positions import position_label, unedited_preset
 from src.config.identity import study_name
-from src.sweep.placement import Placement, place
 from src.runtime import set_environment
+from src.sweep.placement import Placement, place
+from src.sweep.rerun import rerun_command
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -35,11 +36,18 @@ def main(cfg: DictConfig) -> str:
     result = run_job(cfg, Path(hc.runtime.output_dir), overrides=overrides, placement=_placement(hc, cfg),
                      tracking_group=tracking.group_name(study_name(hc.runtime.choices, hc.job.config_name),
                                                          Path(sweep_or_run_dir)),
-                     pos_label=_pos_label(hc, cfg, overrides))
+                     pos_label=_pos_label(hc, cfg, overrides),
+                     resume_command=resume_command(hc, Path(sweep_or_run_dir)))
     if hc.mode == RunMode.RUN and result[STATUS] == FAILED:
         print(f"job failed: {result[ERROR]}", file=sys.stderr)
         raise SystemExit(1)
     return result[STATUS]
+
+
+def resume_command(hc, sweep_or_run_dir: Path) -> str | None:
+    """What an interrupted job tells the user to run; None under submitit, which requeues the job
+    itself (src/sweep/uncompleted.py says what to run when SLURM does not)."""
+    return None if "submitit_folder" in hc.launcher else rerun_command(hc, sweep_or_run_dir)
 
 
 def _pos_label(hc, cfg: DictConfig, overrides: list[str]) -> str:
@@ -79,7 +87,8 @@ def _placement(hc, cfg: DictConfig) -> Placement:
 
 
 if __name__ == "__main__":
-    from src.sweep.plan import main as plan, wants_plan
+    from src.sweep.plan import main as plan
+    from src.sweep.plan import wants_plan
 
     if wants_plan(sys.argv[1:]):  # before Hydra, which writes multirun.yaml and .hydra/ when it launches
         sys.exit(plan(sys.argv[1:]))

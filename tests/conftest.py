@@ -186,3 +186,19 @@ def pytest_collection_modifyitems(config, items):
                         if defs and defs[-1].scope == "module")
         if shared:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(shared)}"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The `slurm` tests by name, outcome and wall time (or why they were skipped): CI shows that
+    they ran on the cluster, not just that the suite passed."""
+    reports = [r for key in ("passed", "failed", "skipped", "error") for r in terminalreporter.stats.get(key, [])
+               if getattr(r, "keywords", {}).get("slurm") and r.when in ("call", "setup")
+               and (r.when == "call" or r.outcome != "passed")]
+    if not reports:
+        return
+    terminalreporter.section("slurm tests")
+    skipped = {r.longrepr[2] for r in reports if r.skipped and isinstance(r.longrepr, tuple)}
+    for why in sorted(skipped):  # one line, not one per test
+        terminalreporter.line(f"{sum(r.skipped for r in reports)} skipped: {why}")
+    for r in sorted((r for r in reports if not r.skipped), key=lambda r: r.nodeid):
+        terminalreporter.line(f"{r.outcome:8} {r.duration:6.1f} s  {r.nodeid}")

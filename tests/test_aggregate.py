@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from anywhere, without a conftest
     sys.path.insert(0, str(ROOT))
 
-from src.aggregate import Summary, aggregate  # noqa: E402
 from src import sweep_end as hydra_callback  # noqa: E402
+from src.aggregate import Summary, aggregate  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
-from src.aggregate.stats import paired_diff, pareto_front, t_ppf, t_sf_two_sided, welch_from_moments  # noqa: E402
 from src.aggregate.render import tex_escape  # noqa: E402
+from src.aggregate.stats import paired_diff, pareto_front, t_ppf, t_sf_two_sided, welch_from_moments  # noqa: E402
 from src.results import empty_result, write_result  # noqa: E402
 
 REQUIRED_CSV = ["dataset", "model", "pos", "attn", "n", "map50_mean", "map50_std", "map50_95_mean",

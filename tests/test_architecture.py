@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
+from conftest import position_presets
 
 from src import attention
 from src.arch import architecture
@@ -11,8 +12,6 @@ from src.arch.bases import layers_of, load_base, plain_graph
 from src.arch.positions import Position, PositionError, position_label, resolve_position
 from src.arch.rewrite import dump_yaml, insert_attention, model_file_name
 from src.ultralytics_glue.layout import base_layout
-
-from conftest import position_presets
 
 PRESETS = position_presets()  # loaded from conf/pos/, as a job gets them
 BETWEEN = sorted(p for p, spec in PRESETS.items() if not spec["inside"])  # between-layer presets

@@ -19,15 +19,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from conftest import ROOT, randomize, run_cli
 from torch import nn
 
-from conftest import ROOT, run_cli, randomize
 from src import attention
 from src.attention import BatchNorm2d
-from src.attention.cot import CoTBlock
+from src.attention.cot import CoTBlock, local_aggregate
 from src.attention.cot_lite import CoTAttention
 from src.attention.ema import EMA
-from src.attention.cot import local_aggregate
 from src.bench.seed_reference import SeedCoTAttention, SeedEMA  # the seeds, as written there
 
 MODULES = [name for name in attention.available() if name != "none"]  # every registered module

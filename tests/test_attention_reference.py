@@ -7,21 +7,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import randomize
+from test_attention import YOLO_CHANNELS
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from src import attention
-from src.attention.capacity import CapacityControl
+from src.attention.capacity import CapacityControl, block_params, matchable
 from src.attention.cbam import CBAM
 from src.attention.coordatt import CoordAtt
-from src.attention.eca import ECA
+from src.attention.eca import ECA, eca_kernel_size
 from src.attention.se import SELayer
 from src.attention.simam import SimAM
-
-from conftest import randomize
-from src.attention.capacity import block_params, matchable
-from src.attention.eca import eca_kernel_size
-from test_attention import YOLO_CHANNELS
 
 CHANNELS = [16, 48, 96, 256]
 SIZES = [(2, 7, 5), (3, 1, 9), (1, 5, 1), (2, 2, 2)]  # (batch, h, w): odd, 1-wide, batch 1

@@ -15,20 +15,20 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from conftest import LOGGED_AND_DRAWN, ROOT, TINY, cli_env, home_of, tree_listing, wait_for
+from test_aggregate import Sweep
+
 from src.aggregate import aggregate
 from src.config.identity import config_hash, train_key
 from src.job.baseline import WHY, choose_owner
-from src.sweep.progress import outcome_line
 from src.results import empty_result, write_result
 from src.sweep.heartbeat import Heartbeat
 from src.sweep.lock import held_elsewhere, job_lock
 from src.sweep.plan import parse_argv, plan, render, sweep_jobs, wants_plan
+from src.sweep.progress import outcome_line
 from src.sweep.state import DEFERRED_STATE, DONE, ELSEWHERE, FAILED_STATE, NEW, is_live, job_state
 from src.sweep.state import RESUMABLE as RESUMABLE_STATE
 from src.ultralytics_glue.trainer import stripping_beside, written_beside
-from test_aggregate import Sweep
 
 HOST = socket.gethostname()
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
+from conftest import compose, group_options
 from omegaconf import OmegaConf
 
 from src.arch.positions import edits_position, unedited_preset
 from src.config.checks import ConfigError, check_config
 from src.config.identity import config_hash, identity, run_name, study_name, train_key
 from src.ultralytics_glue.settings import train_arg_names
-
-from conftest import compose, group_options
 
 GROUPS = ("dataset", "attn", "pos", "model", "train", "logger")
 

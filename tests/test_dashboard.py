@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from src.tracking import dashboard as D
 from src import tracking
+from src.tracking import dashboard as D
 from src.tracking import keys as K
 from src.tracking.runs import DIR_VARS
 

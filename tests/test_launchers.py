@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-
 from conftest import TINY, job_dirs, load_result, run_cli, spawn_cli, training_starts
+
 from src.sweep.placement import place
 
 pytestmark = pytest.mark.e2e

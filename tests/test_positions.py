@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import compose, group_options, position_presets
 
 from src import attention
 from src.arch import architecture
@@ -12,11 +13,9 @@ from src.arch.positions import PositionError
 from src.arch.rewrite import insert_attention
 from src.config.checks import ConfigError, check_config
 from src.job.measurements import exact_gflops, params
-from src.ultralytics_glue.layout import base_layout
 from src.ultralytics_glue.inside import AttentionBottleneck, bottlenecks
+from src.ultralytics_glue.layout import base_layout
 from src.ultralytics_glue.model import build_model
-
-from conftest import compose, group_options, position_presets
 
 PRESETS = position_presets()
 BASES = sorted({compose(f"model={m}").model.base for m in group_options("model")})

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, TINY, load_result, run_cli
 
 pytestmark = pytest.mark.e2e

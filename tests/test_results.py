@@ -5,8 +5,17 @@ import json
 
 import pytest
 
-from src.results import (COMPLETED, RESULT_FILE, STATUSES, JobDir, Status, empty_result, read_result,
-                         read_result_or_none, write_result)
+from src.results import (
+    COMPLETED,
+    RESULT_FILE,
+    STATUSES,
+    JobDir,
+    Status,
+    empty_result,
+    read_result,
+    read_result_or_none,
+    write_result,
+)
 
 
 def test_a_status_is_written_and_read_back_as_its_plain_value(tmp_path):

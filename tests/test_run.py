@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import LOGGED_AND_DRAWN, TINY, files_under, home_of, job_dirs, load_result, run_cli, training_starts
 
 from src.results import write_result
-
-from conftest import LOGGED_AND_DRAWN, TINY, files_under, home_of, job_dirs, load_result, run_cli, training_starts
 
 pytestmark = pytest.mark.e2e
 

@@ -8,14 +8,24 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import pandas as pd
-
-from conftest import (ROOT, TINY, cli_command, cli_env, job_dirs, load_result, run_cli, seconds_between, spawn_cli,
-                      training_starts, wait_for)
-from src.results import write_result
+import pytest
+from conftest import (
+    ROOT,
+    TINY,
+    cli_command,
+    cli_env,
+    job_dirs,
+    load_result,
+    run_cli,
+    seconds_between,
+    spawn_cli,
+    training_starts,
+    wait_for,
+)
 from test_convert import make_visdrone_fixture
+
+from src.results import write_result
 
 pytestmark = pytest.mark.e2e
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_aggregate import Sweep, row
 
 from src import metrics
 from src.aggregate import aggregate
 from src.aggregate.stats import paired_diff
 from src.aggregate.uncertainty import holm, sd_interval, seeds_needed, two_level_interval, verdict
 from src.metrics import map_from_matches
-
-from test_aggregate import Sweep, row
 
 
 def matches(rng, n_images=40, hit=0.6) -> dict:

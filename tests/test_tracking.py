@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src.runtime import PROJECT_ROOT
 from src import tracking
+from src.runtime import PROJECT_ROOT
 from src.tracking import keys as K
 from src.tracking import offline, runs, sync
 

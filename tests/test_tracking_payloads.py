@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from src.runtime import PROJECT_ROOT
 from src.results import COST_KEYS
+from src.runtime import PROJECT_ROOT
 from src.tracking import keys as K
 from src.tracking import payloads
 from src.ultralytics_glue.names import ULTRALYTICS_METRICS

@@ -8,7 +8,8 @@ from src import attention
 from src.arch import architecture
 from src.arch.bases import load_base, plain_graph
 from src.arch.rewrite import insert_attention
-from src.ultralytics_glue import model as glue_model, trainer as glue_trainer
+from src.ultralytics_glue import model as glue_model
+from src.ultralytics_glue import trainer as glue_trainer
 from src.ultralytics_glue.layout import base_layout
 
 

@@ -8,9 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, RUNTIME_ENV, TINY, files_under, home_of, run_cli
 from PIL import Image
-
-from conftest import RUNTIME_ENV, ROOT, TINY, files_under, home_of, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -110,9 +110,9 @@ def test_subset_function():
 
 def test_ultralytics_reads_the_prepared_subset(tmp_path):
     """The txt list maps to the converted labels the ultralytics way (images/ -> labels/)."""
-    from ultralytics.data.utils import check_det_dataset
-    from ultralytics.data.dataset import YOLODataset
     from ultralytics.cfg import get_cfg
+    from ultralytics.data.dataset import YOLODataset
+    from ultralytics.data.utils import check_det_dataset
 
     src = tmp_path / "native"
     root = tmp_path / "VisDrone"

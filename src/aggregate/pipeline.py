@@ -15,13 +15,12 @@ from src.results.schema import JOB_DIR
 
 from . import per_class as PC
 from . import per_class_render as PCR
-from .test_set import CACHE_DIR
-
 from . import tables as T
 from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
 from .report import render_report
 from .sections import render_latex_tables, render_markdown_tables, render_terminal
 from .summary import Summary
+from .test_set import CACHE_DIR
 
 DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggregate.bootstrap)
 

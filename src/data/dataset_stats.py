@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from src.data.yolo_layout import image_size
 from src.data.images import images_of, label_path
+from src.data.yolo_layout import image_size
 from src.files import SIZE_BINS, size_bin
 from src.runtime import set_environment
 

@@ -22,8 +22,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from src.data.yolo_layout import split_problem
 from src.data.images import list_images
+from src.data.yolo_layout import split_problem
 from src.files import atomic_write_text
 
 SUBSET_SEED = 0  # the subset does not follow the job's seed: every run of a study sees the same images

@@ -18,8 +18,8 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from src import data, tracking
-from src.config.checks import check_config
 from src.arch.positions import position_label
+from src.config.checks import check_config
 from src.config.identity import config_hash, identity, run_name, train_key
 from src.job.baseline import share_baseline
 from src.job.measurements import measure_model
@@ -72,12 +72,13 @@ log = logging.getLogger(__name__)
 
 def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None = None,
             placement: Placement | None = None, tracking_group: str | None = None,
-            pos_label: str | None = None) -> dict[str, Any]:
+            pos_label: str | None = None, resume_command: str | None = None) -> dict[str, Any]:
     """Run one job, or skip / resume it when its directory already holds this config's work, or
     skip it when it is live elsewhere (another launch of the sweep, another host).
 
     `pos_label` names the position in tables and runs (the entry point derives it from Hydra's
-    choice); by default the preset's own `name`.
+    choice); by default the preset's own `name`. `resume_command` is what an interrupted job
+    tells the user to run (the entry point knows the sweep's command line and directory).
     """
     job_dir = Path(job_dir).resolve()
     plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
@@ -104,12 +105,12 @@ def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None =
         if previous is not None and state.detail:
             log.info("%s: %s", job_dir.name, state)
         return _attempt(plain, job_dir, previous, state.kind == RESUMABLE, stale_after, overrides,
-                        tracking_group, pos_label)
+                        tracking_group, pos_label, resume_command)
 
 
 def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | None, resume: bool,
              stale_after: float, overrides: list[str] | None, tracking_group: str | None,
-             pos_label: str | None) -> dict[str, Any]:
+             pos_label: str | None, resume_command: str | None = None) -> dict[str, Any]:
     """The job itself, under its lock: announce, share the baseline or train, record."""
     last = job_dir / LAST_CHECKPOINT
     try:
@@ -133,10 +134,11 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
         try:
             _run(plain, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
                  on_epoch=_beating(job_dir, result, tracker.log_epoch))
-        except Exception as exc:  # recorded, not raised: see the module docstring
-            if received:
-                result.update({STATUS: RUNNING, INTERRUPTED: True,
-                               ERROR: f"interrupted by {received[0]}; re-run the same command to resume"})
+        except BaseException as exc:  # recorded, not raised: see the module docstring
+            if received:  # Preempted, or submitit's SystemExit after it requeued the job
+                result.update({STATUS: RUNNING, INTERRUPTED: True, ERROR: interrupted_by(received[0], resume_command)})
+            elif not isinstance(exc, Exception):  # e.g. Ctrl-C: left as it is, and resumable
+                raise
             else:
                 log.error("job failed: %s", exc)
                 result[STATUS] = FAILED
@@ -149,6 +151,13 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
     if received:  # the machine is going away: stop here, do not start the next job of the sweep
         raise SystemExit(f"{job_dir.name}: {result.get(ERROR) or 'interrupted'}")
     return result
+
+
+def interrupted_by(signal_name: str, resume_command: str | None) -> str:
+    """The error an interrupted job records: how it comes back (no command: submitit requeued it)."""
+    if resume_command is None:
+        return f"interrupted by {signal_name}; submitit requeued it: the requeued job resumes from {LAST_CHECKPOINT}"
+    return f"interrupted by {signal_name}; to resume: {resume_command}"
 
 
 def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Callable:

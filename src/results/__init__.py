@@ -7,11 +7,34 @@ neither torch nor ultralytics: the aggregator runs on a machine that only has th
 from __future__ import annotations
 
 from src.results.io import empty_result, read_result, read_result_or_none, reused_result, write_result
-from src.results.jobdir import (BEST_CHECKPOINT, LAST_CHECKPOINT, MATCHES_FILE, PR_CURVE_FILE, RESULT_FILE,
-                                RESULTS_CSV, JobDir)
-from src.results.schema import (BASELINE, COMPLETED, CORRUPT, COST_KEYS, DEFERRED, DRY_RUN, FAILED, IDENTITY_KEYS,
-                                METRIC_KEYS, MISSING, OWN_KEYS, PROBLEMS, RUNNING, SCHEMA_VERSION, STATUSES, TERMINAL,
-                                Status)
+from src.results.jobdir import (
+                                BEST_CHECKPOINT,
+                                LAST_CHECKPOINT,
+                                MATCHES_FILE,
+                                PR_CURVE_FILE,
+                                RESULT_FILE,
+                                RESULTS_CSV,
+                                JobDir,
+)
+from src.results.schema import (
+                                BASELINE,
+                                COMPLETED,
+                                CORRUPT,
+                                COST_KEYS,
+                                DEFERRED,
+                                DRY_RUN,
+                                FAILED,
+                                IDENTITY_KEYS,
+                                METRIC_KEYS,
+                                MISSING,
+                                OWN_KEYS,
+                                PROBLEMS,
+                                RUNNING,
+                                SCHEMA_VERSION,
+                                STATUSES,
+                                TERMINAL,
+                                Status,
+)
 
 __all__ = ["BASELINE", "BEST_CHECKPOINT", "COMPLETED", "CORRUPT", "COST_KEYS", "DEFERRED", "DRY_RUN", "FAILED",
            "IDENTITY_KEYS", "LAST_CHECKPOINT", "MATCHES_FILE", "METRIC_KEYS", "MISSING", "OWN_KEYS",

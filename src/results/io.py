@@ -12,9 +12,23 @@ from typing import Any
 
 from src.files import atomic_write_json
 from src.results.jobdir import RESULT_FILE
-from src.results.schema import (DEFERRED_BECAUSE, DEFERRED_TO, ERROR, IDENTITY_KEYS, JOB_DIR, METRIC_KEYS, METRICS,
-                                OWN_KEYS, REUSED_FROM, RUNNING, SCHEMA_VERSION, STATUS, STATUSES, TRACEBACK,
-                                TRAIN_SECONDS)
+from src.results.schema import (
+    DEFERRED_BECAUSE,
+    DEFERRED_TO,
+    ERROR,
+    IDENTITY_KEYS,
+    JOB_DIR,
+    METRIC_KEYS,
+    METRICS,
+    OWN_KEYS,
+    REUSED_FROM,
+    RUNNING,
+    SCHEMA_VERSION,
+    STATUS,
+    STATUSES,
+    TRACEBACK,
+    TRAIN_SECONDS,
+)
 
 
 def empty_result(**identity: Any) -> dict[str, Any]:

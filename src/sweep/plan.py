@@ -17,16 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from src.runtime import PROJECT_ROOT
 from src.config.identity import config_hash, train_key
 from src.results import BASELINE, COMPLETED, JobDir, read_result, read_result_or_none
 from src.results.schema import ATTN, EPOCHS_DONE, REUSED_FROM, STATUS, TRAIN_KEY, TRAIN_SECONDS
+from src.runtime import PROJECT_ROOT
+from src.sweep.clock import format_seconds
 from src.sweep.discover import discover
 from src.sweep.election import elect
-from src.sweep.clock import format_seconds
 from src.sweep.grid import basic_sweep_jobs, sweep_arguments
-from src.sweep.state import (DEFERRED_STATE, DONE, ELSEWHERE, FAILED_STATE, NEW, RESUMABLE, JobState, job_state,
-                             stale_after_of)
+from src.sweep.state import (
+    DEFERRED_STATE,
+    DONE,
+    ELSEWHERE,
+    FAILED_STATE,
+    NEW,
+    RESUMABLE,
+    JobState,
+    job_state,
+    stale_after_of,
+)
 from src.ultralytics_glue.names import read_results_csv
 
 TRUE = ("true", "1", "yes", "on")

@@ -19,6 +19,7 @@ from ultralytics import YOLO
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from src.arch.keys import TRANSFER_KEY
+from src.files import atomic_write_text
 from src.results.jobdir import BEST_CHECKPOINT
 from src.ultralytics_glue.validation import RecordingValidator, metrics_from
 
@@ -58,6 +59,16 @@ def training_finished(checkpoint: str | Path) -> bool:
 
 
 PARTIAL_SUFFIX = ".partial"
+
+
+def drop_rows_from(results_csv: Path, epoch: int) -> None:
+    """Remove results.csv's rows of `epoch` and later (left by a run that died before its checkpoint)."""
+    if not results_csv.exists():
+        return
+    header, *rows = results_csv.read_text().splitlines(keepends=True)
+    kept = [row for row in rows if int(float(row.split(",")[0])) < epoch]
+    if len(kept) < len(rows):
+        atomic_write_text(results_csv, header + "".join(kept))
 
 
 @contextmanager
@@ -123,6 +134,14 @@ class AblationTrainer(DetectionTrainer):
         beside and renamed into place."""
         with written_beside(self, "last", "best"):
             return super().save_model()
+
+    def save_metrics(self, metrics):
+        """ultralytics appends the epoch's row to results.csv before it saves that epoch's
+        checkpoint: a run killed in between is resumed from the previous last.pt and trains the
+        epoch again. The rows an earlier run wrote from this epoch on are dropped first, so
+        results.csv holds each epoch once, as the checkpoint it resumed from saw them."""
+        drop_rows_from(Path(self.csv), self.epoch + 1)
+        super().save_metrics(metrics)
 
     def get_validator(self):
         """ultralytics' validator, one that keeps what its final pass computed (see RecordingValidator)."""

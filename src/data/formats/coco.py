@@ -20,8 +20,15 @@ from typing import Any, Callable
 
 from src.data.archives import Archive, FetchError, candidates, extract, find_dir
 from src.data.formats import NativeFormat
-from src.data.yolo_layout import (DROP_REASONS, ConversionError, SplitBuilder, Summary, append_box, build_split,
-                                  image_size)
+from src.data.yolo_layout import (
+    DROP_REASONS,
+    ConversionError,
+    SplitBuilder,
+    Summary,
+    append_box,
+    build_split,
+    image_size,
+)
 
 COCO_IMAGES = "http://images.cocodataset.org"
 ANNOTATIONS_ZIP = "annotations_trainval2017.zip"

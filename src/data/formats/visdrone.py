@@ -21,9 +21,16 @@ from typing import Callable
 
 from src.data.archives import Archive, FetchError, candidates, extract
 from src.data.formats import NativeFormat
-from src.data.yolo_layout import (DROP_REASONS, ConversionError, SplitBuilder, Summary, append_box, build_split,
-                                  image_size)
 from src.data.images import list_images
+from src.data.yolo_layout import (
+    DROP_REASONS,
+    ConversionError,
+    SplitBuilder,
+    Summary,
+    append_box,
+    build_split,
+    image_size,
+)
 
 ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases/download/v0.0.0"
 
