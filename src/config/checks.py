@@ -8,6 +8,9 @@ model-file writer and the measurements use it as it is.
 """
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 from src import attention
@@ -17,6 +20,58 @@ from src.arch.positions import PositionError
 # train() arguments the framework sets itself; a user value would silently fight ours.
 MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
 DATASET_KINDS = ("shapes", "yolo")
+# ultralytics' trainer rounds imgsz to a multiple of max(model stride, 32); every base here ends at P5 (stride 32).
+# We fail instead of rounding: the dataset is generated and the latency timed at the configured size, and the
+# result would record a size the model never trained at.
+MAX_STRIDE = 32
+
+# Every number of our own config groups: dotted key -> (integer?, lowest, lowest allowed?, highest, null allowed?).
+# A key absent from the job's config (logger.mode under logger=none, the generator of a yolo dataset) is skipped.
+NUMBERS: dict[str, tuple[bool, float, bool, float | None, bool]] = {
+    "seed": (True, 0, True, None, False),                      # numpy's seed must be >= 0
+    "measure.latency_runs": (True, 1, True, None, False),
+    "measure.throughput_batch": (True, 1, True, None, False),
+    "measure.threads": (True, 1, True, None, False),
+    "aggregate.bootstrap": (True, 0, True, None, False),
+    "aggregate.rope": (False, 0, True, None, True),
+    "aggregate.min_effect": (False, 0, True, None, True),
+    "sweep.stale_after": (False, 0, False, None, False),
+    "logger.init_timeout": (False, 0, False, None, False),
+    "logger.finish_timeout": (False, 0, True, None, False),
+    "dataset.imgsz": (True, 1, True, None, False),
+    "dataset.epochs": (True, 1, True, None, False),
+    "dataset.batch": (True, 1, True, None, False),
+    "dataset.fraction": (False, 0, False, 1, False),
+    "dataset.max_images": (True, 1, True, None, True),
+    "dataset.generator.seed": (True, 0, True, None, False),
+    "dataset.generator.n_train": (True, 1, True, None, False),
+    "dataset.generator.n_val": (True, 1, True, None, False),
+    "dataset.generator.min_objects": (True, 1, True, None, False),
+    "dataset.generator.max_objects": (True, 1, True, None, False),
+    "dataset.generator.small": (False, 0, True, 1, False),
+    "dataset.generator.medium": (False, 0, True, 1, False),
+    "dataset.generator.large": (False, 0, True, 1, False),
+    "dataset.generator.min_size": (True, 1, True, None, False),
+    "dataset.generator.max_size_frac": (False, 0, False, 1, False),
+    "dataset.generator.hue_jitter": (False, 0, True, 180, False),
+    "dataset.generator.clutter": (True, 0, True, None, False),
+    "dataset.generator.noise": (False, 0, True, 255, False),
+    "dataset.generator.overlap": (False, 0, True, 1, False),
+    "train.workers": (True, 0, True, None, False),
+    "train.lr0": (False, 0, False, None, False),
+    "train.warmup_epochs": (False, 0, True, None, False),
+    "train.close_mosaic": (True, 0, True, None, False),
+    "train.mosaic": (False, 0, True, 1, False),
+    "train.patience": (True, 0, True, None, False),
+}
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "logger.mode": ("online", "offline", "disabled"),
+    "train.cache": ("ram", "disk", False, True),
+}
+# A dataset's recommended train values (`dataset.train.*`, what train.* defaults to) obey the same ranges.
+NUMBERS.update({f"dataset.{key}": bound for key, bound in list(NUMBERS.items()) if key.startswith("train.")})
+CHOICES.update({f"dataset.{key}": choices for key, choices in list(CHOICES.items()) if key.startswith("train.")})
+FLAGS = ("dry_run", "plan", "measure.onnx", "measure.ap_by_size", "logger.system_metrics")
 
 
 class ConfigError(ValueError):
@@ -25,6 +80,7 @@ class ConfigError(ValueError):
 
 def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> architecture.Architecture:
     """Raise ConfigError on the first bad value; else the job's architecture, its position resolved."""
+    check_values(cfg)
     attn = cfg["attn"]
     if attn["name"] not in attention.available():
         raise ConfigError(f"unknown attn {attn['name']!r}; valid choices: {', '.join(attention.available())}")
@@ -61,7 +117,85 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
         if unknown:
             raise ConfigError(f"train.{unknown[0]} is not an ultralytics train argument; "
                               f"see `yolo cfg` for the valid ones")
+        _ultralytics_check({k: v for k, v in train.items() if k in train_arg_names})
     return _resolved(cfg)
+
+
+def check_values(cfg: Mapping[str, Any]) -> None:
+    """The values of our own groups (numbers, choices, flags, paths): no torch, no ultralytics, no Hydra,
+    so the entry point runs it before Hydra creates a dir and each job before it does anything else."""
+    for key, bound in NUMBERS.items():
+        present, value = _lookup(cfg, key)
+        if present:
+            _check_number(key, value, *bound)
+    for key, choices in CHOICES.items():
+        present, value = _lookup(cfg, key)
+        if present and not any(value == c and type(value) is type(c) for c in choices):
+            raise ConfigError(f"{key}={value!r} is not a valid choice; valid choices: {', '.join(map(str, choices))}")
+    for key in FLAGS:
+        present, value = _lookup(cfg, key)
+        if present and not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+    generator = (cfg.get("dataset") or {}).get("generator") or {}
+    if generator.get("min_objects", 0) > generator.get("max_objects", float("inf")):
+        raise ConfigError(f"dataset.generator.min_objects={generator['min_objects']} is above "
+                          f"dataset.generator.max_objects={generator['max_objects']}")
+    imgsz = (cfg.get("train") or {}).get("imgsz")
+    if isinstance(imgsz, int) and not isinstance(imgsz, bool) and imgsz > 0 and imgsz % MAX_STRIDE:
+        near = [s for s in (imgsz // MAX_STRIDE * MAX_STRIDE, (imgsz // MAX_STRIDE + 1) * MAX_STRIDE) if s]
+        raise ConfigError(f"train.imgsz={imgsz} is not a multiple of the model's max stride {MAX_STRIDE}; "
+                          f"use {' or '.join(map(str, near))}")
+    for key in ("paths.outputs", "paths.cache"):
+        present, value = _lookup(cfg, key)
+        if present:
+            check_writable(key, value)
+
+
+def check_writable(key: str, path: Any) -> None:
+    """`path` exists as a writable directory (created if missing, as the run would): else one line, path and errno."""
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"{key} must be a directory path, got {path!r}")
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        name = errno.errorcode.get(exc.errno, "?") if exc.errno else type(exc).__name__
+        raise ConfigError(f"{key}={path}: not a writable directory ({name}: {exc.strerror or exc})") from None
+
+
+def _lookup(cfg: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted key."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _check_number(key: str, value: Any, integer: bool, low: float, low_ok: bool, high: float | None,
+                  nullable: bool) -> None:
+    """ConfigError naming `key`, the value and the valid range unless `value` is in it."""
+    if value is None and nullable:
+        return
+    kind = (int,) if integer else (int, float)
+    fits = isinstance(value, kind) and not isinstance(value, bool)
+    fits = fits and (value >= low if low_ok else value > low) and (high is None or value <= high)
+    if not fits:
+        rng = f"{'>=' if low_ok else '>'} {low}" + (f" and <= {high}" if high is not None else "")
+        what = "an integer" if integer else "a number"
+        raise ConfigError(f"{key} must be {what} {rng}{' or null' if nullable else ''}, got {value!r}")
+
+
+def _ultralytics_check(train: dict[str, Any]) -> None:
+    """ultralytics' own type and range check of the train() arguments, its message under our key names."""
+    from ultralytics.cfg import check_cfg
+
+    try:
+        check_cfg(dict(train))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("train." + str(exc).replace("'", "", 2)) from None
 
 
 def _resolved(cfg: Mapping[str, Any]) -> architecture.Architecture:

@@ -120,6 +120,13 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
                                       "versions": versions(), STARTED_AT: now(), HOST: socket.gethostname(),
                                       PID: os.getpid(), STALE_AFTER: stale_after})
     write_result(job_dir, result)  # announces this job to its siblings and starts its heartbeat
+    try:  # before the baseline share, W&B, the dataset and the model: a bad value costs nothing
+        arch = _checked(plain)
+    except Exception as exc:  # recorded, not raised: see the module docstring
+        _record_failure(result, exc)
+        result[FINISHED_AT] = now()
+        write_result(job_dir, result)
+        return result
     shared = share_baseline(plain, job_dir, result, stale_after, previous, can_resume=resume) if ident else None
     if shared is not None:
         return shared
@@ -129,17 +136,14 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
         identity={k: ident[k] for k in (ATTN, POS, DATASET, MODEL, SEED) if k in ident})
     with preemption_signals() as received, Heartbeat(job_dir / RESULT_FILE, interval(stale_after)):
         try:
-            _run(plain, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
+            _run(plain, arch, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
                  on_epoch=_beating(job_dir, result, tracker.log_epoch))
         except Exception as exc:  # recorded, not raised: see the module docstring
             if received:
                 result.update({STATUS: RUNNING, INTERRUPTED: True,
                                ERROR: f"interrupted by {received[0]}; re-run the same command to resume"})
             else:
-                log.error("job failed: %s", exc)
-                result[STATUS] = FAILED
-                result[ERROR] = f"{type(exc).__name__}: {exc}"
-                result[TRACEBACK] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+                _record_failure(result, exc)
         finally:
             result[FINISHED_AT] = now()
             write_result(job_dir, result)
@@ -147,6 +151,21 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
     if received:  # the machine is going away: stop here, do not start the next job of the sweep
         raise SystemExit(f"{job_dir.name}: {result.get(ERROR) or 'interrupted'}")
     return result
+
+
+def _record_failure(result: dict[str, Any], exc: Exception) -> None:
+    """A failed job's status, error and the end of its traceback, into its result (called in an except)."""
+    log.error("job failed: %s", exc)
+    result[STATUS] = FAILED
+    result[ERROR] = f"{type(exc).__name__}: {exc}"
+    result[TRACEBACK] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+
+
+def _checked(plain: dict[str, Any]):
+    """The job's config checked (src/config/checks.py): its architecture, the position resolved once."""
+    from src.ultralytics_glue import settings
+
+    return check_config(plain, settings.train_arg_names())
 
 
 def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Callable:
@@ -161,12 +180,11 @@ def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Call
     return on_epoch
 
 
-def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label: str,
+def _run(plain: dict[str, Any], arch, job_dir: Path, result: dict[str, Any], pos_label: str,
          resume_from: Path | None, on_epoch=None) -> None:
     from src.ultralytics_glue import settings
     from src.ultralytics_glue.model import build_model
 
-    arch = check_config(plain, settings.train_arg_names())  # the position, resolved once for the whole job
     settings.configure(ultralytics_home(plain["paths"]["outputs"]))
     rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
     result["model_yaml"] = model_file.name
