@@ -231,3 +231,15 @@ def test_dry_run_sweep_gives_a_cost_table(tmp_path):
     assert runs["onnx_ok"].all(), runs[["attn", "pos", "onnx_error"]]  # every variant exports and runs in onnxruntime
     assert (runs["gflops_exact"] > 0).all() and (runs["latency_ms"] > 0).all()
     assert files_under(home_of(tmp_path)) == [], "a run wrote into the user's home"
+
+
+@pytest.mark.e2e
+def test_every_job_of_a_sweep_times_latency_with_the_configured_threads(tmp_path, shared_cache):
+    """The first job of a sequential sweep used to time with torch's start-up threads and later jobs with
+    what the previous training left behind; measure.threads (default 1) is now set before every timing."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "attn=none,se", f"hydra.sweep.dir={sweep}", *TINY, outputs=tmp_path, cache=shared_cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [load_result(d) for d in job_dirs(sweep)]
+    assert [r["status"] for r in results] == ["completed", "completed"]
+    assert [r["latency_threads"] for r in results] == [1, 1]
