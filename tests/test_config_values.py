@@ -102,7 +102,8 @@ def test_imgsz_must_be_a_multiple_of_the_stride(imgsz, ok):
 # The issue's bad inputs to `python -m src.run` (sweeps included): each fails in a few seconds, names the key,
 # and leaves no training behind.
 ISSUE_INPUTS = [
-    (["logger=wandb", "logger.mode=bogus"], "logger.mode='bogus' is not a valid choice; valid choices: online, offline, disabled"),
+    (["logger=wandb", "logger.mode=bogus"],
+     "logger.mode='bogus' is not a valid choice; valid choices: online, offline, disabled"),
     (["aggregate.bootstrap=-5"], "aggregate.bootstrap must be an integer >= 0, got -5"),
     (["sweep.stale_after=-1"], "sweep.stale_after must be a number > 0, got -1"),
     (["train.imgsz=33"], "train.imgsz=33 is not a multiple"),

@@ -234,12 +234,28 @@ def test_dry_run_sweep_gives_a_cost_table(tmp_path):
 
 
 @pytest.mark.e2e
-def test_every_job_of_a_sweep_times_latency_with_the_configured_threads(tmp_path, shared_cache):
+def test_every_job_of_a_sweep_times_latency_with_the_configured_threads_and_prints_one_line_an_epoch(
+        tmp_path, shared_cache):
     """The first job of a sequential sweep used to time with torch's start-up threads and later jobs with
-    what the previous training left behind; measure.threads (default 1) is now set before every timing."""
+    what the previous training left behind; measure.threads (default 1) is now set before every timing.
+    By default (console=epochs) ultralytics' output goes to each job's run.log, the console gets one line
+    per epoch, and a repeated warning comes once per job."""
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "attn=none,se", f"hydra.sweep.dir={sweep}", *TINY, outputs=tmp_path, cache=shared_cache)
+    tiny = [o for o in TINY if not o.startswith(("console=", "train.epochs="))]
+    proc = run_cli("-m", "attn=none,se", "train.epochs=2", f"hydra.sweep.dir={sweep}", *tiny, outputs=tmp_path,
+                   cache=shared_cache)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = [load_result(d) for d in job_dirs(sweep)]
+    dirs = job_dirs(sweep)
+    results = [load_result(d) for d in dirs]
     assert [r["status"] for r in results] == ["completed", "completed"]
     assert [r["latency_threads"] for r in results] == [1, 1]
+    console = proc.stdout + proc.stderr
+    epoch_lines = [line for line in console.splitlines() if line.startswith("[job] ")]
+    assert [line.split(":")[0] for line in epoch_lines] == [f"[job] {d.name} epoch {e}/2" for d in dirs for e in (1, 2)]
+    assert all("mAP50-95 " in line for line in epoch_lines)
+    assert training_starts(console) == 0 and "[sweep] job 2/2 end" in console
+    runs = [(d / "run.log").read_text() for d in dirs]
+    assert training_starts(*runs) == 2
+    warning = "cache='ram' may produce non-deterministic"
+    assert console.count(warning) == 2 and all(run.count(warning) <= 1 for run in runs)
+    assert "WARNING ⚠️ WARNING" not in console

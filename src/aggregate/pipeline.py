@@ -32,8 +32,8 @@ def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: s
     """Aggregate every result.json below `paths` and write the tables, plots and report.
 
     `out_dir` defaults to the first path when it is a directory; with no usable directory, or no
-    result found, nothing is written (the Summary still holds the tables). `bootstrap`: image resamples of each variant's
-    paired test-set CI (0: off); `rope` (pp, default 0.5): the region of practical equivalence of
+    result found, nothing is written (the Summary still holds the tables). `bootstrap`: image
+    resamples of each variant's paired test-set CI (0: off); `rope` (pp, default 0.5): the region of practical equivalence of
     the verdict; `min_effect` (pp, default: the rope): the Δ seeds-needed aims at.
     """
     if isinstance(paths, (str, os.PathLike)):

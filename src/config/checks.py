@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from src import attention
 from src.arch import architecture, bases
 from src.arch.positions import PositionError
+from src.ultralytics_glue import console  # torch-free: ultralytics is imported inside its functions
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
 MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
@@ -66,6 +67,7 @@ NUMBERS: dict[str, tuple[bool, float, bool, float | None, bool]] = {
 }
 CHOICES: dict[str, tuple[Any, ...]] = {
     "logger.mode": ("online", "offline", "disabled"),
+    "console": console.MODES,
     "train.cache": ("ram", "disk", False, True),
 }
 # A dataset's recommended train values (`dataset.train.*`, what train.* defaults to) obey the same ranges.
@@ -106,8 +108,6 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
         value = train.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or (value < 1 and not (key == "batch" and value == -1)):
             raise ConfigError(f"train.{key} must be a positive integer, got {value!r}")
-    if not isinstance(cfg.get("seed"), int):
-        raise ConfigError(f"seed must be an integer, got {cfg.get('seed')!r}")
     managed = sorted(set(train) & MANAGED_TRAIN_ARGS)
     if managed:
         raise ConfigError(f"train.{managed[0]} is set by the framework; use the top-level option instead "
@@ -190,10 +190,10 @@ def _check_number(key: str, value: Any, integer: bool, low: float, low_ok: bool,
 
 def _ultralytics_check(train: dict[str, Any]) -> None:
     """ultralytics' own type and range check of the train() arguments, its message under our key names."""
-    from ultralytics.cfg import check_cfg
+    from src.ultralytics_glue.settings import check_train_args
 
     try:
-        check_cfg(dict(train))
+        check_train_args(train)
     except (TypeError, ValueError) as exc:
         raise ConfigError("train." + str(exc).replace("'", "", 2)) from None
 

@@ -13,7 +13,7 @@ import os
 import socket
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,6 +27,7 @@ from src.job.preemption import preemption_signals
 from src.job.provenance import now, versions
 from src.job.training import train_and_read
 from src.results import (
+    BASELINE,
     COMPLETED,
     DRY_RUN,
     FAILED,
@@ -60,6 +61,7 @@ from src.results.schema import (
     TRAIN_KEY,
 )
 from src.runtime import ultralytics_home
+from src.ultralytics_glue.console import EPOCHS, epoch_line, job_console
 from src.sweep.heartbeat import Heartbeat, interval
 from src.sweep.lock import job_lock
 from src.sweep.placement import Placement
@@ -136,8 +138,9 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
         identity={k: ident[k] for k in (ATTN, POS, DATASET, MODEL, SEED) if k in ident})
     with preemption_signals() as received, Heartbeat(job_dir / RESULT_FILE, interval(stale_after)):
         try:
-            _run(plain, arch, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
-                 on_epoch=_beating(job_dir, result, tracker.log_epoch))
+            with job_console(job_dir, plain.get("console", EPOCHS)) as console:
+                _run(plain, arch, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
+                     on_epoch=_beating(job_dir, result, tracker.log_epoch, console, plain["train"]["epochs"]))
         except Exception as exc:  # recorded, not raised: see the module docstring
             if received:
                 result.update({STATUS: RUNNING, INTERRUPTED: True,
@@ -168,8 +171,10 @@ def _checked(plain: dict[str, Any]):
     return check_config(plain, settings.train_arg_names())
 
 
-def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Callable:
-    """The on_epoch callback: record the epoch in result.json (a heartbeat too), then log it."""
+def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable, console: IO[str] | None = None,
+             epochs: int = 0) -> Callable:
+    """The on_epoch callback: record the epoch in result.json (a heartbeat too), log it, and print
+    its line on `console` (None: ultralytics prints its own)."""
     def on_epoch(epoch: int, values: dict[str, float]) -> None:
         result[EPOCHS_DONE] = epoch
         try:
@@ -177,6 +182,8 @@ def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Call
         except OSError as exc:  # e.g. a full disk: the training itself will say so if it matters
             log.warning("could not record epoch %d in %s: %s", epoch, job_dir / RESULT_FILE, exc)
         log_epoch(epoch, values)
+        if console is not None:
+            print(epoch_line(job_dir.name, epoch, epochs, values), file=console, flush=True)
     return on_epoch
 
 
@@ -189,7 +196,7 @@ def _run(plain: dict[str, Any], arch, job_dir: Path, result: dict[str, Any], pos
     rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
     result["model_yaml"] = model_file.name
     result["inserted_layers"] = sorted(rewrite.inserted)
-    if plain["attn"]["name"] == "none":  # the baseline places nothing
+    if plain["attn"]["name"] == BASELINE:  # the baseline places nothing
         result.update(pos_after=None, pos_replace=None, pos_inside=None, pos_inside_mode=None)
     else:  # the indices the position resolved to in this base (as configured: `pos_configured`)
         position = arch.position

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from src.results.io import empty_result, read_result, read_result_or_none, reused_result, write_result
 from src.results.jobdir import (BEST_CHECKPOINT, LAST_CHECKPOINT, MATCHES_FILE, PR_CURVE_FILE, RESULT_FILE,
-                                RESULTS_CSV, JobDir)
+                                RESULTS_CSV, RUN_LOG, JobDir)
 from src.results.schema import (BASELINE, COMPLETED, CORRUPT, COST_KEYS, DEFERRED, DRY_RUN, FAILED, IDENTITY_KEYS,
                                 METRIC_KEYS, MISSING, OWN_KEYS, PROBLEMS, RUNNING, SCHEMA_VERSION, STATUSES, TERMINAL,
                                 Status)
 
 __all__ = ["BASELINE", "BEST_CHECKPOINT", "COMPLETED", "CORRUPT", "COST_KEYS", "DEFERRED", "DRY_RUN", "FAILED",
            "IDENTITY_KEYS", "LAST_CHECKPOINT", "MATCHES_FILE", "METRIC_KEYS", "MISSING", "OWN_KEYS",
-           "PROBLEMS", "PR_CURVE_FILE", "RESULTS_CSV", "RESULT_FILE", "RUNNING", "SCHEMA_VERSION", "STATUSES",
+           "PROBLEMS", "PR_CURVE_FILE", "RESULTS_CSV", "RESULT_FILE", "RUNNING", "RUN_LOG", "SCHEMA_VERSION", "STATUSES",
            "TERMINAL", "JobDir", "Status", "empty_result", "read_result", "read_result_or_none", "reused_result",
            "write_result"]
