@@ -36,7 +36,7 @@ def bad_values(key: str, value):
     if isinstance(value, bool):
         return ["maybe"]
     if isinstance(value, (int, float)) or key in NUMBERS:
-        high = NUMBERS.get(key, (None, None, None, None))[3]
+        high = NUMBERS[key].high if key in NUMBERS else None
         return [-2] + ([high + 1] if high is not None else [])  # not -1: train.batch=-1 is ultralytics' AutoBatch
     return []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,49 +27,44 @@ DATASET_KINDS = ("shapes", "yolo")
 # result would record a size the model never trained at.
 MAX_STRIDE = 32
 
-# Every number of our own config groups: dotted key -> (integer?, lowest, lowest allowed?, highest, null allowed?).
-# A key absent from the job's config (logger.mode under logger=none, the generator of a yolo dataset) is skipped.
-NUMBERS: dict[str, tuple[bool, float, bool, float | None, bool]] = {
-    "seed": (True, 0, True, None, False),                      # numpy's seed must be >= 0
-    "measure.latency_runs": (True, 1, True, None, False),
-    "measure.throughput_batch": (True, 1, True, None, False),
-    "measure.threads": (True, 1, True, None, False),
-    "aggregate.bootstrap": (True, 0, True, None, False),
-    "aggregate.rope": (False, 0, True, None, True),
-    "aggregate.min_effect": (False, 0, True, None, True),
-    "sweep.stale_after": (False, 0, False, None, False),
-    "logger.init_timeout": (False, 0, False, None, False),
-    "logger.finish_timeout": (False, 0, True, None, False),
-    "dataset.imgsz": (True, 1, True, None, False),
-    "dataset.epochs": (True, 1, True, None, False),
-    "dataset.batch": (True, 1, True, None, False),
-    "dataset.fraction": (False, 0, False, 1, False),
-    "dataset.max_images": (True, 1, True, None, True),
-    "dataset.generator.seed": (True, 0, True, None, False),
-    "dataset.generator.n_train": (True, 1, True, None, False),
-    "dataset.generator.n_val": (True, 1, True, None, False),
-    "dataset.generator.min_objects": (True, 1, True, None, False),
-    "dataset.generator.max_objects": (True, 1, True, None, False),
-    "dataset.generator.small": (False, 0, True, 1, False),
-    "dataset.generator.medium": (False, 0, True, 1, False),
-    "dataset.generator.large": (False, 0, True, 1, False),
-    "dataset.generator.min_size": (True, 1, True, None, False),
-    "dataset.generator.max_size_frac": (False, 0, False, 1, False),
-    "dataset.generator.hue_jitter": (False, 0, True, 180, False),
-    "dataset.generator.clutter": (True, 0, True, None, False),
-    "dataset.generator.noise": (False, 0, True, 255, False),
-    "dataset.generator.overlap": (False, 0, True, 1, False),
-    "train.workers": (True, 0, True, None, False),
-    "train.lr0": (False, 0, False, None, False),
-    "train.warmup_epochs": (False, 0, True, None, False),
-    "train.close_mosaic": (True, 0, True, None, False),
-    "train.mosaic": (False, 0, True, 1, False),
-    "train.patience": (True, 0, True, None, False),
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a number: integer or not, lowest (allowed or not), highest, null allowed."""
+
+    integer: bool
+    low: float
+    low_ok: bool = True
+    high: float | None = None
+    nullable: bool = False
+
+
+COUNT, NON_NEGATIVE_INT = Range(True, 1), Range(True, 0)
+NON_NEGATIVE, POSITIVE, SHARE = Range(False, 0), Range(False, 0, False), Range(False, 0, True, 1)
+# Every number of our own config groups. A key absent from the job's config (logger.* under logger=none, the
+# generator of a yolo dataset) is skipped.
+NUMBERS: dict[str, Range] = {
+    **dict.fromkeys(("measure.latency_runs", "measure.throughput_batch", "measure.threads", "dataset.imgsz",
+                     "dataset.epochs", "dataset.batch", "dataset.generator.n_train", "dataset.generator.n_val",
+                     "dataset.generator.min_objects", "dataset.generator.max_objects", "dataset.generator.min_size"),
+                    COUNT),
+    **dict.fromkeys(("seed", "dataset.generator.seed",  # numpy's seeds must be >= 0
+                     "aggregate.bootstrap", "dataset.generator.clutter", "train.workers", "train.close_mosaic",
+                     "train.patience"), NON_NEGATIVE_INT),
+    **dict.fromkeys(("aggregate.rope", "aggregate.min_effect"), Range(False, 0, nullable=True)),
+    **dict.fromkeys(("sweep.stale_after", "logger.init_timeout", "train.lr0"), POSITIVE),
+    **dict.fromkeys(("logger.finish_timeout", "train.warmup_epochs"), NON_NEGATIVE),
+    **dict.fromkeys(("dataset.generator.small", "dataset.generator.medium", "dataset.generator.large",
+                     "dataset.generator.overlap", "train.mosaic"), SHARE),
+    **dict.fromkeys(("dataset.fraction", "dataset.generator.max_size_frac"), Range(False, 0, False, 1)),
+    "dataset.max_images": Range(True, 1, nullable=True),
+    "dataset.generator.hue_jitter": Range(False, 0, True, 180),
+    "dataset.generator.noise": Range(False, 0, True, 255),
 }
 CHOICES: dict[str, tuple[Any, ...]] = {
     "logger.mode": ("online", "offline", "disabled"),
-    "console": console.MODES,
     "train.cache": ("ram", "disk", False, True),
+    "console": console.MODES,
 }
 # A dataset's recommended train values (`dataset.train.*`, what train.* defaults to) obey the same ranges.
 NUMBERS.update({f"dataset.{key}": bound for key, bound in list(NUMBERS.items()) if key.startswith("train.")})
@@ -127,7 +123,7 @@ def check_values(cfg: Mapping[str, Any]) -> None:
     for key, bound in NUMBERS.items():
         present, value = _lookup(cfg, key)
         if present:
-            _check_number(key, value, *bound)
+            _check_number(key, value, bound)
     for key, choices in CHOICES.items():
         present, value = _lookup(cfg, key)
         if present and not any(value == c and type(value) is type(c) for c in choices):
@@ -174,18 +170,19 @@ def _lookup(cfg: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
-def _check_number(key: str, value: Any, integer: bool, low: float, low_ok: bool, high: float | None,
-                  nullable: bool) -> None:
+def _check_number(key: str, value: Any, bound: Range) -> None:
     """ConfigError naming `key`, the value and the valid range unless `value` is in it."""
-    if value is None and nullable:
+    if value is None and bound.nullable:
         return
-    kind = (int,) if integer else (int, float)
+    kind = (int,) if bound.integer else (int, float)
     fits = isinstance(value, kind) and not isinstance(value, bool)
-    fits = fits and (value >= low if low_ok else value > low) and (high is None or value <= high)
+    fits = fits and (value >= bound.low if bound.low_ok else value > bound.low)
+    fits = fits and (bound.high is None or value <= bound.high)
     if not fits:
-        rng = f"{'>=' if low_ok else '>'} {low}" + (f" and <= {high}" if high is not None else "")
-        what = "an integer" if integer else "a number"
-        raise ConfigError(f"{key} must be {what} {rng}{' or null' if nullable else ''}, got {value!r}")
+        limits = f"{'>=' if bound.low_ok else '>'} {bound.low}"
+        limits += f" and <= {bound.high}" if bound.high is not None else ""
+        what = "an integer" if bound.integer else "a number"
+        raise ConfigError(f"{key} must be {what} {limits}{' or null' if bound.nullable else ''}, got {value!r}")
 
 
 def _ultralytics_check(train: dict[str, Any]) -> None:
