@@ -179,12 +179,13 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     report = (sweep / "report.md").read_text()
     assert all(f"plots/{f}" in report for f in figures) and "per-class AP" in report
 
-    # W&B, offline: one run per job in its own dir, grouped by sweep, plus the aggregate run
+    # W&B, offline: one run per job that passed the config checks, in its own dir, grouped by sweep, plus the
+    # aggregate run (the typo fails before any work, W&B included: its result.json and the table record it)
     from src import tracking
 
     runs = [tracking.read_offline_run(d) for d in tracking.offline_run_dirs(sweep)]
     jobs = [r for r in runs if r["run"]["job_type"] == "train"]
-    assert len(jobs) == 4 and len({r["run"]["id"] for r in jobs}) == 4
+    assert len(jobs) == 3 and len({r["run"]["id"] for r in jobs}) == 3
     assert {r["run"]["group"] for r in runs} == {f"config-{sweep.name}"}
     assert [r["run"]["job_type"] for r in runs].count("aggregate") == 1
     aggregate_run = next(r for r in runs if r["run"]["job_type"] == "aggregate")
@@ -196,8 +197,7 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     assert cot["run"]["name"].startswith("attn=cot") and "cot" in cot["run"]["tags"]
     assert cot["history"] and cot["history"][-1]["epoch"] == 1 and "metrics/map50_95" in cot["history"][-1]
     assert cot["summary"]["gflops"] > 0 and cot["exit_code"] == 0
-    typo = next(r for r in jobs if r["config"].get("attn") == "emma")
-    assert typo["exit_code"] == 1
+    assert not any(r["config"].get("attn") == "emma" for r in jobs)
     assert files_under(home_of(tmp_path)) == [], "a run wrote into the user's home"
 
 
