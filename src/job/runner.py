@@ -121,14 +121,14 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
                                       CONFIG_HASH: config_hash(plain), TRAIN_KEY: train_key(plain),
                                       "versions": versions(), STARTED_AT: now(), HOST: socket.gethostname(),
                                       PID: os.getpid(), STALE_AFTER: stale_after})
-    write_result(job_dir, result)  # announces this job to its siblings and starts its heartbeat
-    try:  # before the baseline share, W&B, the dataset and the model: a bad value costs nothing
+    try:  # before the announce, the baseline share, W&B, the dataset and the model: a bad value costs nothing
         arch = _checked(plain)
     except Exception as exc:  # recorded, not raised: see the module docstring
         _record_failure(result, exc)
         result[FINISHED_AT] = now()
         write_result(job_dir, result)
         return result
+    write_result(job_dir, result)  # announces this job to its siblings: the baseline election follows at once
     shared = share_baseline(plain, job_dir, result, stale_after, previous, can_resume=resume) if ident else None
     if shared is not None:
         return shared
