@@ -73,3 +73,14 @@ def json_default(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return str(value)
+
+
+def missing_path(paths: list[str]) -> str | None:
+    """The first command-line PATH that is not there (globs aside: matching nothing is the caller's
+    finding), as the message a CLI prints before exiting 2; None when all exist."""
+    import glob
+
+    for path in paths:
+        if not glob.has_magic(path) and not os.path.exists(path):
+            return f"error: no such file or directory: {path}"
+    return None

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from src.data.images import label_path, split_images
-from src.files import size_bin
-from src.results import JobDir
+from src.files import missing_path, size_bin
+from src.results import RESULT_FILE, JobDir
 from src.results.schema import JOB_DIR
 
 log = logging.getLogger(__name__)
@@ -247,8 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cams", action="store_true", help="detections only, no heatmaps")
     args = parser.parse_args(argv)
     sweep = Path(args.sweep)
-    if not sweep.is_dir():
-        parser.error(f"{sweep}: not a directory")
+    problem = missing_path([args.sweep]) or (None if sweep.is_dir() else f"error: not a directory: {sweep}")
+    if problem is None and not any(sweep.rglob(RESULT_FILE)):  # before anything writes caches into it
+        problem = f"no figures: no {RESULT_FILE} under {sweep}"
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     from src.runtime import outputs_of, set_environment, ultralytics_home
 
     outputs = outputs_of(sweep)

@@ -405,7 +405,7 @@ def test_empty_and_nonexistent_paths(tmp_path):
     (tmp_path / "empty").mkdir()
     s = aggregate([tmp_path / "empty"], plots=False)
     assert s.n_jobs == 0 and s.ablation.empty
-    assert (tmp_path / "empty" / "report.md").exists()
+    assert list((tmp_path / "empty").iterdir()) == [] and not s.files  # no results: nothing written
     s = aggregate([tmp_path / "nope"], tmp_path / "out", plots=False)
     assert s.n_jobs == 0 and any("nope" in n for n in s.notes)
 
@@ -503,6 +503,24 @@ def test_cli_writes_files_and_exit_codes(tmp_path, capsys):
     assert cli_main([str(root), "--quiet", "--no-plots", "--strict"]) == 1
     (tmp_path / "empty").mkdir()
     assert cli_main([str(tmp_path / "empty"), "--quiet"]) == 2
+
+
+def test_cli_names_a_missing_path_writes_nothing_without_results_and_counts_what_it_wrote(tmp_path, capsys):
+    from src.visualize import main as visualize_main
+
+    for main in (cli_main, visualize_main):
+        assert main([str(tmp_path / "does-not-exist")]) == 2
+        assert f"no such file or directory: {tmp_path / 'does-not-exist'}" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    for main in (cli_main, visualize_main):
+        assert main([str(tmp_path / "empty")]) == 2
+        assert list((tmp_path / "empty").iterdir()) == [], main.__module__
+    root, _, _ = three_seed_sweep(tmp_path)
+    before = set(root.rglob("*"))
+    assert cli_main([str(root)]) == 0
+    wrote = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Wrote ")]
+    written = [p for p in set(root.rglob("*")) - before if p.is_file() and ".cache" not in p.parts]
+    assert wrote == [f"Wrote {len(written)} file(s) to {root}"], sorted(map(str, written))
 
 
 def test_no_aggregate_module_imports_torch_the_job_or_visualize():

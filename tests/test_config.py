@@ -60,7 +60,7 @@ def test_experiments_folder_is_the_experiment_group():
     (["train.epochs=0"], r"train.epochs must be a positive integer, got 0"),
     (["train.batch=-1"], None),  # ultralytics' AutoBatch
     (["train.batch=-2"], r"train.batch must be a positive integer"),
-    (["seed=1.5"], r"seed must be an integer, got 1.5"),
+    (["seed=1.5"], r"seed must be an integer >= 0, got 1.5"),
     (["+train.seed=3"], r"train.seed is set by the framework"),
     (["+train.foo=1"], r"train.foo is not an ultralytics train argument"),
 ])

@@ -3,7 +3,8 @@
 PATH: sweep directories, a study's output directory (searched recursively), globs (quote them),
 or result.json files. Output goes to --out, else to the first PATH when it is a directory.
 Exit codes: 0 aggregated (failed/missing jobs are listed, not fatal unless --strict);
-1 with --strict when a job failed, is missing, interrupted or corrupt; 2 nothing found / bad usage.
+1 with --strict when a job failed, is missing, interrupted or corrupt; 2 a PATH that does not exist,
+nothing found (then nothing is written) or bad usage.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import argparse
 import os
 import sys
 
+from src.files import missing_path
 from src.runtime import outputs_of, set_environment
 
 from .pipeline import DEFAULT_BOOTSTRAP, aggregate
@@ -39,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    missing = missing_path(args.paths)
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
     out = args.out
     if out is None:
         if not os.path.isdir(args.paths[0]):

@@ -31,9 +31,9 @@ def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: s
               min_effect: float | None = None, rope: float | None = None) -> Summary:
     """Aggregate every result.json below `paths` and write the tables, plots and report.
 
-    `out_dir` defaults to the first path when it is a directory; with no usable directory nothing
-    is written (the Summary still holds the tables). `bootstrap`: image resamples of each variant's
-    paired test-set CI (0: off); `rope` (pp, default 0.5): the region of practical equivalence of
+    `out_dir` defaults to the first path when it is a directory; with no usable directory, or no
+    result found, nothing is written (the Summary still holds the tables). `bootstrap`: image
+    resamples of each variant's paired test-set CI (0: off); `rope` (pp, default 0.5): the region of practical equivalence of
     the verdict; `min_effect` (pp, default: the rope): the Δ seeds-needed aims at.
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -67,7 +67,8 @@ def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: s
         summary.notes.append(f"{n_dupes} duplicate run(s) merged (the baseline of the same seed at several "
                              f"positions, or re-runs); the original training / newest result was kept")
 
-    if write and out is not None:
+    write = write and out is not None and len(runs) > 0  # no results: nothing to write, not even empty tables
+    if write:
         out.mkdir(parents=True, exist_ok=True)
         summary.files.update(_write_tables(summary, out))
         if plots:
@@ -75,9 +76,9 @@ def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: s
             pfiles, pnotes, summary.plot_keys = plot_all(ablation, done, out / "plots", curves=curves)
             summary.files.update(pfiles)
             summary.notes.extend(pnotes)
-    summary.terminal = render_terminal(summary)
-    if write and out is not None:
+    if write:
         write_report(summary, images=plots)
+    summary.terminal = render_terminal(summary)  # after the report: its "Wrote N file(s)" counts report.md
     return summary
 
 

@@ -8,6 +8,10 @@ model-file writer and the measurements use it as it is.
 """
 from __future__ import annotations
 
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from src import attention, data
@@ -15,9 +19,60 @@ from src.arch import architecture, bases
 from src.arch.positions import PositionError
 from src.config import evaluation
 from src.data import DATASET_KINDS
+from src.ultralytics_glue import console  # torch-free: ultralytics is imported inside its functions
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
 MANAGED_TRAIN_ARGS = {"data", "model", "project", "name", "exist_ok", "seed", "resume", "mode", "task"}
+# ultralytics' trainer rounds imgsz to a multiple of max(model stride, 32); every base here ends at P5 (stride 32).
+# We fail instead of rounding: the dataset is generated and the latency timed at the configured size, and the
+# result would record a size the model never trained at.
+MAX_STRIDE = 32
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a number: integer or not, lowest (allowed or not), highest, null allowed."""
+
+    integer: bool
+    low: float
+    low_ok: bool = True
+    high: float | None = None
+    nullable: bool = False
+
+
+COUNT, NON_NEGATIVE_INT = Range(True, 1), Range(True, 0)
+NON_NEGATIVE, POSITIVE, SHARE = Range(False, 0), Range(False, 0, False), Range(False, 0, True, 1)
+# Every number of our own config groups. A key absent from the job's config (logger.* under logger=none, the
+# generator of a yolo dataset) is skipped.
+NUMBERS: dict[str, Range] = {
+    **dict.fromkeys(("measure.latency_runs", "measure.throughput_batch", "measure.threads", "dataset.imgsz",
+                     "dataset.epochs", "dataset.batch", "dataset.generator.n_train", "dataset.generator.n_val",
+                     "dataset.generator.min_objects", "dataset.generator.max_objects", "dataset.generator.min_size"),
+                    COUNT),
+    **dict.fromkeys(("seed", "dataset.generator.seed",  # numpy's seeds must be >= 0
+                     "aggregate.bootstrap", "dataset.generator.clutter", "train.workers", "train.close_mosaic",
+                     "train.patience"), NON_NEGATIVE_INT),
+    **dict.fromkeys(("aggregate.rope", "aggregate.min_effect"), Range(False, 0, nullable=True)),
+    **dict.fromkeys(("sweep.stale_after", "logger.init_timeout", "train.lr0"), POSITIVE),
+    **dict.fromkeys(("logger.finish_timeout", "train.warmup_epochs"), NON_NEGATIVE),
+    **dict.fromkeys(("dataset.generator.small", "dataset.generator.medium", "dataset.generator.large",
+                     "dataset.generator.overlap", "train.mosaic"), SHARE),
+    **dict.fromkeys(("dataset.fraction", "dataset.generator.max_size_frac"), Range(False, 0, False, 1)),
+    "dataset.max_images": Range(True, 1, nullable=True),
+    "dataset.generator.n_test": Range(True, 0, nullable=True),  # null: twice n_val; 0: no test split
+    "dataset.minival_size": COUNT,
+    "dataset.generator.hue_jitter": Range(False, 0, True, 180),
+    "dataset.generator.noise": Range(False, 0, True, 255),
+}
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "logger.mode": ("online", "offline", "disabled"),
+    "train.cache": ("ram", "disk", False, True),
+    "console": console.MODES,
+}
+# A dataset's recommended train values (`dataset.train.*`, what train.* defaults to) obey the same ranges.
+NUMBERS.update({f"dataset.{key}": bound for key, bound in list(NUMBERS.items()) if key.startswith("train.")})
+CHOICES.update({f"dataset.{key}": choices for key, choices in list(CHOICES.items()) if key.startswith("train.")})
+FLAGS = ("dry_run", "plan", "measure.onnx", "measure.ap_by_size", "logger.system_metrics", "dataset.minival")
 
 
 class ConfigError(ValueError):
@@ -26,6 +81,7 @@ class ConfigError(ValueError):
 
 def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> architecture.Architecture:
     """Raise ConfigError on the first bad value; else the job's architecture, its position resolved."""
+    check_values(cfg)
     attn = cfg["attn"]
     if attn["name"] not in attention.available():
         raise ConfigError(f"unknown attn {attn['name']!r}; valid choices: {', '.join(attention.available())}")
@@ -52,8 +108,6 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
         value = train.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or (value < 1 and not (key == "batch" and value == -1)):
             raise ConfigError(f"train.{key} must be a positive integer, got {value!r}")
-    if not isinstance(cfg.get("seed"), int):
-        raise ConfigError(f"seed must be an integer, got {cfg.get('seed')!r}")
     managed = sorted(set(train) & MANAGED_TRAIN_ARGS)
     if managed:
         raise ConfigError(f"train.{managed[0]} is set by the framework; use the top-level option instead "
@@ -63,7 +117,86 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
         if unknown:
             raise ConfigError(f"train.{unknown[0]} is not an ultralytics train argument; "
                               f"see `yolo cfg` for the valid ones")
+        _ultralytics_check({k: v for k, v in train.items() if k in train_arg_names})
     return _resolved(cfg)
+
+
+def check_values(cfg: Mapping[str, Any]) -> None:
+    """The values of our own groups (numbers, choices, flags, paths): no torch, no ultralytics, no Hydra,
+    so the entry point runs it before Hydra creates a dir and each job before it does anything else."""
+    for key, bound in NUMBERS.items():
+        present, value = _lookup(cfg, key)
+        if present:
+            _check_number(key, value, bound)
+    for key, choices in CHOICES.items():
+        present, value = _lookup(cfg, key)
+        if present and not any(value == c and type(value) is type(c) for c in choices):
+            raise ConfigError(f"{key}={value!r} is not a valid choice; valid choices: {', '.join(map(str, choices))}")
+    for key in FLAGS:
+        present, value = _lookup(cfg, key)
+        if present and not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+    generator = (cfg.get("dataset") or {}).get("generator") or {}
+    if generator.get("min_objects", 0) > generator.get("max_objects", float("inf")):
+        raise ConfigError(f"dataset.generator.min_objects={generator['min_objects']} is above "
+                          f"dataset.generator.max_objects={generator['max_objects']}")
+    imgsz = (cfg.get("train") or {}).get("imgsz")
+    if isinstance(imgsz, int) and not isinstance(imgsz, bool) and imgsz > 0 and imgsz % MAX_STRIDE:
+        near = [s for s in (imgsz // MAX_STRIDE * MAX_STRIDE, (imgsz // MAX_STRIDE + 1) * MAX_STRIDE) if s]
+        raise ConfigError(f"train.imgsz={imgsz} is not a multiple of the model's max stride {MAX_STRIDE}; "
+                          f"use {' or '.join(map(str, near))}")
+    for key in ("paths.outputs", "paths.cache"):
+        present, value = _lookup(cfg, key)
+        if present:
+            check_writable(key, value)
+
+
+def check_writable(key: str, path: Any) -> None:
+    """`path` exists as a writable directory (created if missing, as the run would): else one line, path and errno."""
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"{key} must be a directory path, got {path!r}")
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        name = errno.errorcode.get(exc.errno, "?") if exc.errno else type(exc).__name__
+        raise ConfigError(f"{key}={path}: not a writable directory ({name}: {exc.strerror or exc})") from None
+
+
+def _lookup(cfg: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted key."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _check_number(key: str, value: Any, bound: Range) -> None:
+    """ConfigError naming `key`, the value and the valid range unless `value` is in it."""
+    if value is None and bound.nullable:
+        return
+    kind = (int,) if bound.integer else (int, float)
+    fits = isinstance(value, kind) and not isinstance(value, bool)
+    fits = fits and (value >= bound.low if bound.low_ok else value > bound.low)
+    fits = fits and (bound.high is None or value <= bound.high)
+    if not fits:
+        limits = f"{'>=' if bound.low_ok else '>'} {bound.low}"
+        limits += f" and <= {bound.high}" if bound.high is not None else ""
+        what = "an integer" if bound.integer else "a number"
+        raise ConfigError(f"{key} must be {what} {limits}{' or null' if bound.nullable else ''}, got {value!r}")
+
+
+def _ultralytics_check(train: dict[str, Any]) -> None:
+    """ultralytics' own type and range check of the train() arguments, its message under our key names."""
+    from src.ultralytics_glue.settings import check_train_args
+
+    try:
+        check_train_args(train)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("train." + str(exc).replace("'", "", 2)) from None
 
 
 def _resolved(cfg: Mapping[str, Any]) -> architecture.Architecture:

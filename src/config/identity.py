@@ -17,7 +17,7 @@ from src.config.evaluation import protocol
 from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, POS_CONFIGURED
 
 # Top-level keys that do not change what is trained; left out of both hashes.
-NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep")
+NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep", "console")
 # train.* keys that say where and how verbosely a job runs, not what it trains.
 NOT_TRAINING_ARGS = ("device", "workers", "verbose")
 # What a variant may differ in from its baseline.

@@ -13,7 +13,7 @@ import os
 import socket
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -66,6 +66,7 @@ from src.sweep.heartbeat import Heartbeat, interval
 from src.sweep.lock import job_lock
 from src.sweep.placement import Placement
 from src.sweep.state import DONE, ELSEWHERE, RESUMABLE, JobState, job_state, stale_after_of, whereabouts
+from src.ultralytics_glue.console import EPOCHS, epoch_line, job_console
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,14 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
                                       CONFIG_HASH: config_hash(plain), TRAIN_KEY: train_key(plain),
                                       "versions": versions(), STARTED_AT: now(), HOST: socket.gethostname(),
                                       PID: os.getpid(), STALE_AFTER: stale_after})
-    write_result(job_dir, result)  # announces this job to its siblings and starts its heartbeat
+    try:  # before the announce, the baseline share, W&B, the dataset and the model: a bad value costs nothing
+        arch = _checked(plain)
+    except Exception as exc:  # recorded, not raised: see the module docstring
+        _record_failure(result, exc)
+        result[FINISHED_AT] = now()
+        write_result(job_dir, result)
+        return result
+    write_result(job_dir, result)  # announces this job to its siblings: the baseline election follows at once
     shared = share_baseline(plain, job_dir, result, stale_after, previous, can_resume=resume) if ident else None
     if shared is not None:
         return shared
@@ -132,18 +140,16 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
         identity={k: ident[k] for k in (ATTN, POS, DATASET, MODEL, SEED) if k in ident})
     with preemption_signals() as received, Heartbeat(job_dir / RESULT_FILE, interval(stale_after)):
         try:
-            _run(plain, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
-                 on_epoch=_beating(job_dir, result, tracker.log_epoch))
+            with job_console(job_dir, plain.get("console", EPOCHS)) as console:
+                _run(plain, arch, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
+                     on_epoch=_beating(job_dir, result, tracker.log_epoch, console, plain["train"]["epochs"]))
         except BaseException as exc:  # recorded, not raised: see the module docstring
             if received:  # Preempted, or submitit's SystemExit after it requeued the job
                 result.update({STATUS: RUNNING, INTERRUPTED: True, ERROR: interrupted_by(received[0], resume_command)})
             elif not isinstance(exc, Exception):  # e.g. Ctrl-C: left as it is, and resumable
                 raise
             else:
-                log.error("job failed: %s", exc)
-                result[STATUS] = FAILED
-                result[ERROR] = f"{type(exc).__name__}: {exc}"
-                result[TRACEBACK] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+                _record_failure(result, exc)
         finally:
             result[FINISHED_AT] = now()
             write_result(job_dir, result)
@@ -160,8 +166,25 @@ def interrupted_by(signal_name: str, resume_command: str | None) -> str:
     return f"interrupted by {signal_name}; to resume: {resume_command}"
 
 
-def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Callable:
-    """The on_epoch callback: record the epoch in result.json (a heartbeat too), then log it."""
+def _record_failure(result: dict[str, Any], exc: Exception) -> None:
+    """A failed job's status, error and the end of its traceback, into its result (called in an except)."""
+    log.error("job failed: %s", exc)
+    result[STATUS] = FAILED
+    result[ERROR] = f"{type(exc).__name__}: {exc}"
+    result[TRACEBACK] = "".join(traceback.format_exc().splitlines(keepends=True)[-30:])
+
+
+def _checked(plain: dict[str, Any]):
+    """The job's config checked (src/config/checks.py): its architecture, the position resolved once."""
+    from src.ultralytics_glue import settings
+
+    return check_config(plain, settings.train_arg_names())
+
+
+def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable, console: IO[str] | None = None,
+             epochs: int = 0) -> Callable:
+    """The on_epoch callback: record the epoch in result.json (a heartbeat too), log it, and print
+    its line on `console` (None: ultralytics prints its own)."""
     def on_epoch(epoch: int, values: dict[str, float]) -> None:
         result[EPOCHS_DONE] = epoch
         try:
@@ -169,15 +192,16 @@ def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable) -> Call
         except OSError as exc:  # e.g. a full disk: the training itself will say so if it matters
             log.warning("could not record epoch %d in %s: %s", epoch, job_dir / RESULT_FILE, exc)
         log_epoch(epoch, values)
+        if console is not None:
+            print(epoch_line(job_dir.name, epoch, epochs, values), file=console, flush=True)
     return on_epoch
 
 
-def _run(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], pos_label: str,
+def _run(plain: dict[str, Any], arch, job_dir: Path, result: dict[str, Any], pos_label: str,
          resume_from: Path | None, on_epoch=None) -> None:
     from src.ultralytics_glue import settings
     from src.ultralytics_glue.model import build_model
 
-    arch = check_config(plain, settings.train_arg_names())  # the position, resolved once for the whole job
     settings.configure(ultralytics_home(plain["paths"]["outputs"]))
     rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
     result["model_yaml"] = model_file.name

@@ -14,6 +14,7 @@ from src.results.jobdir import (
                                 PR_CURVE_FILE,
                                 RESULT_FILE,
                                 RESULTS_CSV,
+                                RUN_LOG,
                                 JobDir,
 )
 from src.results.schema import (
@@ -38,6 +39,6 @@ from src.results.schema import (
 
 __all__ = ["BASELINE", "BEST_CHECKPOINT", "COMPLETED", "CORRUPT", "COST_KEYS", "DEFERRED", "DRY_RUN", "FAILED",
            "IDENTITY_KEYS", "LAST_CHECKPOINT", "MATCHES_FILE", "METRIC_KEYS", "MISSING", "OWN_KEYS",
-           "PROBLEMS", "PR_CURVE_FILE", "RESULTS_CSV", "RESULT_FILE", "RUNNING", "SCHEMA_VERSION", "STATUSES",
+           "PROBLEMS", "PR_CURVE_FILE", "RESULTS_CSV", "RESULT_FILE", "RUNNING", "RUN_LOG", "SCHEMA_VERSION", "STATUSES",
            "TERMINAL", "JobDir", "Status", "empty_result", "read_result", "read_result_or_none", "reused_result",
            "write_result"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULT_FILE = "result.json"
+RUN_LOG = "run.log"                             # the job's log: Hydra's job log and, by default, ultralytics' output
 TRAIN_DIR = Path("train")                       # ultralytics' run dir inside the job dir
 WEIGHTS_DIR = TRAIN_DIR / "weights"
 LAST_CHECKPOINT = WEIGHTS_DIR / "last.pt"
@@ -35,6 +36,7 @@ class JobDir:
         object.__setattr__(self, "path", Path(path))
 
     result = _inside(RESULT_FILE)
+    run_log = _inside(RUN_LOG)
     train = _inside(TRAIN_DIR)
     last = _inside(LAST_CHECKPOINT)
     best = _inside(BEST_CHECKPOINT)

@@ -28,3 +28,11 @@ def train_arg_names() -> set[str]:
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
     return set(DEFAULT_CFG_DICT)
+
+
+def check_train_args(train: Mapping[str, Any]) -> None:
+    """ultralytics' own type and range check (`check_cfg`) of train() arguments, on a copy: TypeError or
+    ValueError naming the argument."""
+    from ultralytics.cfg import check_cfg
+
+    check_cfg(dict(train))

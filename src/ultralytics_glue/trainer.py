@@ -104,14 +104,30 @@ def stripping_beside():
         if s:
             return in_place(f, s, updates)
         target = SimpleNamespace(path=Path(f))
-        with written_beside(target, "path"):  # reads f, writes f.partial, renamed over f if written
-            return in_place(f, str(target.path), updates)
+        with _without_log_line(engine.LOGGER, "Optimizer stripped from"):  # it would name f.partial
+            with written_beside(target, "path"):  # reads f, writes f.partial, renamed over f if written
+                stripped = in_place(f, str(target.path), updates)
+        engine.LOGGER.info(f"Optimizer stripped from {f}, {os.path.getsize(f) / 1e6:.1f}MB")  # the final file
+        return stripped
 
     engine.strip_optimizer = strip
     try:
         yield
     finally:
         engine.strip_optimizer = in_place
+
+
+@contextmanager
+def _without_log_line(logger: logging.Logger, prefix: str):
+    """`logger` drops the records whose message starts with `prefix` for the duration."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(prefix)
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 class AblationTrainer(DetectionTrainer):
