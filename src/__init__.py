@@ -7,6 +7,7 @@ resume, checkpoint loading, DDP workers, a user's own script) finds them, while 
 `src.aggregate` alone stays free of torch. Where files go is set by the entry points
 (`src.runtime`), not here.
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -29,8 +30,10 @@ def register_with_ultralytics(tasks_module) -> None:
             continue
         existing = getattr(tasks_module, cls.__name__, cls)
         if existing is not cls:
-            raise RuntimeError(f"attention {name!r}: class name {cls.__name__!r} is already taken in "
-                               f"{_PARSER_MODULE} by {existing!r}; rename the class")
+            raise RuntimeError(
+                f"attention {name!r}: class name {cls.__name__!r} is already taken in "
+                f"{_PARSER_MODULE} by {existing!r}; rename the class"
+            )
         setattr(tasks_module, cls.__name__, cls)
     from src.ultralytics_glue import inside
 

@@ -4,6 +4,7 @@ One home for each: the writers of result.json, converted datasets, caches and re
 through `atomic_write_*`. Imports neither torch nor ultralytics, not even lazily: the torch-free
 layers (results, sweep, aggregate) import it. YOLO's image/label layout is in src/data/images.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 # COCO's object-size bins by box area in pixels: small < 32^2 <= medium < 96^2 <= large.
-SMALL_MAX_AREA, MEDIUM_MAX_AREA = 32 ** 2, 96 ** 2
+SMALL_MAX_AREA, MEDIUM_MAX_AREA = 32**2, 96**2
 SIZE_BINS = ("small", "medium", "large")
 
 

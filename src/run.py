@@ -5,6 +5,7 @@ missing or interrupted (decided at the end of the sweep by the aggregation callb
 table has been printed). With `plan=true` it launches nothing: it lists the sweep's jobs and their
 state (src/sweep/plan.py).
 """
+
 from __future__ import annotations
 
 import sys
@@ -33,11 +34,15 @@ def main(cfg: DictConfig) -> str:
     hc = HydraConfig.get()
     sweep_or_run_dir = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir
     overrides = list(hc.overrides.task)
-    result = run_job(cfg, Path(hc.runtime.output_dir), overrides=overrides, placement=_placement(hc, cfg),
-                     tracking_group=tracking.group_name(study_name(hc.runtime.choices, hc.job.config_name),
-                                                         Path(sweep_or_run_dir)),
-                     pos_label=_pos_label(hc, cfg, overrides),
-                     resume_command=resume_command(hc, Path(sweep_or_run_dir)))
+    result = run_job(
+        cfg,
+        Path(hc.runtime.output_dir),
+        overrides=overrides,
+        placement=_placement(hc, cfg),
+        tracking_group=tracking.group_name(study_name(hc.runtime.choices, hc.job.config_name), Path(sweep_or_run_dir)),
+        pos_label=_pos_label(hc, cfg, overrides),
+        resume_command=resume_command(hc, Path(sweep_or_run_dir)),
+    )
     if hc.mode == RunMode.RUN and result[STATUS] == FAILED:
         print(f"job failed: {result[ERROR]}", file=sys.stderr)
         raise SystemExit(1)

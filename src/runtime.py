@@ -6,6 +6,7 @@ everything they write lands under that folder. A value already in the environmen
 (`YOLO_CONFIG_DIR`, `MPLCONFIGDIR`, `ORT_DISABLE_TELEMETRY`, `YOLO_OFFLINE=0` to allow downloads).
 Importing `src` itself changes nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,13 +24,13 @@ def set_environment(outputs: str | os.PathLike) -> dict[str, str]:
     """Environment defaults for a process writing under `outputs`; returns those it set."""
     outputs = Path(outputs).resolve()
     wanted = {
-        "YOLO_CONFIG_DIR": str(ultralytics_home(outputs)),   # its settings.json (+ fonts, AMP probe)
-        "MPLCONFIGDIR": str(outputs / ".matplotlib"),        # matplotlib's font cache
-        "ORT_DISABLE_TELEMETRY": "1",                        # else onnxruntime writes a device id under ~/.cache
-        "YOLO_OFFLINE": "1",                                 # no online checks; YOLO_OFFLINE=0 allows downloads
+        "YOLO_CONFIG_DIR": str(ultralytics_home(outputs)),  # its settings.json (+ fonts, AMP probe)
+        "MPLCONFIGDIR": str(outputs / ".matplotlib"),  # matplotlib's font cache
+        "ORT_DISABLE_TELEMETRY": "1",  # else onnxruntime writes a device id under ~/.cache
+        "YOLO_OFFLINE": "1",  # no online checks; YOLO_OFFLINE=0 allows downloads
         "TORCHINDUCTOR_CACHE_DIR": str(outputs / ".cache" / "torchinductor"),  # else $TMPDIR/torchinductor_<user>
-        "TRITON_CACHE_DIR": str(outputs / ".cache" / "triton"),               # GPU kernels (train.compile)
-        "CUDA_CACHE_PATH": str(outputs / ".cache" / "cuda"),                  # else ~/.nv/ComputeCache
+        "TRITON_CACHE_DIR": str(outputs / ".cache" / "triton"),  # GPU kernels (train.compile)
+        "CUDA_CACHE_PATH": str(outputs / ".cache" / "cuda"),  # else ~/.nv/ComputeCache
     }
     changed = {k: v for k, v in wanted.items() if not os.environ.get(k)}
     os.environ.update(changed)

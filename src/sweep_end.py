@@ -14,13 +14,15 @@ Registered in conf/config.yaml:
 
 After the table is printed, `figures` has src.visualize draw the heatmap and detection figures
 from the jobs' best.pt (only where there are checkpoints; torch is imported then, not before),
-and report.md is written again to show them. The aggregation itself never raises (a broken aggregation must not hide the trained results);
-`aggregate_sweep` returns what it found as a `src.sweep.outcome.SweepOutcome`. After the table is printed and
+and report.md is written again to show them. The aggregation itself never raises (a broken
+aggregation must not hide the trained results); `aggregate_sweep` returns what it found as a
+`src.sweep.outcome.SweepOutcome`. After the table is printed and
 logged, `on_multirun_end` ends the process with exit status 1 when any job failed, is missing,
 was interrupted or is corrupt, or when the aggregation failed (`exit_on_problems: false` turns
 that off). That is how the sweep's status reaches the shell: Hydra returns nothing from a
 multirun, and the jobs themselves never raise.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,9 +36,16 @@ log = logging.getLogger(__name__)
 
 
 class AggregateOnMultirunEnd(Callback):
-    def __init__(self, plots: bool = True, curves: bool = True, quiet: bool = False,
-                 out_dir: str | None = None, exit_on_problems: bool = True, figures: bool = True,
-                 figure_images: int = 4) -> None:
+    def __init__(
+        self,
+        plots: bool = True,
+        curves: bool = True,
+        quiet: bool = False,
+        out_dir: str | None = None,
+        exit_on_problems: bool = True,
+        figures: bool = True,
+        figure_images: int = 4,
+    ) -> None:
         self.plots, self.curves, self.quiet, self.out_dir = plots, curves, quiet, out_dir
         self.exit_on_problems = exit_on_problems
         self.figures, self.figure_images = figures, figure_images
@@ -54,16 +63,27 @@ class AggregateOnMultirunEnd(Callback):
             from src.aggregate.pipeline import aggregate
 
             options = config.get("aggregate") or {}  # conf/config.yaml `aggregate:`: bootstrap, min_effect
-            summary = aggregate([sweep_dir], self.out_dir or sweep_dir, plots=self.plots, curves=self.curves,
-                                **{k: options[k] for k in ("bootstrap", "min_effect", "rope") if k in options})
+            summary = aggregate(
+                [sweep_dir],
+                self.out_dir or sweep_dir,
+                plots=self.plots,
+                curves=self.curves,
+                **{k: options[k] for k in ("bootstrap", "min_effect", "rope") if k in options},
+            )
             if not self.quiet:
                 print(summary.terminal, flush=True)
             if self.figures and summary.n_completed and summary.out_dir is not None:
                 _draw_figures(sweep_dir, summary, self.figure_images, quiet=self.quiet)
             _log_aggregate_run(config, sweep_dir, summary)
             if summary.n_problems:
-                log.warning("sweep %s: %d failed, %d missing, %d interrupted, %d corrupt job(s)", sweep_dir,
-                            summary.n_failed, summary.n_missing, summary.n_interrupted, summary.n_corrupt)
+                log.warning(
+                    "sweep %s: %d failed, %d missing, %d interrupted, %d corrupt job(s)",
+                    sweep_dir,
+                    summary.n_failed,
+                    summary.n_missing,
+                    summary.n_interrupted,
+                    summary.n_corrupt,
+                )
             return SweepOutcome(sweep_dir=sweep_dir, summary=summary)
         except BaseException as exc:  # noqa: BLE001 - never let reporting hide the trained results
             if isinstance(exc, KeyboardInterrupt):
@@ -86,12 +106,14 @@ def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False
         if files:
             from src.aggregate.pipeline import write_report
 
-
             summary.files.update(files)
             write_report(summary)
             if not quiet:
-                print(f"Drew {len(files)} figure(s) from the checkpoints in {time.perf_counter() - started:.1f}s: "
-                      + ", ".join(f"plots/{p.name}" for p in files.values()), flush=True)
+                print(
+                    f"Drew {len(files)} figure(s) from the checkpoints in {time.perf_counter() - started:.1f}s: "
+                    + ", ".join(f"plots/{p.name}" for p in files.values()),
+                    flush=True,
+                )
     except Exception:  # noqa: BLE001 - the figures are extra; the table and results stand
         log.exception("figures of sweep %s failed; the tables and results are untouched", sweep_dir)
 
@@ -107,8 +129,13 @@ def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:
         return
     from src.config.identity import study_name
 
-    group = tracking.group_name(study_name(config.hydra.runtime.choices, config.hydra.job.config_name),
-                                Path(sweep_dir))
+    group = tracking.group_name(study_name(config.hydra.runtime.choices, config.hydra.job.config_name), Path(sweep_dir))
     plots = [Path(p) for name, p in (summary.files or {}).items() if str(p).endswith(".png")]
-    tracking.log_aggregate(logger_cfg, group=group, out_dir=Path(sweep_dir), table=summary.ablation, plots=plots,
-                           per_class=summary.per_class)
+    tracking.log_aggregate(
+        logger_cfg,
+        group=group,
+        out_dir=Path(sweep_dir),
+        table=summary.ablation,
+        plots=plots,
+        per_class=summary.per_class,
+    )

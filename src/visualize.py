@@ -13,6 +13,7 @@ Both go to <sweep>/plots/ and report.md is rebuilt to show them; nothing else is
 stay as they are). The end of a multirun calls it after the table (the Hydra callback), and it
 re-draws any finished sweep later.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ _COLOURS = {"gt": "#ffffff", "TP": "#2ca02c", "FP": "#d62728", "FN": "#ff9f1c"}
 
 @dataclass
 class Variant:
-    label: str          # "cot @ neck", "baseline (none)"
+    label: str  # "cot @ neck", "baseline (none)"
     weights: Path
     imgsz: int
     seed: int | None
@@ -45,7 +46,7 @@ class Variant:
 
 @dataclass
 class Block:
-    stem: str           # file-name stem of the block's figures (src.aggregate.figure_style.block_stem)
+    stem: str  # file-name stem of the block's figures (src.aggregate.figure_style.block_stem)
     title: str
     data_yaml: Path
     variants: list[Variant]
@@ -77,8 +78,14 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
             if not weights.is_file():
                 notes.append(f"{title}: {attn} @ {pos} has no {weights.relative_to(run[JOB_DIR])}; left out")
                 continue
-            variants.append(Variant(Style.label(pos, attn), weights, int(run["imgsz"]),
-                                    None if run["seed"] is None else int(run["seed"])))
+            variants.append(
+                Variant(
+                    Style.label(pos, attn),
+                    weights,
+                    int(run["imgsz"]),
+                    None if run["seed"] is None else int(run["seed"]),
+                )
+            )
             data_yaml = data_yaml or _existing(run.get("data_yaml"))
         if not variants:
             continue
@@ -109,7 +116,7 @@ def ground_truth(image: Path) -> tuple[tuple[int, int], list[tuple[int, float, f
     w, h = image_size(image)
     labels = label_path(image)
     boxes = []
-    for row in (labels.read_text().splitlines() if labels.is_file() else []):
+    for row in labels.read_text().splitlines() if labels.is_file() else []:
         values = row.split()
         if len(values) >= 5:
             c, cx, cy, bw, bh = int(float(values[0])), *(float(v) for v in values[1:5])
@@ -120,6 +127,7 @@ def ground_truth(image: Path) -> tuple[tuple[int, int], list[tuple[int, float, f
 def choose_images(data_yaml: Path, n: int) -> list[Path]:
     """N validation images, the ones with most COCO-small objects (box area < 32^2 px at the
     original size) first, then by path: the same images every time, for every variant."""
+
     def key(image: Path):
         _, boxes = ground_truth(image)
         small = sum(size_bin((x2 - x1) * (y2 - y1)) == "small" for _, x1, y1, x2, y2 in boxes)
@@ -129,8 +137,9 @@ def choose_images(data_yaml: Path, n: int) -> list[Path]:
 
 
 # ======================================================================== figures
-def draw_sweep(sweep_dir: str | Path, images: int = DEFAULT_IMAGES, cams: bool = True,
-               out_dir: str | Path | None = None) -> tuple[dict[str, Path], list[str]]:
+def draw_sweep(
+    sweep_dir: str | Path, images: int = DEFAULT_IMAGES, cams: bool = True, out_dir: str | Path | None = None
+) -> tuple[dict[str, Path], list[str]]:
     """Both figures for every block of the sweep into <out_dir, default the sweep>/plots/;
     returns (files, notes)."""
     sweep_dir = Path(sweep_dir)
@@ -157,19 +166,33 @@ def draw_block(block: Block, plots: Path, n_images: int, cams: bool) -> dict[str
 
     work = Path(tempfile.mkdtemp(prefix=".visualize-", dir=plots))  # ultralytics writes its overlays here
     try:
-        preds = [explain.predict(v.weights, chosen, v.imgsz, work / safe_name(v.label), cams)
-                 for v in block.variants]
+        preds = [explain.predict(v.weights, chosen, v.imgsz, work / safe_name(v.label), cams) for v in block.variants]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     names = preds[0][0]["names"]
     files = {}
     if cams:
-        files[f"{block.stem}_cam"] = _figure(block, chosen, truth, preds, names, plots / f"{block.stem}_cam.png",
-                                             "LayerCAM heatmap (ultralytics class_activation_map)", _cam_panel)
+        files[f"{block.stem}_cam"] = _figure(
+            block,
+            chosen,
+            truth,
+            preds,
+            names,
+            plots / f"{block.stem}_cam.png",
+            "LayerCAM heatmap (ultralytics class_activation_map)",
+            _cam_panel,
+        )
     files[f"{block.stem}_detections"] = _figure(
-        block, chosen, truth, preds, names, plots / f"{block.stem}_detections.png",
+        block,
+        chosen,
+        truth,
+        preds,
+        names,
+        plots / f"{block.stem}_detections.png",
         f"detections at conf ≥ {explain.CONF}: true positive (green), false positive (red), missed ground truth "
-        f"(orange, dashed)", _detection_panel)
+        f"(orange, dashed)",
+        _detection_panel,
+    )
     return files
 
 
@@ -184,14 +207,18 @@ def _figure(block: Block, chosen, truth, preds, names, path: Path, what: str, pa
         axes[i][0].set_ylabel(image.name, fontsize=7)
         for j in range(len(block.variants)):
             panel(axes[i][j + 1], image, size, gt, preds[j][i], names)
-    for j, title in enumerate(["ground truth"] + [v.label + ("" if v.seed in (0, None) else f" (seed {v.seed})")
-                                                  for v in block.variants]):
+    for j, title in enumerate(
+        ["ground truth"] + [v.label + ("" if v.seed in (0, None) else f" (seed {v.seed})") for v in block.variants]
+    ):
         axes[0][j].set_title(title, fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"{block.title}: {what}; best.pt of seed 0, {len(chosen)} validation images with the most "
-                 f"small objects", fontsize=9, wrap=True)
+    fig.suptitle(
+        f"{block.title}: {what}; best.pt of seed 0, {len(chosen)} validation images with the most small objects",
+        fontsize=9,
+        wrap=True,
+    )
     fig.tight_layout()
     return save(fig, path)
 
@@ -215,8 +242,15 @@ def _gt_panel(ax, image, size, gt, names):
     for c, x1, y1, x2, y2 in gt:
         _box(ax, x1, y1, x2, y2, _COLOURS["gt"], lw=1.0)
         ax.text(x1, y1 - 1, str(names.get(c, c))[:3], color="white", fontsize=5, va="bottom")
-    ax.text(0.02, 0.02, f"{len(gt)} objects", transform=ax.transAxes, color="white", fontsize=6,
-            bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0})
+    ax.text(
+        0.02,
+        0.02,
+        f"{len(gt)} objects",
+        transform=ax.transAxes,
+        color="white",
+        fontsize=6,
+        bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0},
+    )
 
 
 def _cam_panel(ax, image, size, gt, pred, names):
@@ -234,9 +268,15 @@ def _detection_panel(ax, image, size, gt, pred, names):
     for kind in ("FN", "FP", "TP"):
         for x1, y1, x2, y2, _ in kinds[kind]:
             _box(ax, x1, y1, x2, y2, _COLOURS[kind], dashed=kind == "FN")
-    ax.text(0.02, 0.02, f"TP {len(kinds['TP'])}  FP {len(kinds['FP'])}  miss {len(kinds['FN'])}",
-            transform=ax.transAxes, color="white", fontsize=6, bbox={"facecolor": "black", "alpha": 0.5, "pad": 1,
-                                                                     "lw": 0})
+    ax.text(
+        0.02,
+        0.02,
+        f"TP {len(kinds['TP'])}  FP {len(kinds['FP'])}  miss {len(kinds['FN'])}",
+        transform=ax.transAxes,
+        color="white",
+        fontsize=6,
+        bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0},
+    )
 
 
 # ======================================================================== CLI

@@ -44,16 +44,29 @@ LOGGED_AND_DRAWN = ["logger=wandb", "hydra.callbacks.aggregate.figures=true", "h
 def run_cli(*args: str, outputs: Path, cache: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """`python -m src.run ...` as a user types it, writing under `outputs`, with an empty HOME
     beside it (see `home_of`) so a test can check that nothing lands in the user's home."""
-    return subprocess.run(cli_command(*args, outputs=outputs, cache=cache), cwd=ROOT, env=cli_env(outputs),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cli_command(*args, outputs=outputs, cache=cache),
+        cwd=ROOT,
+        env=cli_env(outputs),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def spawn_cli(*args: str, outputs: Path, log: Path, cache: Path | None = None, cwd: Path = ROOT) -> subprocess.Popen:
     """`run_cli` started in the background, stdout and stderr into the file `log` (a pipe nobody
     reads would stall it), in its own process group: for tests that kill it or run two at once."""
     with open(log, "w") as fh:  # the child keeps its own descriptor
-        return subprocess.Popen(cli_command(*args, outputs=outputs, cache=cache), cwd=cwd, env=cli_env(outputs),
-                                stdout=fh, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        return subprocess.Popen(
+            cli_command(*args, outputs=outputs, cache=cache),
+            cwd=cwd,
+            env=cli_env(outputs),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def cli_command(*args: str, outputs: Path, cache: Path | None = None) -> list[str]:
@@ -86,8 +99,10 @@ def files_under(folder: Path) -> list[str]:
 
 def job_dirs(sweep: Path) -> list[Path]:
     """The job directories of a sweep, in job order."""
-    return sorted((d for d in sweep.iterdir() if d.is_dir() and (d / "result.json").exists()),
-                  key=lambda d: int(d.name.split("_")[0]))
+    return sorted(
+        (d for d in sweep.iterdir() if d.is_dir() and (d / "result.json").exists()),
+        key=lambda d: int(d.name.split("_")[0]),
+    )
 
 
 def load_result(job_dir: Path) -> dict:
@@ -106,8 +121,7 @@ def compose(*overrides: str, return_hydra_config: bool = False):
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides),
-                             return_hydra_config=return_hydra_config)
+        return hydra_compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def group_options(group: str) -> list[str]:
@@ -183,8 +197,9 @@ def pytest_collection_modifyitems(config, items):
     fixture (a training, a built model) go to one worker, so the fixture is built once; every
     other test is dealt out on its own."""
     for item in items:
-        shared = sorted(name for name, defs in item._fixtureinfo.name2fixturedefs.items()
-                        if defs and defs[-1].scope == "module")
+        shared = sorted(
+            name for name, defs in item._fixtureinfo.name2fixturedefs.items() if defs and defs[-1].scope == "module"
+        )
         if shared:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(shared)}"))
 
@@ -192,9 +207,14 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     """The `slurm` tests by name, outcome and wall time (or why they were skipped): CI shows that
     they ran on the cluster, not just that the suite passed."""
-    reports = [r for key in ("passed", "failed", "skipped", "error") for r in terminalreporter.stats.get(key, [])
-               if getattr(r, "keywords", {}).get("slurm") and r.when in ("call", "setup")
-               and (r.when == "call" or r.outcome != "passed")]
+    reports = [
+        r
+        for key in ("passed", "failed", "skipped", "error")
+        for r in terminalreporter.stats.get(key, [])
+        if getattr(r, "keywords", {}).get("slurm")
+        and r.when in ("call", "setup")
+        and (r.when == "call" or r.outcome != "passed")
+    ]
     if not reports:
         return
     terminalreporter.section("slurm tests")

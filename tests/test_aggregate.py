@@ -2,6 +2,7 @@
 
 Synthetic sweeps are written with src.results.write_result into tmp_path; nothing here trains.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,29 @@ from src.aggregate.render import tex_escape  # noqa: E402
 from src.aggregate.stats import paired_diff, pareto_front, t_ppf, t_sf_two_sided, welch_from_moments  # noqa: E402
 from src.results import empty_result, write_result  # noqa: E402
 
-REQUIRED_CSV = ["dataset", "model", "pos", "attn", "n", "map50_mean", "map50_std", "map50_95_mean",
-                "map50_95_std", "delta_map50_95", "delta_seeds_images_low", "delta_seeds_images_high", "p_improve",
-                "verdict", "delta_seeds_low", "delta_seeds_high", "delta_images_low", "delta_images_high",
-                "significant", "params", "gflops"]
+REQUIRED_CSV = [
+    "dataset",
+    "model",
+    "pos",
+    "attn",
+    "n",
+    "map50_mean",
+    "map50_std",
+    "map50_95_mean",
+    "map50_95_std",
+    "delta_map50_95",
+    "delta_seeds_images_low",
+    "delta_seeds_images_high",
+    "p_improve",
+    "verdict",
+    "delta_seeds_low",
+    "delta_seeds_high",
+    "delta_images_low",
+    "delta_images_high",
+    "significant",
+    "params",
+    "gflops",
+]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -46,15 +66,33 @@ class Sweep:
         self.i += 1
         return d
 
-    def add(self, attn="cbam", pos="neck", seed=0, map50_95=0.40, *, status="completed", dataset="toy",
-            model="yolo11n", train_key="tk1", curve_values=None, hydra=None, drop=(), **extra) -> Path:
+    def add(
+        self,
+        attn="cbam",
+        pos="neck",
+        seed=0,
+        map50_95=0.40,
+        *,
+        status="completed",
+        dataset="toy",
+        model="yolo11n",
+        train_key="tk1",
+        curve_values=None,
+        hydra=None,
+        drop=(),
+        **extra,
+    ) -> Path:
         d = self.job_dir()
         r = empty_result(dataset=dataset, attn=attn, pos=pos, model=model, seed=seed, epochs=10, imgsz=320)
         r["status"] = status
         r["train_key"] = train_key
         if status == "completed":
-            r["metrics"] = {"map50": None if map50_95 is None else map50_95 + 0.2, "map50_95": map50_95,
-                            "precision": 0.5, "recall": 0.4}
+            r["metrics"] = {
+                "map50": None if map50_95 is None else map50_95 + 0.2,
+                "map50_95": map50_95,
+                "precision": 0.5,
+                "recall": 0.4,
+            }
             r["params"] = 2_600_000 + (0 if attn == "none" else 10_000)
             r["gflops"] = 6.5 + (0 if attn == "none" else 0.1)
         r.update(extra)
@@ -105,8 +143,10 @@ def three_seed_sweep(tmp_path: Path) -> tuple[Path, list[float], list[float]]:
 
 
 # ----------------------------------------------------------------------------- statistics
-@pytest.mark.parametrize("dof,expected", [(1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (9, 2.262),
-                                          (10, 2.228), (30, 2.042), (120, 1.980)])
+@pytest.mark.parametrize(
+    "dof,expected",
+    [(1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (9, 2.262), (10, 2.228), (30, 2.042), (120, 1.980)],
+)
 def test_t_quantile_matches_tables(dof, expected):
     assert t_ppf(0.975, dof) == pytest.approx(expected, abs=5e-4)
 
@@ -133,8 +173,12 @@ def test_paired_and_welch_functions():
     d = paired_diff([0.5, 0.6, 0.7], [0.4, 0.5, 0.5])
     diffs = np.array([0.1, 0.1, 0.2])
     half = 4.302652729749752 * diffs.std(ddof=1) / math.sqrt(3)
-    assert (d.mean, d.ci_low, d.ci_high, d.test) == (pytest.approx(diffs.mean()), pytest.approx(diffs.mean() - half),
-                                                     pytest.approx(diffs.mean() + half), "paired")
+    assert (d.mean, d.ci_low, d.ci_high, d.test) == (
+        pytest.approx(diffs.mean()),
+        pytest.approx(diffs.mean() - half),
+        pytest.approx(diffs.mean() + half),
+        "paired",
+    )
     one = paired_diff([0.5], [0.4])
     assert one.mean == pytest.approx(0.1) and math.isnan(one.ci_low) and not one.significant
     w = welch_from_moments(2.0, 1.0, 3, 1.0, 1.0, 3)  # [1, 2, 3] vs [0, 1, 2]: equal variances -> dof 4
@@ -287,8 +331,22 @@ def test_exact_csv_columns_and_runs_csv(tmp_path):
     assert len(ab) == 2
     runs = pd.read_csv(root / "runs.csv")
     assert len(runs) == s.n_jobs == len(s.runs)
-    for col in ("job_dir", "status", "dataset", "attn", "pos", "seed", "map50", "map50_95", "precision",
-                "recall", "params", "gflops", "train_key", "error"):
+    for col in (
+        "job_dir",
+        "status",
+        "dataset",
+        "attn",
+        "pos",
+        "seed",
+        "map50",
+        "map50_95",
+        "precision",
+        "recall",
+        "params",
+        "gflops",
+        "train_key",
+        "error",
+    ):
         assert col in runs.columns
     assert set(runs["status"]) == {"completed", "failed"}
 
@@ -374,10 +432,22 @@ def test_corrupt_missing_running_and_failed_are_listed(tmp_path):
 def test_hydra_choices_fill_missing_keys(tmp_path):
     sw = Sweep(tmp_path / "s")
     for seed in range(2):
-        sw.add("none", "neck", seed, 0.40, drop=("attn", "pos"),
-               hydra={"overrides": [f"seed={seed}"], "choices": {"attn": "none", "pos": "neck"}})
-        sw.add("cbam", "neck", seed, 0.44, drop=("attn", "pos", "dataset"),
-               hydra={"overrides": ["attn=cbam"], "choices": {"attn": "cbam", "pos": "neck", "dataset": "toy"}})
+        sw.add(
+            "none",
+            "neck",
+            seed,
+            0.40,
+            drop=("attn", "pos"),
+            hydra={"overrides": [f"seed={seed}"], "choices": {"attn": "none", "pos": "neck"}},
+        )
+        sw.add(
+            "cbam",
+            "neck",
+            seed,
+            0.44,
+            drop=("attn", "pos", "dataset"),
+            hydra={"overrides": ["attn=cbam"], "choices": {"attn": "cbam", "pos": "neck", "dataset": "toy"}},
+        )
     s = aggregate([sw.root], plots=False)
     r = row(s, "cbam", "neck")
     assert r["dataset"] == "toy" and r["delta_map50_95"] == pytest.approx(0.04)
@@ -388,11 +458,23 @@ def test_real_job_fields_are_flattened(tmp_path):
     sw = Sweep(tmp_path / "s")
     for seed in range(2):
         for attn in ("none", "ema"):
-            sw.add(attn, "neck", seed, 0.4 + 0.01 * (attn == "ema"), attn_params={"factor": 8}, pos_after=[6, 10],
-                   pos_replace=[], inserted_layers=[7, 11], params_trainable=123, model_yaml="m.yaml",
-                   versions={"python": "3.11", "torch": "2.5", "git_commit": "abc1234"},
-                   overrides=[f"attn={attn}", f"seed={seed}"], started_at="2025-01-01T00:00:00+00:00",
-                   finished_at="2025-01-01T01:00:00+00:00", train_seconds=3600)
+            sw.add(
+                attn,
+                "neck",
+                seed,
+                0.4 + 0.01 * (attn == "ema"),
+                attn_params={"factor": 8},
+                pos_after=[6, 10],
+                pos_replace=[],
+                inserted_layers=[7, 11],
+                params_trainable=123,
+                model_yaml="m.yaml",
+                versions={"python": "3.11", "torch": "2.5", "git_commit": "abc1234"},
+                overrides=[f"attn={attn}", f"seed={seed}"],
+                started_at="2025-01-01T00:00:00+00:00",
+                finished_at="2025-01-01T01:00:00+00:00",
+                train_seconds=3600,
+            )
     s = aggregate([sw.root], plots=False)
     runs = pd.read_csv(sw.root / "runs.csv")
     assert {"attn_params.factor", "versions.git_commit", "pos_after", "params_trainable"} <= set(runs.columns)
@@ -414,8 +496,16 @@ def test_dry_run_sweep_gives_cost_table(tmp_path):
     sw = Sweep(tmp_path / "dry")
     for pos in ("neck", "backbone"):
         for attn, extra in (("none", 0), ("cbam", 25_000)):
-            sw.add(attn, pos, 0, None, status="dry_run", params=2_600_000 + extra, gflops=6.5 + extra / 1e5,
-                   latency_ms=3.0 + extra / 1e4)
+            sw.add(
+                attn,
+                pos,
+                0,
+                None,
+                status="dry_run",
+                params=2_600_000 + extra,
+                gflops=6.5 + extra / 1e5,
+                latency_ms=3.0 + extra / 1e4,
+            )
     s = aggregate([sw.root])
     assert s.ablation.empty and s.n_dry_run == 4
     cost = s.cost.set_index(["pos", "attn"])
@@ -439,8 +529,13 @@ def test_many_results_fast(tmp_path):
                 d = root / f"{n}"
                 d.mkdir(parents=True)
                 r = empty_result(dataset="toy", attn=attn, pos=pos, model="yolo11n", seed=seed, epochs=1, imgsz=64)
-                r.update(status="completed", train_key="k", metrics={"map50": 0.5, "map50_95": 0.3 + seed * 1e-4},
-                         params=1000, gflops=1.0)
+                r.update(
+                    status="completed",
+                    train_key="k",
+                    metrics={"map50": 0.5, "map50_95": 0.3 + seed * 1e-4},
+                    params=1000,
+                    gflops=1.0,
+                )
                 (d / "result.json").write_text(json.dumps(r))
                 n += 1
     t0 = time.perf_counter()
@@ -460,8 +555,12 @@ def test_plots_written_and_nonempty(tmp_path):
             sw.add(attn, pos, seed, m + 0.002 * seed, curve_values=curve, latency_ms=1.0 + (attn != "none"))
     aggregate([sw.root])
     pngs = sorted(p.name for p in (sw.root / "plots").glob("*.png"))
-    assert pngs == ["toy_yolo11n_curves.png", "toy_yolo11n_delta.png", "toy_yolo11n_map_vs_gflops.png",
-                    "toy_yolo11n_map_vs_latency.png"]
+    assert pngs == [
+        "toy_yolo11n_curves.png",
+        "toy_yolo11n_delta.png",
+        "toy_yolo11n_map_vs_gflops.png",
+        "toy_yolo11n_map_vs_latency.png",
+    ]
     for p in (sw.root / "plots").glob("*.png"):
         data = p.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -497,8 +596,12 @@ def test_cli_writes_files_and_exit_codes(tmp_path, capsys):
     assert (tmp_path / "agg" / "ablation.csv").exists()
     # strict: a failed job makes it non-zero
     (root / "zz").mkdir()
-    write_result(root / "zz", dict(empty_result(dataset="toy", attn="eca", pos="neck", model="yolo11n", seed=0),
-                                   status="failed", error="boom"))
+    write_result(
+        root / "zz",
+        dict(
+            empty_result(dataset="toy", attn="eca", pos="neck", model="yolo11n", seed=0), status="failed", error="boom"
+        ),
+    )
     assert cli_main([str(root), "--quiet", "--no-plots"]) == 0
     assert cli_main([str(root), "--quiet", "--no-plots", "--strict"]) == 1
     (tmp_path / "empty").mkdir()
@@ -525,14 +628,16 @@ def test_cli_names_a_missing_path_writes_nothing_without_results_and_counts_what
 
 def test_no_aggregate_module_imports_torch_the_job_or_visualize():
     """Every module of src.aggregate (plots included; the Hydra callback aside, which draws figures)."""
-    code = ("import importlib, pkgutil, sys\n"
-            "import src.aggregate as A\n"
-            "for m in pkgutil.iter_modules(A.__path__):\n"
-            "    if m.name != 'hydra_callback':\n"
-            "        importlib.import_module(f'src.aggregate.{m.name}')\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics', 'torchvision')\n"
-            "             or m.startswith(('src.job', 'src.visualize')))\n"
-            "assert not bad, bad[:8]\n")
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import src.aggregate as A\n"
+        "for m in pkgutil.iter_modules(A.__path__):\n"
+        "    if m.name != 'hydra_callback':\n"
+        "        importlib.import_module(f'src.aggregate.{m.name}')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics', 'torchvision')\n"
+        "             or m.startswith(('src.job', 'src.visualize')))\n"
+        "assert not bad, bad[:8]\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
@@ -540,37 +645,48 @@ def test_no_aggregate_module_imports_torch_the_job_or_visualize():
 def test_cli_subprocess_does_not_import_training_code(tmp_path):
     """`python -m src.aggregate` itself pulls in no torch / ultralytics (whatever `import src` does)."""
     root, _, _ = three_seed_sweep(tmp_path)
-    code = ("import sys, runpy\n"
-            "import src\n"
-            "before = set(sys.modules)\n"
-            "sys.argv = ['src.aggregate', sys.argv[1], '--quiet', '--no-plots']\n"
-            "rc = 0\n"
-            "try:\n"
-            "    runpy.run_module('src.aggregate', run_name='__main__')\n"
-            "except SystemExit as e:\n"
-            "    rc = e.code\n"
-            "new = set(sys.modules) - before\n"
-            "bad = sorted(m for m in new if m.split('.')[0] in ('torch', 'ultralytics', 'torchvision')\n"
-            "             or m.startswith(('src.job', 'src.ultralytics_glue.model', 'src.ultralytics_glue.trainer'))\n"
-            "             or m.startswith(('src.arch', 'src.visualize')) or m == 'src.run')\n"
-            "print('RC', rc, 'BAD', bad)\n")
+    code = (
+        "import sys, runpy\n"
+        "import src\n"
+        "before = set(sys.modules)\n"
+        "sys.argv = ['src.aggregate', sys.argv[1], '--quiet', '--no-plots']\n"
+        "rc = 0\n"
+        "try:\n"
+        "    runpy.run_module('src.aggregate', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    rc = e.code\n"
+        "new = set(sys.modules) - before\n"
+        "bad = sorted(m for m in new if m.split('.')[0] in ('torch', 'ultralytics', 'torchvision')\n"
+        "             or m.startswith(('src.job', 'src.ultralytics_glue.model', 'src.ultralytics_glue.trainer'))\n"
+        "             or m.startswith(('src.arch', 'src.visualize')) or m == 'src.run')\n"
+        "print('RC', rc, 'BAD', bad)\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    res = subprocess.run([sys.executable, "-c", code, str(root)], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(root)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert "RC 0 BAD []" in res.stdout, res.stdout + res.stderr
     assert (root / "ablation.csv").exists()
 
 
 def test_the_hydra_callback_does_not_load_pandas_until_a_sweep_ends():
     """Every job process instantiates the callback; aggregation's imports are paid only at the end."""
-    code = ("import sys\n"
-            "from src.sweep_end import AggregateOnMultirunEnd\n"
-            "AggregateOnMultirunEnd()\n"
-            "print('PANDAS', 'pandas' in sys.modules)\n"
-            "from src.aggregate import aggregate\n"
-            "print('PANDAS', 'pandas' in sys.modules)\n")
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                         capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys\n"
+        "from src.sweep_end import AggregateOnMultirunEnd\n"
+        "AggregateOnMultirunEnd()\n"
+        "print('PANDAS', 'pandas' in sys.modules)\n"
+        "from src.aggregate import aggregate\n"
+        "print('PANDAS', 'pandas' in sys.modules)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.stdout.split() == ["PANDAS", "False", "PANDAS", "True"], res.stdout + res.stderr
 
 
@@ -578,6 +694,7 @@ def test_the_hydra_callback_does_not_load_pandas_until_a_sweep_ends():
 def test_the_callback_passes_the_studys_aggregate_options_on(tmp_path):
     """`aggregate.rope` (pp) set by a study reaches the table's verdicts through the end-of-sweep callback."""
     from omegaconf import OmegaConf
+
     root, _, _ = three_seed_sweep(tmp_path)
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}, "aggregate": {"rope": 2.0, "bootstrap": 0}})
     outcome = hydra_callback.AggregateOnMultirunEnd(plots=False, quiet=True).aggregate_sweep(config)
@@ -587,6 +704,7 @@ def test_the_callback_passes_the_studys_aggregate_options_on(tmp_path):
 
 def test_callback_writes_files_and_records_problems(tmp_path, capsys):
     from omegaconf import OmegaConf
+
     root, _, _ = three_seed_sweep(tmp_path)
     write_hydra(root / "never_ran", overrides=["attn=se"])
     cb = hydra_callback.AggregateOnMultirunEnd(plots=False)
@@ -605,6 +723,7 @@ def test_callback_writes_files_and_records_problems(tmp_path, capsys):
 
 def test_callback_never_raises(tmp_path, monkeypatch, caplog):
     from omegaconf import OmegaConf
+
     cb = hydra_callback.AggregateOnMultirunEnd()
     outcome = cb.aggregate_sweep(OmegaConf.create({"nothing": 1}))  # no hydra.sweep.dir at all
     assert outcome.error and outcome.exit_code == 1
@@ -635,15 +754,23 @@ def test_callback_in_a_real_hydra_multirun(tmp_path):
         " + (0.02 if cfg.attn != 'none' else 0)})\n"
         "    write_result(HydraConfig.get().runtime.output_dir, r)\n"
         "if __name__ == '__main__':\n"
-        "    main()\n")
+        "    main()\n"
+    )
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text(
         "attn: none\nseed: 0\nhydra:\n  sweep:\n    dir: " + str(tmp_path / "multirun") + "\n"
         "  callbacks:\n    aggregate:\n      _target_: src.sweep_end.AggregateOnMultirunEnd\n"
-        "      plots: false\n")
+        "      plots: false\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    res = subprocess.run([sys.executable, str(app), "-m", "attn=none,cbam", "seed=0,1"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=180)
+    res = subprocess.run(
+        [sys.executable, str(app), "-m", "attn=none,cbam", "seed=0,1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Aggregated 4 job(s)" in res.stdout
     ab = pd.read_csv(tmp_path / "multirun" / "ablation.csv")
@@ -677,7 +804,6 @@ def test_caption_says_the_evaluation_split_and_checkpoint(tmp_path):
     assert row(s, "cbam")["eval_split"] == "test" and row(s, "cbam")["eval_checkpoint"] == "last"
 
 
-
 def test_findings_are_written_from_verdicts(tmp_path):
     sw = Sweep(tmp_path / "s")
     base = [0.400, 0.410, 0.420, 0.415]
@@ -692,7 +818,9 @@ def test_findings_are_written_from_verdicts(tmp_path):
     assert "`ema @ neck`: equivalent to the baseline within ±0.5 pp" in report
     cot = row(s, "cot")
     more = int(cot["seeds_needed"]) - 4
-    assert (f"`cot @ neck`: undecided, CI [{100 * cot['delta_seeds_images_low']:+.2f}, "
-            f"{100 * cot['delta_seeds_images_high']:+.2f}]") in report
+    assert (
+        f"`cot @ neck`: undecided, CI [{100 * cot['delta_seeds_images_low']:+.2f}, "
+        f"{100 * cot['delta_seeds_images_high']:+.2f}]"
+    ) in report
     assert f"about {more} more seeds ({int(cot['seeds_needed'])} in all" in report
     assert "1 equivalent" in report and "1 undecided" in report

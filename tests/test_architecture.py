@@ -1,4 +1,5 @@
 """YAML graph rewriting: pure checks first, then builds and forwards through ultralytics."""
+
 from __future__ import annotations
 
 import pytest
@@ -72,8 +73,12 @@ def test_rewrite_remaps_absolute_froms(base, preset):
 
 
 def test_inserted_channels_resolved_per_scale(base):
-    for scale, expected in {"n": [64, 128, 256], "s": [128, 256, 512], "m": [256, 512, 512],
-                            "x": [384, 768, 768]}.items():
+    for scale, expected in {
+        "n": [64, 128, 256],
+        "s": [128, 256, 512],
+        "m": [256, 512, 512],
+        "x": [384, 768, 768],
+    }.items():
         channels = base_layout(plain_graph(base), scale).channels
         rewrite = insert_attention(base, channels, "EMA", lambda c: [c, 32], Position(after=[16, 19, 22]))
         layers = layers_of(rewrite.model)
@@ -81,17 +86,20 @@ def test_inserted_channels_resolved_per_scale(base):
         assert sorted(rewrite.inserted.values()) == sorted(expected)
 
 
-@pytest.mark.parametrize("after,replace,needle", [
-    ([99], [], "outside the model"),
-    ([23], [], "Detect layer"),
-    ([-1], [], "outside the model"),
-    ([4, 4], [], "twice"),
-    ([10], [10], "both"),
-    ([], [9], None),  # SPPF: 256 -> 256 at n, allowed
-    ([], [12], "inputs"),  # Concat
-    ([], [1], "channels"),  # Conv 16 -> 32 at n changes channels
-    (["6"], [], "not an integer"),
-])
+@pytest.mark.parametrize(
+    "after,replace,needle",
+    [
+        ([99], [], "outside the model"),
+        ([23], [], "Detect layer"),
+        ([-1], [], "outside the model"),
+        ([4, 4], [], "twice"),
+        ([10], [10], "both"),
+        ([], [9], None),  # SPPF: 256 -> 256 at n, allowed
+        ([], [12], "inputs"),  # Concat
+        ([], [1], "channels"),  # Conv 16 -> 32 at n changes channels
+        (["6"], [], "not an integer"),
+    ],
+)
 def test_invalid_positions_are_named(base, after, replace, needle):
     pos = {"after": after, "replace": replace}
     if needle is None:

@@ -1,5 +1,6 @@
 """Attention modules: registry, shapes, gradients, tiny maps, copies, export, precision, torch.compile,
 modules from ATTENTION_MODULE_PATH, and equality with the seeds."""
+
 from __future__ import annotations
 
 import copy
@@ -38,8 +39,6 @@ YOLO_CHANNELS = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1152, 1
 
 
 # ---------------------------------------------------------------- references: the seeds as written
-
-
 
 
 # ---------------------------------------------------------------- every registered module
@@ -197,7 +196,9 @@ def test_search_path_imports_and_registers_a_dropped_in_module(tmp_path, scratch
     (mods / "_helper.py").write_text("raise RuntimeError('files starting with _ are not imported')\n")
     other = _throwaway(tmp_path / "other", "second_mod", "SecondMod")
     assert attention.import_search_path(os.pathsep.join([str(mods), str(other)])) == [
-        "src.attention._ext.inproc_mod", "src.attention._ext.second_mod"]
+        "src.attention._ext.inproc_mod",
+        "src.attention._ext.second_mod",
+    ]
     assert {"inproc_mod", "second_mod"} <= set(attention.available())
     assert attention.import_search_path(str(mods)) == []  # already imported: nothing twice
     module = attention.build("inproc_mod", 8, gain=2.0)
@@ -216,11 +217,14 @@ def test_a_dropped_in_module_unpickles_in_a_fresh_process(tmp_path):
     mods = _throwaway(tmp_path / "mods")
     env = {**os.environ, attention.MODULE_PATH_ENV: str(mods)}
     saved = tmp_path / "module.pkl"
-    code = [f"import pickle, src.attention as a; pickle.dump(a.build('throwaway', 4, gain=3.), open(r'{saved}', 'wb'))",
-            f"import pickle; m = pickle.load(open(r'{saved}', 'rb')); print(type(m).__module__, m.gain.sum().item())"]
+    code = [
+        f"import pickle, src.attention as a; pickle.dump(a.build('throwaway', 4, gain=3.), open(r'{saved}', 'wb'))",
+        f"import pickle; m = pickle.load(open(r'{saved}', 'rb')); print(type(m).__module__, m.gain.sum().item())",
+    ]
     for line in code:
-        proc = subprocess.run([sys.executable, "-c", line], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["src.attention._ext.throwaway", "12.0"]
 
@@ -233,9 +237,17 @@ def test_a_dropped_in_module_runs_through_src_run(tmp_path, monkeypatch):
     conf.mkdir(parents=True)
     (conf / "throwaway.yaml").write_text("name: throwaway\nparams:\n  gain: 1.0\n")
     monkeypatch.setenv(attention.MODULE_PATH_ENV, str(mods))
-    proc = run_cli("attn=throwaway", "dry_run=true", "logger=none", "measure.onnx=false", "train.imgsz=64",
-                   "measure.latency_runs=2", "measure.throughput_batch=1",
-                   f"hydra.searchpath=[file://{tmp_path / 'conf'}]", outputs=tmp_path / "out")
+    proc = run_cli(
+        "attn=throwaway",
+        "dry_run=true",
+        "logger=none",
+        "measure.onnx=false",
+        "train.imgsz=64",
+        "measure.latency_runs=2",
+        "measure.throughput_batch=1",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        outputs=tmp_path / "out",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result_file,) = (tmp_path / "out" / "runs").glob("*/result.json")
     result = json.loads(result_file.read_text())
@@ -480,12 +492,30 @@ def test_gpu_check_without_cuda_says_so_and_writes_nothing(tmp_path, monkeypatch
 def test_gpu_check_report_table():
     from src.bench import gpu_check
 
-    rows = [{"attn": "none", "status": "completed", "params": 2_590_000, "train_seconds": 21.4, "train_map50_95": 0.301,
-             "val_fp32": {"map50": 0.61, "map50_95": 0.30}, "val_fp16": {"map50": 0.612, "map50_95": 0.2995},
-             "latency_fp16_ms": 3.2, "latency_fp32_ms": 4.1},
-            {"attn": "cot", "status": "failed", "error": "exit code 1; see runs/cot.log"}]
-    header = {"date": "2026-12-01", "gpu": "NVIDIA H200", "torch": "2.14.1", "cuda": "13.0", "ultralytics": "8.4.190",
-              "epochs": 2, "imgsz": 320, "total_s": 123.0}
+    rows = [
+        {
+            "attn": "none",
+            "status": "completed",
+            "params": 2_590_000,
+            "train_seconds": 21.4,
+            "train_map50_95": 0.301,
+            "val_fp32": {"map50": 0.61, "map50_95": 0.30},
+            "val_fp16": {"map50": 0.612, "map50_95": 0.2995},
+            "latency_fp16_ms": 3.2,
+            "latency_fp32_ms": 4.1,
+        },
+        {"attn": "cot", "status": "failed", "error": "exit code 1; see runs/cot.log"},
+    ]
+    header = {
+        "date": "2026-12-01",
+        "gpu": "NVIDIA H200",
+        "torch": "2.14.1",
+        "cuda": "13.0",
+        "ultralytics": "8.4.190",
+        "epochs": 2,
+        "imgsz": 320,
+        "total_s": 123.0,
+    }
     text = gpu_check.report(rows, header)
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 4 and all(line.count("|") == table[0].count("|") for line in table)

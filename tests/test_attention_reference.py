@@ -1,4 +1,5 @@
 """The reference modules (se, cbam, eca, coordatt, simam) against their official code, and the capacity control."""
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,12 @@ class OfficialSELayer(nn.Module):
     def __init__(self, channel, reduction=16):
         super().__init__()
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Sequential(nn.Linear(channel, channel // reduction, bias=False), nn.ReLU(inplace=True),
-                                nn.Linear(channel // reduction, channel, bias=False), nn.Sigmoid())
+        self.fc = nn.Sequential(
+            nn.Linear(channel, channel // reduction, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Linear(channel // reduction, channel, bias=False),
+            nn.Sigmoid(),
+        )
 
     def forward(self, x):
         b, c, _, _ = x.size()
@@ -69,8 +74,12 @@ class OfficialFlatten(nn.Module):
 class OfficialChannelGate(nn.Module):
     def __init__(self, gate_channels, reduction_ratio=16):
         super().__init__()
-        self.mlp = nn.Sequential(OfficialFlatten(), nn.Linear(gate_channels, gate_channels // reduction_ratio),
-                                 nn.ReLU(), nn.Linear(gate_channels // reduction_ratio, gate_channels))
+        self.mlp = nn.Sequential(
+            OfficialFlatten(),
+            nn.Linear(gate_channels, gate_channels // reduction_ratio),
+            nn.ReLU(),
+            nn.Linear(gate_channels // reduction_ratio, gate_channels),
+        )
 
     def forward(self, x):
         size = (x.size(2), x.size(3))
@@ -183,8 +192,6 @@ OFFICIAL = {
 }
 
 
-
-
 def _pair(name: str, channels: int):
     official = randomize(OFFICIAL[name](channels), seed=channels)
     ours = attention.build(name, channels)
@@ -236,10 +243,17 @@ def test_cbam_channel_gate_only_and_it_is_not_ultralytics_cbam():
     x = torch.randn(2, 32, 5, 3)
     torch.testing.assert_close(ours(x), official(x))
     assert set(CBAM(32).state_dict()) == {
-        "ChannelGate.mlp.1.weight", "ChannelGate.mlp.1.bias", "ChannelGate.mlp.3.weight", "ChannelGate.mlp.3.bias",
-        "SpatialGate.spatial.conv.weight", "SpatialGate.spatial.bn.weight", "SpatialGate.spatial.bn.bias",
-        "SpatialGate.spatial.bn.running_mean", "SpatialGate.spatial.bn.running_var",
-        "SpatialGate.spatial.bn.num_batches_tracked"}
+        "ChannelGate.mlp.1.weight",
+        "ChannelGate.mlp.1.bias",
+        "ChannelGate.mlp.3.weight",
+        "ChannelGate.mlp.3.bias",
+        "SpatialGate.spatial.conv.weight",
+        "SpatialGate.spatial.bn.weight",
+        "SpatialGate.spatial.bn.bias",
+        "SpatialGate.spatial.bn.running_mean",
+        "SpatialGate.spatial.bn.running_var",
+        "SpatialGate.spatial.bn.num_batches_tracked",
+    }
     assert CBAM(32).SpatialGate.spatial.bn.momentum == 0.01
     from ultralytics.nn.modules import CBAM as UltralyticsCBAM
 
@@ -341,8 +355,10 @@ def test_capacity_matched_to_cot_is_within_5_percent_at_every_yolo_channel_count
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_capacity_has_no_gating_at_all(mode):
     control = randomize(CapacityControl(32)).train(mode == "train")
-    assert not any(isinstance(m, (nn.Sigmoid, nn.Softmax, nn.SiLU, nn.Hardsigmoid, nn.Hardswish, nn.Tanh))
-                   for m in control.modules())
+    assert not any(
+        isinstance(m, (nn.Sigmoid, nn.Softmax, nn.SiLU, nn.Hardsigmoid, nn.Hardswish, nn.Tanh))
+        for m in control.modules()
+    )
     with _Ops() as recorder:
         control(torch.randn(2, 32, 5, 5))
     gating = {"sigmoid", "softmax", "_softmax", "hardsigmoid", "silu", "tanh", "mul", "div", "hardswish"}
@@ -360,13 +376,22 @@ def test_capacity_rejects_what_it_cannot_match_and_lists_the_choices(bad):
 
 
 def test_capacity_report_lists_each_control_and_none_without():
-    model = nn.Sequential(nn.Conv2d(3, 16, 3), CapacityControl(16, match="cbam"), nn.Conv2d(16, 32, 1),
-                          nn.Sequential(CapacityControl(32)))
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3), CapacityControl(16, match="cbam"), nn.Conv2d(16, 32, 1), nn.Sequential(CapacityControl(32))
+    )
     report = attention.capacity_report(model)
     assert report == [
-        {"channels": 16, "params": model[1].n_params, "matched_module": "cbam",
-         "matched_params": sum(p.numel() for p in CBAM(16).parameters())},
-        {"channels": 32, "params": model[3][0].n_params, "matched_module": "cot",
-         "matched_params": sum(p.numel() for p in attention.build("cot", 32).parameters())},
+        {
+            "channels": 16,
+            "params": model[1].n_params,
+            "matched_module": "cbam",
+            "matched_params": sum(p.numel() for p in CBAM(16).parameters()),
+        },
+        {
+            "channels": 32,
+            "params": model[3][0].n_params,
+            "matched_module": "cot",
+            "matched_params": sum(p.numel() for p in attention.build("cot", 32).parameters()),
+        },
     ]
     assert attention.capacity_report(nn.Sequential(nn.Conv2d(3, 16, 3), attention.build("ema", 16))) is None

@@ -1,5 +1,6 @@
 """The benchmark's pieces on tiny inputs: statistics, interleaving, the report writer, parsers, the seeds'
 reference modules, one module-bench shape and the `--quick` aggregation section end to end. No timing asserts."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,15 +36,37 @@ def test_interleave_alternates_the_sides():
 
 def _fake_bench():
     return {
-        "schema": 1, "quick": True, "command": "python -m src.bench --quick", "total_seconds": 75.5,
-        "machine": {"cpu": "Test CPU", "cores": 2, "torch": "2.x", "ultralytics": "8.x", "git_commit": "abc1234",
-                    "git_dirty": True, "date": "2026-01-01T00:00:00+00:00", "load_avg_at_start": [0.1, 0.2, 0.3]},
+        "schema": 1,
+        "quick": True,
+        "command": "python -m src.bench --quick",
+        "total_seconds": 75.5,
+        "machine": {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "torch": "2.x",
+            "ultralytics": "8.x",
+            "git_commit": "abc1234",
+            "git_dirty": True,
+            "date": "2026-01-01T00:00:00+00:00",
+            "load_avg_at_start": [0.1, 0.2, 0.3],
+        },
         "sections": [
-            {"name": "overhead", "title": "1. Framework overhead", "about": "whole processes",
-             "headline": [["overhead ratio", "1.012", "<= 1.03"]],
-             "tables": [{"title": "Wall time", "columns": ["side", "median s"],
-                         "rows": [["src.run", "10.12"], ["a|b", None]]}],
-             "notes": ["a note"], "figures": {"ratio": 1.0123, "seconds": {"src.run": [10.12]}}, "seconds": 30.0},
+            {
+                "name": "overhead",
+                "title": "1. Framework overhead",
+                "about": "whole processes",
+                "headline": [["overhead ratio", "1.012", "<= 1.03"]],
+                "tables": [
+                    {
+                        "title": "Wall time",
+                        "columns": ["side", "median s"],
+                        "rows": [["src.run", "10.12"], ["a|b", None]],
+                    }
+                ],
+                "notes": ["a note"],
+                "figures": {"ratio": 1.0123, "seconds": {"src.run": [10.12]}},
+                "seconds": 30.0,
+            },
             {"name": "sweep", "title": "5. Sweep", "error": "BenchError: boom\n\ntraceback here", "seconds": 1.0},
         ],
     }
@@ -70,15 +93,17 @@ def test_md_table_formats_cells():
 
 
 def test_parse_importtime_sums_self_time_per_top_level_package():
-    text = "\n".join([
-        "import time: self [us] | cumulative | imported package",
-        "import time:       100 |        100 |   torch._C",
-        "import time:      1000 |       1100 | torch",
-        "import time:        50 |         50 |     hydra.core",
-        "import time:       200 |        250 |   hydra",
-        "import time:        10 |       1360 | src.run",
-        "junk line",
-    ])
+    text = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       100 |        100 |   torch._C",
+            "import time:      1000 |       1100 | torch",
+            "import time:        50 |         50 |     hydra.core",
+            "import time:       200 |        250 |   hydra",
+            "import time:        10 |       1360 | src.run",
+            "junk line",
+        ]
+    )
     parsed = parse_importtime(text)
     assert parsed["packages"] == pytest.approx({"torch": 0.0011, "hydra": 0.00025, "src": 0.00001})
     assert list(parsed["packages"]) == ["torch", "hydra", "src"]
@@ -127,15 +152,19 @@ def test_module_bench_one_small_shape(monkeypatch):
     assert rows["cot"]["same_function"] is False and "max_abs_diff_vs_seed" not in rows["cot"]
     # a module that cannot be built at some shape is recorded, not raised
     build = modules.build
-    monkeypatch.setattr(modules, "build", lambda name, c: (_ for _ in ()).throw(ValueError("no"))
-                        if name.startswith("C2PSA") else build(name, c))
+    monkeypatch.setattr(
+        modules,
+        "build",
+        lambda name, c: (_ for _ in ()).throw(ValueError("no")) if name.startswith("C2PSA") else build(name, c),
+    )
     res = measure_shape((2, 64, 4, 4), repeats=1, torch=torch)
     assert res["rows"]["C2PSA (ultralytics)"]["error"] == "ValueError: no" and "median_ms" in res["rows"]["ema"]
 
 
 def test_quick_aggregation_section_end_to_end_keeps_the_other_sections(tmp_path, monkeypatch):
-    monkeypatch.setattr("src.bench.__main__.QUICK", dataclasses.replace(QUICK, aggregation_sizes=(24,),
-                                                                         aggregation_repeats={24: 1}))
+    monkeypatch.setattr(
+        "src.bench.__main__.QUICK", dataclasses.replace(QUICK, aggregation_sizes=(24,), aggregation_repeats={24: 1})
+    )
     earlier = _fake_bench()  # an earlier --quick run in the same place: its good sections stay in the report
     report.write(earlier, tmp_path / "b")
     assert bench_main(["--quick", "--only", "aggregation", "--out", str(tmp_path / "b")]) == 0

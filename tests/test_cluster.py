@@ -1,5 +1,6 @@
 """Sweeps on many machines: job locks, heartbeats and liveness, baseline deferral and its resolution
 in the table, the plan before launch, and nothing written outside `paths.outputs`."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,14 @@ HOST = socket.gethostname()
 
 def running(job_dir: Path, *, host: str = HOST, pid: int | None = None, age: float = 0.0, **extra) -> dict:
     """A `running` result in `job_dir` whose heartbeat is `age` seconds old."""
-    result = {**empty_result(attn="none", seed=0), "host": host, "pid": pid or os.getpid(), "config_hash": "h",
-              "train_key": "tk", **extra}
+    result = {
+        **empty_result(attn="none", seed=0),
+        "host": host,
+        "pid": pid or os.getpid(),
+        "config_hash": "h",
+        "train_key": "tk",
+        **extra,
+    }
     write_result(job_dir, result)
     if age:
         then = time.time() - age
@@ -70,9 +77,17 @@ def test_job_lock_admits_one_holder_and_the_probe_sees_it(tmp_path):
 
 
 def test_a_killed_holder_leaves_its_lock_free(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from src.sweep.lock import job_lock\n"
-                               "with job_lock(Path(sys.argv[1])):\n    time.sleep(120)", str(tmp_path)], cwd=ROOT)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from src.sweep.lock import job_lock\n"
+            "with job_lock(Path(sys.argv[1])):\n    time.sleep(120)",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+    )
     try:
         wait_for(lambda: held_elsewhere(tmp_path), 60, holder)
     finally:
@@ -84,12 +99,12 @@ def test_a_killed_holder_leaves_its_lock_free(tmp_path):
 def test_liveness_by_heartbeat_on_other_hosts_and_by_lock_or_pid_on_this_one(tmp_path):
     assert is_live(tmp_path, running(tmp_path, host="othernode", pid=1), 60)
     assert not is_live(tmp_path, running(tmp_path, host="othernode", pid=1, age=120), 60)  # stale: dead anywhere
-    assert is_live(tmp_path, running(tmp_path), 60)                                  # this pid, no lock file
+    assert is_live(tmp_path, running(tmp_path), 60)  # this pid, no lock file
     assert not is_live(tmp_path, running(tmp_path, pid=dead_pid()), 60)
     assert not is_live(tmp_path, running(tmp_path, host="othernode", interrupted=True), 60)
     with job_lock(tmp_path):
         result = running(tmp_path, pid=dead_pid())
-        assert is_live(tmp_path, result, 60)                   # the lock is what counts on this host
+        assert is_live(tmp_path, result, 60)  # the lock is what counts on this host
         assert not is_live(tmp_path, result, 60, own_lock=True)  # ... unless the caller holds it
     assert not is_live(tmp_path, result, 60)
 
@@ -193,11 +208,14 @@ def test_a_deferred_baseline_takes_its_owners_result_in_the_table(tmp_path):
     assert outcome_line(twin).startswith("deferred to the baseline training in")
 
 
-@pytest.mark.parametrize("owner_status,expected,says", [
-    ("failed", "failed", "which failed: boom"),
-    ("gone", "missing", "which has no usable result"),
-    ("stopped", "running", "which stopped"),
-])
+@pytest.mark.parametrize(
+    "owner_status,expected,says",
+    [
+        ("failed", "failed", "which failed: boom"),
+        ("gone", "missing", "which has no usable result"),
+        ("stopped", "running", "which stopped"),
+    ],
+)
 def test_a_deferred_baseline_whose_owner_did_not_complete_is_a_problem(tmp_path, owner_status, expected, says):
     sw = Sweep(tmp_path)
     owner = sw.job_dir()
@@ -225,16 +243,29 @@ def test_plan_is_asked_for_with_plan_true():
 
 def test_plan_lists_every_state_and_the_compute_left_and_writes_nothing(tmp_path):
     sweep = tmp_path / "sweep"
-    overrides = ["attn=none,ema", "pos=neck,backbone", "seed=0,1", f"hydra.sweep.dir={sweep}",
-                 f"paths.outputs={tmp_path}"]
+    overrides = [
+        "attn=none,ema",
+        "pos=neck,backbone",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+        f"paths.outputs={tmp_path}",
+    ]
     _, jobs = sweep_jobs(True, "config", overrides)
     dirs = {num: job_dir for num, _, job_dir, _ in jobs}
     cfgs = {num: cfg for num, _, _, cfg in jobs}
 
     def put(num, status, **extra):  # job order: attn, then pos, then seed
         cfg = cfgs[num]
-        write_result(dirs[num], {**empty_result(attn=cfg["attn"]["name"], seed=cfg["seed"]), "status": status,
-                                 "config_hash": config_hash(cfg), "job_dir": str(dirs[num]), **extra})
+        write_result(
+            dirs[num],
+            {
+                **empty_result(attn=cfg["attn"]["name"], seed=cfg["seed"]),
+                "status": status,
+                "config_hash": config_hash(cfg),
+                "job_dir": str(dirs[num]),
+                **extra,
+            },
+        )
 
     key = train_key(cfgs[0])
     put(0, "completed", train_key=key, train_seconds=100)
@@ -280,8 +311,18 @@ def test_a_sweep_writing_outside_the_repository_leaves_it_byte_for_byte_unchange
     subprocess.run([sys.executable, "-m", "compileall", "-q", "src"], cwd=repo, check=True, capture_output=True)
     before = tree_listing(repo)
     outputs = tmp_path / "elsewhere"
-    cmd = [sys.executable, "-m", "src.run", "-m", "attn=none", "pos=backbone_p5,neck", *TINY, *LOGGED_AND_DRAWN,
-           f"paths.outputs={outputs}", f"paths.cache={shared_cache}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.run",
+        "-m",
+        "attn=none",
+        "pos=backbone_p5,neck",
+        *TINY,
+        *LOGGED_AND_DRAWN,
+        f"paths.outputs={outputs}",
+        f"paths.cache={shared_cache}",
+    ]
     proc = subprocess.run(cmd, cwd=repo, env=cli_env(outputs), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert len(list(outputs.glob("sweeps/*/*/result.json"))) == 2 and list(outputs.glob("sweeps/*/*/wandb"))

@@ -1,5 +1,6 @@
 """Configs compose and check in-process: every option of every group, every study, the checks
 that fail before any work, and the hashes that skip, resume and pair jobs."""
+
 from __future__ import annotations
 
 import copy
@@ -47,23 +48,29 @@ def test_experiments_folder_is_the_experiment_group():
 
 
 # --------------------------------------------------------------------------------- checks
-@pytest.mark.parametrize("overrides,message", [
-    (["attn=ema", "attn.params.factor=5"], None),  # EMA picks the nearest valid group count
-    (["attn=ema", "+attn.params.nope=1"], r"unknown parameter 'nope' for attention 'ema'; valid parameters: factor"),
-    (["pos.after=[99]"], r"pos.after index 99 is outside the model; valid layer indices are 0\.\.22"),
-    (["pos.after=[23]"], r"index 23 is the Detect layer"),
-    (["pos.after=[4,4]"], r"lists an index twice"),
-    (["pos.after=[10]", "pos.replace=[10]"], r"both in pos.after and pos.replace"),
-    (["pos.after=[]", "pos.replace=[1]"], r"maps 16 -> 32 channels"),
-    (["model.scale=q"], r"unknown model scale 'q'; valid choices: n, s, m, l, x"),
-    (["dataset.kind=zip"], r"unknown dataset.kind 'zip'; valid choices: shapes, yolo"),
-    (["train.epochs=0"], r"train.epochs must be a positive integer, got 0"),
-    (["train.batch=-1"], None),  # ultralytics' AutoBatch
-    (["train.batch=-2"], r"train.batch must be a positive integer"),
-    (["seed=1.5"], r"seed must be an integer >= 0, got 1.5"),
-    (["+train.seed=3"], r"train.seed is set by the framework"),
-    (["+train.foo=1"], r"train.foo is not an ultralytics train argument"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["attn=ema", "attn.params.factor=5"], None),  # EMA picks the nearest valid group count
+        (
+            ["attn=ema", "+attn.params.nope=1"],
+            r"unknown parameter 'nope' for attention 'ema'; valid parameters: factor",
+        ),
+        (["pos.after=[99]"], r"pos.after index 99 is outside the model; valid layer indices are 0\.\.22"),
+        (["pos.after=[23]"], r"index 23 is the Detect layer"),
+        (["pos.after=[4,4]"], r"lists an index twice"),
+        (["pos.after=[10]", "pos.replace=[10]"], r"both in pos.after and pos.replace"),
+        (["pos.after=[]", "pos.replace=[1]"], r"maps 16 -> 32 channels"),
+        (["model.scale=q"], r"unknown model scale 'q'; valid choices: n, s, m, l, x"),
+        (["dataset.kind=zip"], r"unknown dataset.kind 'zip'; valid choices: shapes, yolo"),
+        (["train.epochs=0"], r"train.epochs must be a positive integer, got 0"),
+        (["train.batch=-1"], None),  # ultralytics' AutoBatch
+        (["train.batch=-2"], r"train.batch must be a positive integer"),
+        (["seed=1.5"], r"seed must be an integer >= 0, got 1.5"),
+        (["+train.seed=3"], r"train.seed is set by the framework"),
+        (["+train.foo=1"], r"train.foo is not an ultralytics train argument"),
+    ],
+)
 def test_config_checks_name_the_bad_value_and_the_choices(overrides, message):
     cfg = plain(*overrides)
     if message is None:
@@ -94,28 +101,46 @@ def changed(path: str, value) -> dict:
     return cfg
 
 
-@pytest.mark.parametrize("path,value", [
-    ("train.epochs", 99), ("train.lr0", 0.5), ("dataset.generator.n_train", 7), ("model.scale", "s"),
-    ("dataset.names", ["circle"]),
-])
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        ("train.epochs", 99),
+        ("train.lr0", 0.5),
+        ("dataset.generator.n_train", 7),
+        ("model.scale", "s"),
+        ("dataset.names", ["circle"]),
+    ],
+)
 def test_training_settings_change_both_hashes(path, value):
     other = changed(path, value)
     assert config_hash(other) != config_hash(BASE) and train_key(other) != train_key(BASE)
 
 
-@pytest.mark.parametrize("path,value", [("attn.name", "cot"), ("attn.params.factor", 8), ("pos.after", [4]),
-                                        ("seed", 3)])
+@pytest.mark.parametrize(
+    "path,value", [("attn.name", "cot"), ("attn.params.factor", 8), ("pos.after", [4]), ("seed", 3)]
+)
 def test_the_variant_changes_the_job_but_not_the_baseline_it_pairs_with(path, value):
     other = changed(path, value)
     assert config_hash(other) != config_hash(BASE)
     assert train_key(other) == train_key(BASE)
 
 
-@pytest.mark.parametrize("path,value", [
-    ("train.device", "0"), ("train.workers", 0), ("train.verbose", True), ("logger.mode", "online"),
-    ("paths.outputs", "/elsewhere"), ("measure.latency_runs", 1), ("measure.onnx", True),
-    ("sweep.stale_after", 5), ("plan", True), ("aggregate.bootstrap", 0), ("aggregate.min_effect", 1.0),
-])
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        ("train.device", "0"),
+        ("train.workers", 0),
+        ("train.verbose", True),
+        ("logger.mode", "online"),
+        ("paths.outputs", "/elsewhere"),
+        ("measure.latency_runs", 1),
+        ("measure.onnx", True),
+        ("sweep.stale_after", 5),
+        ("plan", True),
+        ("aggregate.bootstrap", 0),
+        ("aggregate.min_effect", 1.0),
+    ],
+)
 def test_where_and_how_a_job_runs_changes_neither_hash(path, value):
     other = changed(path, value)
     assert config_hash(other) == config_hash(BASE) and train_key(other) == train_key(BASE)
@@ -128,8 +153,13 @@ def test_dry_run_is_not_part_of_the_hash_but_skipping_checks_the_status():
 # ------------------------------------------------------------------------------- identity
 def test_identity_and_labels():
     ident = identity(BASE, "neck")
-    assert (ident["dataset"], ident["attn"], ident["pos"], ident["model"], ident["seed"]) == \
-        ("shapes", "ema", "neck", "yolo11n", 0)
+    assert (ident["dataset"], ident["attn"], ident["pos"], ident["model"], ident["seed"]) == (
+        "shapes",
+        "ema",
+        "neck",
+        "yolo11n",
+        0,
+    )
     assert identity(BASE)["pos"] == "neck"  # without Hydra: the preset's own name
     # as configured under its own key; the resolved indices are the job's to record (pos_after, ...)
     assert ident["pos_configured"] == {"after": "neck", "replace": [], "inside": [], "inside_mode": "branch"}
@@ -154,10 +184,20 @@ def test_position_label_comes_from_hydras_choice_in_a_real_run(tmp_path):
     from conftest import ROOT, TINY
 
     out = tmp_path / "out"
-    args = ["attn=ema", "pos=backbone_p5", "pos.after=[6,10]", "dry_run=true", "logger=none", "measure.onnx=false",
-            *TINY, f"paths.outputs={out}", f"hydra.run.dir={out}/job"]
-    proc = subprocess.run([sys.executable, "-m", "src.run", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    args = [
+        "attn=ema",
+        "pos=backbone_p5",
+        "pos.after=[6,10]",
+        "dry_run=true",
+        "logger=none",
+        "measure.onnx=false",
+        *TINY,
+        f"paths.outputs={out}",
+        f"hydra.run.dir={out}/job",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.run", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((out / "job" / "result.json").read_text())
     assert result["pos"] == "custom:after6-10" and result["status"] == "dry_run"

@@ -1,6 +1,7 @@
 """Every value of our own config groups is checked before any work: a walk over the composed config
 tries an out-of-range value for each number, flag and choice we own (in-process, fast), and the
 issue's bad inputs go through `python -m src.run` as a user types them (no training, key named)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -72,8 +73,17 @@ def test_every_value_we_own_is_checked_with_its_key_named(overrides, key, bad):
 
 def test_the_walk_covers_the_issues_keys():
     walked = {key for _, key, _ in (c.values for c in cases())}
-    assert {"logger.mode", "aggregate.bootstrap", "aggregate.rope", "aggregate.min_effect", "sweep.stale_after",
-            "measure.threads", "dataset.generator.n_train", "dataset.fraction", "train.workers"} <= walked
+    assert {
+        "logger.mode",
+        "aggregate.bootstrap",
+        "aggregate.rope",
+        "aggregate.min_effect",
+        "sweep.stale_after",
+        "measure.threads",
+        "dataset.generator.n_train",
+        "dataset.fraction",
+        "train.workers",
+    } <= walked
 
 
 def test_unwritable_paths_name_the_path_and_errno_and_missing_ones_are_created(tmp_path):
@@ -93,22 +103,27 @@ def test_imgsz_must_be_a_multiple_of_the_stride(imgsz, ok):
     if ok:
         check_config(cfg)
         return
-    with pytest.raises(ConfigError, match=rf"train.imgsz={imgsz} is not a multiple of the model's max stride 32; "
-                                          rf"use {imgsz // 32 * 32} or {imgsz // 32 * 32 + 32}"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"train.imgsz={imgsz} is not a multiple of the model's max stride 32; "
+        rf"use {imgsz // 32 * 32} or {imgsz // 32 * 32 + 32}",
+    ):
         check_config(cfg)
 
 
 # The issue's bad inputs to `python -m src.run` (sweeps included): each fails in a few seconds, names the key,
 # and leaves no training behind.
 ISSUE_INPUTS = [
-    (["logger=wandb", "logger.mode=bogus"],
-     "logger.mode='bogus' is not a valid choice; valid choices: online, offline, disabled"),
+    (
+        ["logger=wandb", "logger.mode=bogus"],
+        "logger.mode='bogus' is not a valid choice; valid choices: online, offline, disabled",
+    ),
     (["aggregate.bootstrap=-5"], "aggregate.bootstrap must be an integer >= 0, got -5"),
     (["sweep.stale_after=-1"], "sweep.stale_after must be a number > 0, got -1"),
     (["train.imgsz=33"], "train.imgsz=33 is not a multiple"),
     (["paths.outputs=/proc/forbidden"], "paths.outputs=/proc/forbidden: not a writable directory (ENOENT"),
     (["-m", "attn=none,ema", "measure.threads=0"], "measure.threads must be"),  # a sweep: checked before launch
-    (["-m", "aggregate.bootstrap=-5,-6"], "aggregate.bootstrap must be"),        # swept: every job fails, none trains
+    (["-m", "aggregate.bootstrap=-5,-6"], "aggregate.bootstrap must be"),  # swept: every job fails, none trains
 ]
 
 
@@ -127,5 +142,7 @@ def test_issue_bad_inputs_fail_before_any_work(args, named, tmp_path):
     assert named in output, output[-2000:]
     assert "Traceback" not in output
     assert not list(tmp_path.rglob("train")), "a training started"
-    print(f"{' '.join(args)}: exit {proc.returncode}, {seconds:.1f} s:",
-          next(line for line in output.splitlines() if named in line))
+    print(
+        f"{' '.join(args)}: exit {proc.returncode}, {seconds:.1f} s:",
+        next(line for line in output.splitlines() if named in line),
+    )

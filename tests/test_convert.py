@@ -3,6 +3,7 @@
 `make_visdrone_fixture` / `make_coco_fixture` are reusable by other tests (e.g. a 1-epoch training
 on a converted VisDrone split): they write real native-format splits with drawn boxes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------------------------- fixtures
+
 
 def write_image(path: Path, size: tuple[int, int], boxes=(), seed: int = 0) -> Path:
     """A small image (JPEG or PNG by suffix) with the given (x, y, w, h, class) boxes drawn filled."""
@@ -63,8 +65,9 @@ def write_visdrone_split(root: Path, split: str, images: dict[str, tuple[tuple[i
     return split_dir
 
 
-def make_visdrone_fixture(root: Path, n_images: int = 8, split: str = "train", size: tuple[int, int] = (160, 120),
-                          seed: int = 0) -> Path:
+def make_visdrone_fixture(
+    root: Path, n_images: int = 8, split: str = "train", size: tuple[int, int] = (160, 120), seed: int = 0
+) -> Path:
     """A VisDrone2019-DET-<split> folder of `n_images` JPEGs with 4-6 drawn objects each (all 10 classes
     appear when n_images >= 4), plus an ignored region, an 'others' box and a box crossing the border on
     every image; the last image has only ignored rows (a background image). Returns the split folder."""
@@ -82,8 +85,8 @@ def make_visdrone_fixture(root: Path, n_images: int = 8, split: str = "train", s
                 n_boxes += 1
             rows.append(f"{w - 10},{h // 2},30,20,1,{n_boxes % 10 + 1},1,0")  # crosses the right border
             n_boxes += 1
-        rows.append(f"0,0,{w // 5},{h // 5},0,0,0,0")                          # ignored region
-        rows.append(f"{w // 2},{h // 2},8,8,1,11,0,0")                         # others
+        rows.append(f"0,0,{w // 5},{h // 5},0,0,0,0")  # ignored region
+        rows.append(f"{w // 2},{h // 2},8,8,1,11,0,0")  # others
         images[f"{i:07d}_00000_d_{i:07d}"] = ((w, h), rows)
     return write_visdrone_split(root, split, images)
 
@@ -112,8 +115,11 @@ def make_coco_fixture(root: Path, split: str = "val2017", size: tuple[int, int] 
     for im in imgs[:3]:
         boxes = [(*a["bbox"], 1) for a in anns if a["image_id"] == im["id"]]
         write_image(images_dir / im["file_name"], size, [tuple(int(v) for v in b) for b in boxes], seed=im["id"])
-    cats = [dict(id=7, name="bird", supercategory="animal"), dict(id=1, name="cat", supercategory="animal"),
-            dict(id=3, name="dog", supercategory="animal")]
+    cats = [
+        dict(id=7, name="bird", supercategory="animal"),
+        dict(id=1, name="cat", supercategory="animal"),
+        dict(id=3, name="dog", supercategory="animal"),
+    ]
     js = Path(root) / "annotations" / f"instances_{split}.json"
     js.parent.mkdir(parents=True, exist_ok=True)
     js.write_text(json.dumps({"images": imgs, "annotations": anns, "categories": cats}))
@@ -135,26 +141,30 @@ quiet = dict(log=lambda *a: None)
 # --------------------------------------------------------------------------------------------- VisDrone
 
 VIS_ROWS = [
-    "10,10,20,10,1,1,0,0",        # pedestrian -> 0 0.200000 0.300000 0.200000 0.200000
-    "0,0,30,30,0,0,0,0",          # ignored region
-    "5,5,10,10,1,0,0,0",          # ignored category (score 1, category 0)
-    "5,5,10,10,1,11,0,0",         # others
-    "90,40,20,20,1,4,1,0",        # car crossing the bottom-right border -> x 90..100, y 40..50
-    "-10,-5,20,10,1,10,0,0",      # motor crossing the top-left border -> x 0..10, y 0..5
-    "100,10,5,5,1,2,0,0",         # starts at the right edge: zero area
-    "10,10,0,5,1,2,0,0",          # zero width
-    "1,2,3",                      # malformed
-    "50,20,10,10,1,10,0,0,",      # trailing comma, valid motor
-    "20,20,4,4,1,12,0,0",         # unknown category id
+    "10,10,20,10,1,1,0,0",  # pedestrian -> 0 0.200000 0.300000 0.200000 0.200000
+    "0,0,30,30,0,0,0,0",  # ignored region
+    "5,5,10,10,1,0,0,0",  # ignored category (score 1, category 0)
+    "5,5,10,10,1,11,0,0",  # others
+    "90,40,20,20,1,4,1,0",  # car crossing the bottom-right border -> x 90..100, y 40..50
+    "-10,-5,20,10,1,10,0,0",  # motor crossing the top-left border -> x 0..10, y 0..5
+    "100,10,5,5,1,2,0,0",  # starts at the right edge: zero area
+    "10,10,0,5,1,2,0,0",  # zero width
+    "1,2,3",  # malformed
+    "50,20,10,10,1,10,0,0,",  # trailing comma, valid motor
+    "20,20,4,4,1,12,0,0",  # unknown category id
 ]
 
 
 def test_visdrone_rules(tmp_path):
-    split_dir = write_visdrone_split(tmp_path / "src", "val", {
-        "a": ((100, 50), VIS_ROWS),
-        "b": ((64, 48), None),                       # no annotation file: background
-        "c": ((64, 48), ["0,0,10,10,0,0,0,0"]),      # only an ignored region: background
-    })
+    split_dir = write_visdrone_split(
+        tmp_path / "src",
+        "val",
+        {
+            "a": ((100, 50), VIS_ROWS),
+            "b": ((64, 48), None),  # no annotation file: background
+            "c": ((64, 48), ["0,0,10,10,0,0,0,0"]),  # only an ignored region: background
+        },
+    )
     out = tmp_path / "VisDrone"
     s = convert_visdrone(split_dir, out, **quiet)
     assert s.split == "val"  # from the folder name
@@ -167,8 +177,14 @@ def test_visdrone_rules(tmp_path):
     assert labels(out, "val", "b") == [] and labels(out, "val", "c") == []
     assert sorted(p.name for p in (out / "images" / "val").iterdir()) == ["a.jpg", "b.jpg", "c.jpg"]
     assert (s.images, s.background, s.boxes) == (3, 2, 4)
-    assert dict(s.dropped) == {"ignored_region": 2, "ignored_category": 1, "others_category": 1, "zero_area": 2,
-                               "malformed": 1, "unknown_category": 1}
+    assert dict(s.dropped) == {
+        "ignored_region": 2,
+        "ignored_category": 1,
+        "others_category": 1,
+        "zero_area": 2,
+        "malformed": 1,
+        "unknown_category": 1,
+    }
     assert dict(s.per_class) == {0: 1, 3: 1, 9: 2}
     assert is_split_complete(out, "val")
     assert not (out / "data.yaml").exists()  # no train split yet
@@ -185,8 +201,13 @@ def test_visdrone_split_names_and_data_yaml(tmp_path, capsys):
     for split in ("train", "val", "test-dev"):
         assert is_split_complete(out, split)
     data = yaml.safe_load((out / "data.yaml").read_text())
-    assert data == {"path": str(out.resolve()), "train": "images/train", "val": "images/val",
-                    "test": "images/test-dev", "names": dict(enumerate(visdrone.VISDRONE_NAMES))}
+    assert data == {
+        "path": str(out.resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "test": "images/test-dev",
+        "names": dict(enumerate(visdrone.VISDRONE_NAMES)),
+    }
     assert visdrone.visdrone_split_name(Path("x/VisDrone2019-DET-test-dev")) == "test-dev"
     with pytest.raises(yolo_layout.ConversionError, match="--split"):
         visdrone.visdrone_split_name(Path("x/some-folder"))
@@ -206,6 +227,7 @@ def test_visdrone_fixture_border_boxes_are_clipped(tmp_path):
 
 # --------------------------------------------------------------------------------------------- COCO
 
+
 def test_coco_rules(tmp_path):
     js, images_dir = make_coco_fixture(tmp_path / "coco_src")
     out = tmp_path / "coco"
@@ -214,14 +236,19 @@ def test_coco_rules(tmp_path):
     # categories sorted by id: 1 cat -> 0, 3 dog -> 1, 7 bird -> 2
     assert labels(out, "val2017", "000000000001") == [
         "1 0.200000 0.200000 0.200000 0.200000",
-        "2 0.916667 0.875000 0.166667 0.250000",   # clipped to x 100..120, y 60..80
+        "2 0.916667 0.875000 0.166667 0.250000",  # clipped to x 100..120, y 60..80
     ]
     assert labels(out, "val2017", "000000000002") == ["0 0.050000 0.050000 0.100000 0.100000"]
     assert labels(out, "val2017", "000000000003") == []  # no annotation: background image
     assert not (out / "labels" / "val2017" / "000000000004.txt").exists()  # image missing on disk
     assert (s.images, s.background, s.boxes) == (3, 1, 3)
-    assert dict(s.dropped) == {"crowd": 1, "unknown_category": 1, "zero_area": 2, "missing_image": 1,
-                               "unknown_image": 1}
+    assert dict(s.dropped) == {
+        "crowd": 1,
+        "unknown_category": 1,
+        "zero_area": 2,
+        "missing_image": 1,
+        "unknown_image": 1,
+    }
     marker = json.loads(yolo_layout.marker_path(out, "val2017").read_text())
     assert marker["names"] == ["cat", "dog", "bird"]
 
@@ -230,16 +257,30 @@ def test_coco_cli_and_data_yaml(tmp_path):
     out = tmp_path / "coco"
     for split in ("val2017", "train2017"):
         js, images_dir = make_coco_fixture(tmp_path / "src", split=split)
-        r = subprocess.run([sys.executable, "-m", "src.data.convert", "coco", str(js), str(images_dir), str(out)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "src.data.convert", "coco", str(js), str(images_dir), str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         assert f"coco {split}: 3 images (1 without boxes), 3 boxes" in r.stdout
         assert "crowd (iscrowd=1) 1" in r.stdout and "zero area after clipping 2" in r.stdout
     data = yaml.safe_load((out / "data.yaml").read_text())
-    assert data == {"path": str(out.resolve()), "train": "images/train2017", "val": "images/val2017",
-                    "names": {0: "cat", 1: "dog", 2: "bird"}}
-    r = subprocess.run([sys.executable, "-m", "src.data.convert", "coco", str(tmp_path / "nope.json"),
-                        str(tmp_path), str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert data == {
+        "path": str(out.resolve()),
+        "train": "images/train2017",
+        "val": "images/val2017",
+        "names": {0: "cat", 1: "dog", 2: "bird"},
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "src.data.convert", "coco", str(tmp_path / "nope.json"), str(tmp_path), str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "nope.json not found" in r.stderr
 
 
@@ -253,6 +294,7 @@ def test_coco_wrong_images_dir_fails_without_a_split(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------- safety
+
 
 def test_rerun_is_identical(tmp_path):
     split_dir = make_visdrone_fixture(tmp_path / "src", n_images=4, split="val")
@@ -294,8 +336,14 @@ def test_interrupted_conversion_never_looks_complete(tmp_path, monkeypatch):
     assert not is_split_complete(out, "val")
     assert not (out / "images" / "val").exists() and not yolo_layout.marker_path(out, "val").exists()
     assert not list(out.glob(".tmp.*"))  # cleaned up on the way out
-    cfg = {"name": "visdrone", "root": str(out), "train_split": "val", "val_split": "val",
-           "names": visdrone.VISDRONE_NAMES, "make_target": "data-visdrone"}
+    cfg = {
+        "name": "visdrone",
+        "root": str(out),
+        "train_split": "val",
+        "val_split": "val",
+        "names": visdrone.VISDRONE_NAMES,
+        "make_target": "data-visdrone",
+    }
     with pytest.raises(DatasetNotFoundError):
         prepare(cfg, tmp_path / "cache")
     monkeypatch.undo()
@@ -341,7 +389,7 @@ def test_stale_temp_dir_of_a_killed_run_is_removed(tmp_path):
     split_dir = make_visdrone_fixture(tmp_path / "src", n_images=2, split="val")
     out = tmp_path / "out"
     (out / ".tmp.val.abc123" / "images").mkdir(parents=True)  # as left by kill -9
-    (out / ".tmp.val-x.abc123").mkdir()                       # another split's: not ours to remove
+    (out / ".tmp.val-x.abc123").mkdir()  # another split's: not ours to remove
     convert_visdrone(split_dir, out, **quiet)
     assert not (out / ".tmp.val.abc123").exists() and (out / ".tmp.val-x.abc123").exists()
 
@@ -381,6 +429,7 @@ def test_written_files_are_readable_as_any_new_file(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------- fetch
+
 
 def _zip_dir(folder: Path, zip_path: Path, arc_root: Path) -> Path:
     zip_path.parent.mkdir(parents=True, exist_ok=True)
@@ -446,10 +495,13 @@ def closed_port_urls(monkeypatch):
     return port
 
 
-@pytest.mark.parametrize("name, target, files", [
-    ("visdrone", "data-visdrone", ["VisDrone2019-DET-train.zip", "VisDrone2019-DET-val.zip"]),
-    ("coco", "data-coco", ["train2017.zip", "val2017.zip", "annotations_trainval2017.zip"]),
-])
+@pytest.mark.parametrize(
+    "name, target, files",
+    [
+        ("visdrone", "data-visdrone", ["VisDrone2019-DET-train.zip", "VisDrone2019-DET-val.zip"]),
+        ("coco", "data-coco", ["train2017.zip", "val2017.zip", "annotations_trainval2017.zip"]),
+    ],
+)
 def test_fetch_without_network_fails_fast_with_instructions(tmp_path, capsys, closed_port_urls, name, target, files):
     started = time.perf_counter()
     rc = fetch.main([name, "--root", str(tmp_path / name)])

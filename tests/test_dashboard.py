@@ -1,4 +1,5 @@
 """The W&B report spec: builds offline, names only keys our runs log, says clearly what is missing online."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ GROUP = "exp_2026-01-01_00-00-00"
 
 @pytest.fixture(autouse=True)
 def no_credentials(tmp_path, monkeypatch):
-    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_ENTITY", "WANDB_BASE_URL",
-                *DIR_VARS):
+    for var in (
+        "WANDB_MODE",
+        "WANDB_API_KEY",
+        "WANDB_IDENTITY_TOKEN_FILE",
+        "WANDB_ENTITY",
+        "WANDB_BASE_URL",
+        *DIR_VARS,
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -32,8 +39,9 @@ def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
     for i, (attn, status) in enumerate([("none", "completed"), ("ema", "failed")]):
         cfg = {**CFG, "attn": {"name": attn}}
-        tracker = tracking.start_job_run(LOGGER, cfg, root / f"{i}_attn={attn}", group=GROUP, name=f"attn={attn}",
-                                  tags=TAGS)
+        tracker = tracking.start_job_run(
+            LOGGER, cfg, root / f"{i}_attn={attn}", group=GROUP, name=f"attn={attn}", tags=TAGS
+        )
         for epoch in (1, 2):
             tracker.log_epoch(epoch, ultralytics_epoch(epoch))
         tracker.finish({**RESULT, "status": status})
@@ -52,8 +60,14 @@ def test_spec_builds_offline():
     assert [g["runset"] for g in spec["grids"]] == [D.TRAIN_RUNSET, D.AGGREGATE_RUNSET]
     assert all(GROUP in g["filters"] for g in spec["grids"])
     types = [p["type"] for g in spec["grids"] for p in g["panels"]]
-    assert types == ["ParallelCoordinatesPlot", "LinePlot", "LinePlot", "ScatterPlot", "WeavePanelSummaryTable",
-                     "CustomChart"]
+    assert types == [
+        "ParallelCoordinatesPlot",
+        "LinePlot",
+        "LinePlot",
+        "ScatterPlot",
+        "WeavePanelSummaryTable",
+        "CustomChart",
+    ]
     view = D.viewspec_of(built)  # the JSON Report.save() would send; no network needed
     text = json.dumps(view)
     assert "Parallel Coordinates Plot" in text and "config:attn.value" in text
@@ -63,8 +77,8 @@ def test_spec_builds_offline():
 def test_panels_read_the_keys_we_log():
     keys = D.report_keys(report())
     train = keys[K.JOB_TYPE_TRAIN]
-    assert train["config"] == {K.ATTN, K.POS, K.DATASET}          # parallel coordinates + grouping
-    assert train["history"] == {K.EPOCH, K.MAP50_95, K.MAP50}      # curves over epochs
+    assert train["config"] == {K.ATTN, K.POS, K.DATASET}  # parallel coordinates + grouping
+    assert train["history"] == {K.EPOCH, K.MAP50_95, K.MAP50}  # curves over epochs
     assert train["summary"] == {K.MAP50_95, K.GFLOPS}
     aggregate = keys[K.JOB_TYPE_AGGREGATE]
     assert aggregate["summary"] == {K.ABLATION_TABLE, K.TRADEOFF_TABLE}

@@ -1,5 +1,6 @@
 """The evaluation protocol (`eval.split`, `eval.checkpoint`): checked before any work, part of a job's
 identity, and the final figures really come from the chosen split and checkpoint (real trainings)."""
+
 from __future__ import annotations
 
 import shutil
@@ -42,6 +43,7 @@ def converted_visdrone(root: Path, raw: Path, splits=("train", "val")) -> Path:
 
 # ------------------------------------------------------------------------------------------ config
 
+
 def test_each_dataset_has_its_default_protocol_and_overrides_win():
     assert protocol(plain()) == ("test", "best")  # shapes: train / select on val / report on test
     assert protocol(plain("dataset=visdrone")) == ("val", "best")
@@ -50,12 +52,15 @@ def test_each_dataset_has_its_default_protocol_and_overrides_win():
     assert protocol({"dataset": {}}) == ("val", "best")  # a config from before the eval block
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["eval.split=bogus"], "unknown eval.split 'bogus'; valid choices: val, test"),
-    (["eval.checkpoint=middle"], "unknown eval.checkpoint 'middle'; valid choices: best, last"),
-    (["dataset.generator.n_test=0"], "eval.split 'test': dataset 'shapes' has no test split; valid choices: val"),
-    (["dataset=coco", "dataset.test_split=null", "eval.split=test"], "dataset 'coco' has no test split"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["eval.split=bogus"], "unknown eval.split 'bogus'; valid choices: val, test"),
+        (["eval.checkpoint=middle"], "unknown eval.checkpoint 'middle'; valid choices: best, last"),
+        (["dataset.generator.n_test=0"], "eval.split 'test': dataset 'shapes' has no test split; valid choices: val"),
+        (["dataset=coco", "dataset.test_split=null", "eval.split=test"], "dataset 'coco' has no test split"),
+    ],
+)
 def test_bad_eval_values_name_the_value_and_the_valid_choices(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         check_eval(plain(*overrides))
@@ -91,8 +96,10 @@ def test_eval_is_part_of_the_training_identity(tmp_path):
 # ------------------------------------------------------------------------------------------ real trainings
 
 # TINY with 2 validation images and 8 test images: a pass over one split cannot pass for the other
-TWO_VAL = [o for o in TINY if not o.startswith("dataset.generator.n_val=")] + ["dataset.generator.n_val=2",
-                                                                              "dataset.generator.n_test=8"]
+TWO_VAL = [o for o in TINY if not o.startswith("dataset.generator.n_val=")] + [
+    "dataset.generator.n_val=2",
+    "dataset.generator.n_test=8",
+]
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +179,23 @@ def test_a_bad_eval_split_fails_before_any_training(tmp_path):
 def test_visdrone_reports_on_test_dev_with_the_last_checkpoint(tmp_path, shared_cache):
     root = converted_visdrone(tmp_path / "VisDrone", tmp_path / "raw", splits=("train", "val", "test-dev"))
     job = tmp_path / "job"
-    proc = run_cli("dataset=visdrone", f"dataset.root={root}", "eval.split=test", "eval.checkpoint=last",
-                   "hydra.run.dir=" + str(job), "logger=none", "train.imgsz=64", "train.epochs=1", "train.batch=4",
-                   "train.workers=0", "measure.latency_runs=3", "measure.throughput_batch=2",
-                   "aggregate.bootstrap=50", outputs=tmp_path, cache=shared_cache)
+    proc = run_cli(
+        "dataset=visdrone",
+        f"dataset.root={root}",
+        "eval.split=test",
+        "eval.checkpoint=last",
+        "hydra.run.dir=" + str(job),
+        "logger=none",
+        "train.imgsz=64",
+        "train.epochs=1",
+        "train.batch=4",
+        "train.workers=0",
+        "measure.latency_runs=3",
+        "measure.throughput_batch=2",
+        "aggregate.bootstrap=50",
+        outputs=tmp_path,
+        cache=shared_cache,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = load_result(job)
     assert result["status"] == "completed" and result["dataset"] == "visdrone"
@@ -197,10 +217,24 @@ def test_coco_selects_on_minival_and_reports_on_val2017(tmp_path, shared_cache):
         js, images_dir = make_coco_fixture(tmp_path / "raw", split=split)
         convert_coco(js, images_dir, root, **quiet)
     job = tmp_path / "job"
-    proc = run_cli("dataset=coco", f"dataset.root={root}", "dataset.minival=true", "dataset.minival_size=1",
-                   "eval.split=test", "hydra.run.dir=" + str(job), "logger=none", "train.imgsz=64", "train.epochs=1",
-                   "train.batch=2", "train.workers=0", "measure.latency_runs=3", "measure.throughput_batch=2",
-                   "aggregate.bootstrap=50", outputs=tmp_path, cache=shared_cache)
+    proc = run_cli(
+        "dataset=coco",
+        f"dataset.root={root}",
+        "dataset.minival=true",
+        "dataset.minival_size=1",
+        "eval.split=test",
+        "hydra.run.dir=" + str(job),
+        "logger=none",
+        "train.imgsz=64",
+        "train.epochs=1",
+        "train.batch=2",
+        "train.workers=0",
+        "measure.latency_runs=3",
+        "measure.throughput_batch=2",
+        "aggregate.bootstrap=50",
+        outputs=tmp_path,
+        cache=shared_cache,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = load_result(job)
     assert (result["status"], result[EVAL_SPLIT], result[EVAL_CHECKPOINT]) == ("completed", "test", "best")

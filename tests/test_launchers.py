@@ -1,5 +1,6 @@
 """Hydra's real launchers: submitit (the SLURM code path, run locally) and joblib (parallel); two
 launches of one sweep at once."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,8 +16,16 @@ pytestmark = pytest.mark.e2e
 
 def test_submitit_local_sweep_completes_and_aggregates(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "hydra/launcher=local", "attn=none,ema", f"hydra.sweep.dir={sweep}",
-                   *TINY, outputs=tmp_path, cache=shared_cache, timeout=600)
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=local",
+        "attn=none,ema",
+        f"hydra.sweep.dir={sweep}",
+        *TINY,
+        outputs=tmp_path,
+        cache=shared_cache,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [load_result(d) for d in job_dirs(sweep)]
     assert sorted(r["attn"] for r in results) == ["ema", "none"]
@@ -28,9 +37,17 @@ def test_submitit_local_sweep_completes_and_aggregates(tmp_path, shared_cache):
 
 def test_parallel_launcher_runs_two_jobs_at_once(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "attn=ema,cot_lite",
-                   f"hydra.sweep.dir={sweep}", *TINY, outputs=tmp_path, cache=shared_cache,
-                   timeout=600)
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        "attn=ema,cot_lite",
+        f"hydra.sweep.dir={sweep}",
+        *TINY,
+        outputs=tmp_path,
+        cache=shared_cache,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = (load_result(d) for d in job_dirs(sweep))
     assert a["status"] == b["status"] == "completed" and a["pid"] != b["pid"]
@@ -60,12 +77,15 @@ def test_two_launches_of_one_sweep_train_each_job_once(tmp_path, shared_cache):
     assert summary.n_problems == 0 and sorted(summary.ablation["attn"]) == ["cot_lite", "ema", "none"]
 
 
-@pytest.mark.parametrize("job,parallel,gpus,cpus,device,expected", [
-    (0, 1, 4, 16, "auto", (None, None)),      # one at a time: leave everything alone
-    (5, 4, 4, 16, "auto", ("1", 4)),          # round-robin over GPUs, cores split
-    (2, 2, 0, 2, "auto", (None, 1)),          # CPU only: threads split
-    (3, 4, 4, 16, "0,1", (None, 4)),          # an explicit device is the user's choice
-])
+@pytest.mark.parametrize(
+    "job,parallel,gpus,cpus,device,expected",
+    [
+        (0, 1, 4, 16, "auto", (None, None)),  # one at a time: leave everything alone
+        (5, 4, 4, 16, "auto", ("1", 4)),  # round-robin over GPUs, cores split
+        (2, 2, 0, 2, "auto", (None, 1)),  # CPU only: threads split
+        (3, 4, 4, 16, "0,1", (None, 4)),  # an explicit device is the user's choice
+    ],
+)
 def test_placement_round_robin(job, parallel, gpus, cpus, device, expected):
     placed = place(job, parallel, gpus, cpus, device)
     assert (placed.device, placed.threads) == expected

@@ -1,4 +1,5 @@
 """Every published figure has a test that could fail."""
+
 from __future__ import annotations
 
 import pytest
@@ -81,8 +82,9 @@ def test_cot_aggregation_is_counted_in_exact_flops(yolo11n):
     # a conv's MACs are weight.numel() per output pixel (groups included): 25 pixels on the 5x5 map,
     # one for the fusion MLP that runs on the pooled features
     fuse = set(block.se.modules())  # the split-attention MLP on the pooled features
-    conv_flops = sum(2 * m.weight.numel() * (1 if m in fuse else 25)
-                     for m in block.modules() if isinstance(m, torch.nn.Conv2d))
+    conv_flops = sum(
+        2 * m.weight.numel() * (1 if m in fuse else 25) for m in block.modules() if isinstance(m, torch.nn.Conv2d)
+    )
     aggregation = 2 * 9 * 256 * 25  # P5 of 160 px: 256 channels on a 5x5 map, k = 3
     assert module_gflops(model, yolo11n, 160) * 1e9 == pytest.approx(conv_flops + aggregation, rel=1e-9)
 
@@ -101,8 +103,9 @@ def test_ap_by_size_takes_ultralytics_coco_figures_undefined_sizes_null():
 
     from src.ultralytics_glue.validation import _ap_by_size
 
-    evaluated = SimpleNamespace(coco_stats={"AP_all": 0.41, "AP_50": 0.8, "AP_small": 0.3, "AP_medium": 0.52,
-                                            "AP_large": -1.0}, gdict=None)
+    evaluated = SimpleNamespace(
+        coco_stats={"AP_all": 0.41, "AP_50": 0.8, "AP_small": 0.3, "AP_medium": 0.52, "AP_large": -1.0}, gdict=None
+    )
     assert _ap_by_size(evaluated) == {"coco_map50_95": 0.41, "ap_small": 0.3, "ap_medium": 0.52, "ap_large": None}
     small_boxes_only = {"annotations": [{"area": 10 * 8}, {"area": 31 * 31}]}
     nothing = _ap_by_size(SimpleNamespace(coco_stats={}, gdict=small_boxes_only))

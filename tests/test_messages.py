@@ -1,5 +1,6 @@
 """Messages that tell the truth: what the log names is the file on disk; every `python -m src.run`
 line of the README composes as written."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,7 @@ def readme_run_lines() -> list[str]:
     blocks = re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M)
     lines = [line.split("#")[0].strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     lines += re.findall(r"`(python -m src\.run [^`]*)`", text)
-    return sorted({line for line in lines if line.startswith("python -m src.run ") and "=" in line
-                   and "<" not in line})
+    return sorted({line for line in lines if line.startswith("python -m src.run ") and "=" in line and "<" not in line})
 
 
 def test_the_strip_log_line_names_the_final_checkpoint(tmp_path):

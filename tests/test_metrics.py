@@ -1,4 +1,5 @@
 """src/metrics (mAP from matches, image bootstrap) against hand-worked answers and ultralytics' own mAP."""
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,18 @@ IOUV = np.linspace(0.5, 0.95, 10)
 
 def matches(tp, conf, pred_cls, pred_image, gt_cls, gt_image, n_images) -> M.Matches:
     tp = np.asarray(tp, bool).reshape(-1, 10)
-    return M.as_matches({"tp": tp, "conf": np.asarray(conf, np.float32), "pred_cls": np.asarray(pred_cls),
-                         "pred_image": np.asarray(pred_image, int), "gt_cls": np.asarray(gt_cls),
-                         "gt_image": np.asarray(gt_image, int), "n_images": n_images, "iouv": IOUV})
+    return M.as_matches(
+        {
+            "tp": tp,
+            "conf": np.asarray(conf, np.float32),
+            "pred_cls": np.asarray(pred_cls),
+            "pred_image": np.asarray(pred_image, int),
+            "gt_cls": np.asarray(gt_cls),
+            "gt_image": np.asarray(gt_image, int),
+            "n_images": n_images,
+            "iouv": IOUV,
+        }
+    )
 
 
 def random_matches(rng, n_images: int, n_cls: int, ties: bool = False) -> M.Matches:
@@ -38,9 +48,18 @@ def random_matches(rng, n_images: int, n_cls: int, ties: bool = False) -> M.Matc
         conf = np.round(conf, 1)  # many exact ties: the sort order must be ultralytics' own
     pred_cls = np.concatenate([gt_cls[hit], rng.integers(0, n_cls + 1, n_fp)])  # class n_cls: no GT
     pred_image = np.concatenate([gt_image[hit], fp_image])
-    return M.as_matches({"tp": tp, "conf": conf.astype(np.float32), "pred_cls": pred_cls.astype(np.float32),
-                         "pred_image": pred_image, "gt_cls": gt_cls.astype(np.float32), "gt_image": gt_image,
-                         "n_images": n_images, "iouv": IOUV})
+    return M.as_matches(
+        {
+            "tp": tp,
+            "conf": conf.astype(np.float32),
+            "pred_cls": pred_cls.astype(np.float32),
+            "pred_image": pred_image,
+            "gt_cls": gt_cls.astype(np.float32),
+            "gt_image": gt_image,
+            "n_images": n_images,
+            "iouv": IOUV,
+        }
+    )
 
 
 def ultralytics_map(tp, conf, pred_cls, gt_cls) -> tuple[float, float]:
@@ -78,10 +97,12 @@ def test_weights_equal_ultralytics_on_the_resampled_set():
     for trial in range(60):
         m = random_matches(rng, int(rng.integers(1, 20)), int(rng.integers(1, 5)))
         w = rng.integers(0, 4, m.n_images)
-        pi = np.concatenate([np.flatnonzero(m.pred_image == i) for i in range(m.n_images) for _ in range(w[i])]
-                            + [np.zeros(0, int)])
-        gi = np.concatenate([np.flatnonzero(m.gt_image == i) for i in range(m.n_images) for _ in range(w[i])]
-                            + [np.zeros(0, int)])
+        pi = np.concatenate(
+            [np.flatnonzero(m.pred_image == i) for i in range(m.n_images) for _ in range(w[i])] + [np.zeros(0, int)]
+        )
+        gi = np.concatenate(
+            [np.flatnonzero(m.gt_image == i) for i in range(m.n_images) for _ in range(w[i])] + [np.zeros(0, int)]
+        )
         ref = ultralytics_map(m.tp[pi], m.conf[pi], m.pred_cls[pi], m.gt_cls[gi])
         assert M.map_from_matches(m, w) == pytest.approx(ref, abs=1e-9), trial
 
@@ -91,8 +112,15 @@ def test_one_image_repeated_gives_a_zero_width_ci():
     rng = np.random.default_rng(2)
     n_img, conf = 6, rng.random(4)
     tp = np.array([[1] * 10, [1] * 6 + [0] * 4, [0] * 10, [1] * 10], bool)
-    m = matches(np.tile(tp, (n_img, 1)), np.tile(conf, n_img), [0, 0, 1, 1] * n_img, np.repeat(np.arange(n_img), 4),
-                [0, 0, 1] * n_img, np.repeat(np.arange(n_img), 3), n_img)
+    m = matches(
+        np.tile(tp, (n_img, 1)),
+        np.tile(conf, n_img),
+        [0, 0, 1, 1] * n_img,
+        np.repeat(np.arange(n_img), 4),
+        [0, 0, 1] * n_img,
+        np.repeat(np.arange(n_img), 3),
+        n_img,
+    )
     ci = M.bootstrap_ci(m, n_resamples=200, seed=3)
     for key in ("map50_95", "map50"):
         lo, hi = ci[key]
@@ -159,8 +187,8 @@ def test_paired_uses_the_same_resamples_and_needs_the_same_images():
 
 def test_replicates_do_not_depend_on_the_chunk_size_and_zero_turns_it_off():
     m = synthetic_matches(30, 3, 4.0, 10, seed=4)
-    one = M.bootstrap_replicates(m, 37, seed=11, max_bytes=1)          # one replicate per chunk
-    many = M.bootstrap_replicates(m, 37, seed=11, max_bytes=2**30)     # all in one chunk
+    one = M.bootstrap_replicates(m, 37, seed=11, max_bytes=1)  # one replicate per chunk
+    many = M.bootstrap_replicates(m, 37, seed=11, max_bytes=2**30)  # all in one chunk
     assert np.allclose(one, many, rtol=0, atol=1e-12)
     assert not np.allclose(one, M.bootstrap_replicates(m, 37, seed=12))
     counts = np.stack(list(M.resample_counts(30, 37, 11)))
@@ -190,8 +218,16 @@ def test_load_matches_round_trip_and_clear_errors(tmp_path):
     bad("gt_image holds image 10", gt_image=a["gt_image"] + 10 - a["gt_image"].max())
     bad("whole numbers", pred_cls=a["pred_cls"] + 0.5)
     bad("n_images must be", n_images=np.array([1, 2]))
-    two_tps = {"tp": np.ones((2, 10), bool), "conf": np.array([0.9, 0.8], np.float32), "pred_cls": [1, 1],
-               "pred_image": [3, 3], "gt_cls": [1, 0], "gt_image": [3, 3], "n_images": 5, "iouv": IOUV}
+    two_tps = {
+        "tp": np.ones((2, 10), bool),
+        "conf": np.array([0.9, 0.8], np.float32),
+        "pred_cls": [1, 1],
+        "pred_image": [3, 3],
+        "gt_cls": [1, 0],
+        "gt_image": [3, 3],
+        "n_images": 5,
+        "iouv": IOUV,
+    }
     with pytest.raises(ValueError, match="image 3, class 1: 2 true positives at IoU 0.50 but 1 ground-truth"):
         M.as_matches(two_tps)
     missing = {k: v for k, v in a.items() if k != "gt_cls"}
@@ -206,11 +242,13 @@ def test_load_matches_round_trip_and_clear_errors(tmp_path):
 # ----------------------------------------------------------------------------- no torch
 def test_module_imports_no_torch():
     # src.metrics runs in the job too: numpy only; the aggregator's statistics may use scipy, never torch
-    code = ("import sys, src.metrics\n"
-            "bad = [m for m in ('torch', 'ultralytics', 'torchvision', 'scipy') if m in sys.modules]\n"
-            "import src.aggregate.uncertainty\n"
-            "bad += [m for m in ('torch', 'ultralytics', 'torchvision') if m in sys.modules]\n"
-            "assert not bad, bad\n")
+    code = (
+        "import sys, src.metrics\n"
+        "bad = [m for m in ('torch', 'ultralytics', 'torchvision', 'scipy') if m in sys.modules]\n"
+        "import src.aggregate.uncertainty\n"
+        "bad += [m for m in ('torch', 'ultralytics', 'torchvision') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
@@ -220,8 +258,9 @@ def test_bench_section_runs_on_tiny_sets(monkeypatch, tmp_path):
     from src.bench import bootstrap
     from src.bench.common import QUICK
 
-    monkeypatch.setattr(bootstrap, "SETS", {"embedded": (12, 3, 3.0, (2, 4), "tiny"),
-                                            "coco": (30, 4, 3.0, (5, 10), "small")})
+    monkeypatch.setattr(
+        bootstrap, "SETS", {"embedded": (12, 3, 3.0, (2, 4), "tiny"), "coco": (30, 4, 3.0, (5, 10), "small")}
+    )
     section = bootstrap.run(tmp_path, QUICK)
     assert section["name"] == "bootstrap" and len(section["headline"]) == 2
     sets = section["figures"]["sets"]

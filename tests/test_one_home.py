@@ -1,6 +1,7 @@
 """One home per fact: result keys, statuses, job-dir file names and the baseline's name are spelled
 in src/results/ only; everyone else imports them. Walks the string constants of every module (not
 its docstrings or comments), so a new literal copy fails here with its file and line."""
+
 from __future__ import annotations
 
 import ast
@@ -12,8 +13,20 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 HOME = SRC / "results"
 
 # The common ones: a copy of any of these outside src/results/ is a second home.
-RESULT_KEYS = {"reused_from", "train_seconds", "deferred_to", "deferred_because", "epochs_done",
-               "train_key", "config_hash", "job_dir", "finished_at", "started_at", "matches_file", "pr_curve_file"}
+RESULT_KEYS = {
+    "reused_from",
+    "train_seconds",
+    "deferred_to",
+    "deferred_because",
+    "epochs_done",
+    "train_key",
+    "config_hash",
+    "job_dir",
+    "finished_at",
+    "started_at",
+    "matches_file",
+    "pr_curve_file",
+}
 STATUSES = {"completed", "failed", "running", "deferred", "missing", "corrupt"}
 JOB_FILES = {"result.json", "results.csv", "best.pt", "last.pt", "matches.npz", "pr_curve.csv"}
 BASELINE = "none"
@@ -33,8 +46,10 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 
 def _copies(path: Path) -> list[str]:
-    return [f"{path.relative_to(SRC.parent)}:{line}: {what} {value!r} (import it from src.results)"
-            for line, what, value in _findings(path)]
+    return [
+        f"{path.relative_to(SRC.parent)}:{line}: {what} {value!r} (import it from src.results)"
+        for line, what, value in _findings(path)
+    ]
 
 
 def _findings(path: Path) -> list[tuple[int, str, str]]:
@@ -66,14 +81,17 @@ def test_no_result_key_status_path_or_baseline_name_is_spelled_outside_its_home(
     assert copies == [], "\n".join(copies)
 
 
-@pytest.mark.parametrize("snippet,expected", [
-    ('x = result["reused_from"]', "result key"),
-    ('if status == "completed": pass', "status"),
-    ('p = d / "train/weights/best.pt"', "job-dir path"),
-    ('if attn == "none": pass', "baseline name"),
-    ('ax.scatter(facecolors="none")', None),
-    ('def f():\n    """completed"""', None),
-])
+@pytest.mark.parametrize(
+    "snippet,expected",
+    [
+        ('x = result["reused_from"]', "result key"),
+        ('if status == "completed": pass', "status"),
+        ('p = d / "train/weights/best.pt"', "job-dir path"),
+        ('if attn == "none": pass', "baseline name"),
+        ('ax.scatter(facecolors="none")', None),
+        ('def f():\n    """completed"""', None),
+    ],
+)
 def test_the_check_sees_copies_and_not_docstrings(tmp_path, snippet, expected):
     """The scan itself: it finds each kind of copy and passes docstrings and other meanings of none."""
     fake = SRC / "_probe_one_home.py"

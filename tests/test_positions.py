@@ -1,5 +1,6 @@
 """Positions by role on every base (YOLO11, YOLO26, YOLOv8, YOLO12), and attention inside blocks:
 resolution, counts, both modes, forward/backward, weight transfer and the errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,8 +29,14 @@ BY_ROLE = {
     "yolov8": ([15, 18, 21], [4, 6, 9], [9], None, [15, 18, 21], [2, 4, 6, 8]),
     "yolo12": ([14, 17, 20], [4, 6, 8], [8], None, [14, 17, 20], [2, 4]),  # A2C2f(a2) holds no bottleneck
 }
-PRESET_FIELD = {"neck": ("after", 0), "backbone": ("after", 1), "backbone_p5": ("after", 2),
-                "replace_c2psa": ("replace", 3), "inside_neck": ("inside", 4), "inside_backbone": ("inside", 5)}
+PRESET_FIELD = {
+    "neck": ("after", 0),
+    "backbone": ("after", 1),
+    "backbone_p5": ("after", 2),
+    "replace_c2psa": ("replace", 3),
+    "inside_neck": ("inside", 4),
+    "inside_backbone": ("inside", 5),
+}
 
 
 def test_every_base_has_all_five_scales_as_model_presets():
@@ -45,8 +52,11 @@ def test_every_preset_resolves_to_its_role_on_every_base(preset, base_name, scal
     kind, column = PRESET_FIELD[preset]
     expected = BY_ROLE[base_name][column]
     if expected is None:
-        with pytest.raises(PositionError, match=rf"{base_name} has no C2PSA layer; bases that have one: "
-                                                r"yolo11, yolo26"):
+        with pytest.raises(
+            PositionError,
+            match=rf"{base_name} has no C2PSA layer; bases that have one: "
+            r"yolo11, yolo26",
+        ):
             architecture.resolve(base_name, scale, PRESETS[preset], base_layout)
         return
     pos = architecture.resolve(base_name, scale, PRESETS[preset], base_layout).position
@@ -59,8 +69,14 @@ def test_every_preset_resolves_to_its_role_on_every_base(preset, base_name, scal
 def build_inside(base_name: str, scale: str, mode: str, attn: str = "ema", where: str = "neck"):
     arch = architecture.resolve(base_name, scale, {"inside": where, "inside_mode": mode}, base_layout)
     cls = attention.get_class(attn).__name__
-    rewrite = insert_attention(arch.base, arch.channels, cls, lambda c: attention.yaml_args(attn, c, {}), arch.position,
-                               inside_spec={"module": attn, "params": {}, "mode": mode})
+    rewrite = insert_attention(
+        arch.base,
+        arch.channels,
+        cls,
+        lambda c: attention.yaml_args(attn, c, {}),
+        arch.position,
+        inside_spec={"module": attn, "params": {}, "mode": mode},
+    )
     plain = build_model({**plain_graph(arch.base), "scale": scale}, nc=3)
     return rewrite, build_model({**rewrite.model, "scale": scale}, nc=3), plain, arch.position
 
@@ -136,17 +152,35 @@ def test_a_plain_base_checkpoint_transfers_into_an_inside_model(tmp_path, mode):
         assert done == total_ - cv2_tensors and cv2_tensors > 0
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["attn=ema", "pos.inside=[12]", "pos.after=[]"], r"pos.inside index 12 \(Concat\) is not a block with bottlenecks; "
-                                                       r"blocks with bottlenecks in yolo11: 2, 4, 6, 8, 13, 16, 19, 22"),
-    (["attn=ema", "pos=replace_c2psa", "model=yolov8n"], r"yolov8 has no C2PSA layer; bases that have one: yolo11, yolo26"),
-    (["attn=ema", "pos=inside_neck", "pos.inside_mode=sideways"], r"pos.inside_mode='sideways'; valid choices: branch, conv"),
-    (["attn=ema", "pos.after=tail"], r"pos.after='tail' is not a role; valid roles for pos.after: neck, backbone, "
-                                     r"backbone_p5"),
-    (["attn=ema", "pos=neck", "model=yolo12n", "pos.after=[22]"], r"index 22 is outside the model; valid layer "
-                                                                  r"indices are 0..20"),
-    (["attn=ema", "model.base=yolo99"], r"unknown model.base 'yolo99'; valid choices: .*yolo11.*yolov8"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["attn=ema", "pos.inside=[12]", "pos.after=[]"],
+            r"pos.inside index 12 \(Concat\) is not a block with bottlenecks; "
+            r"blocks with bottlenecks in yolo11: 2, 4, 6, 8, 13, 16, 19, 22",
+        ),
+        (
+            ["attn=ema", "pos=replace_c2psa", "model=yolov8n"],
+            r"yolov8 has no C2PSA layer; bases that have one: yolo11, yolo26",
+        ),
+        (
+            ["attn=ema", "pos=inside_neck", "pos.inside_mode=sideways"],
+            r"pos.inside_mode='sideways'; valid choices: branch, conv",
+        ),
+        (
+            ["attn=ema", "pos.after=tail"],
+            r"pos.after='tail' is not a role; valid roles for pos.after: neck, backbone, "
+            r"backbone_p5",
+        ),
+        (
+            ["attn=ema", "pos=neck", "model=yolo12n", "pos.after=[22]"],
+            r"index 22 is outside the model; valid layer "
+            r"indices are 0..20",
+        ),
+        (["attn=ema", "model.base=yolo99"], r"unknown model.base 'yolo99'; valid choices: .*yolo11.*yolov8"),
+    ],
+)
 def test_position_errors_name_the_valid_choices_before_any_work(overrides, message):
     from omegaconf import OmegaConf
 

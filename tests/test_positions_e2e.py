@@ -1,5 +1,6 @@
 """End to end: a 1-epoch training on YOLO26 and one with attention inside the neck's blocks,
 and the inside job's checkpoint and YAML reloaded by plain ultralytics in fresh processes."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.e2e
 def trained(tmp_path_factory, shared_cache):
     out = tmp_path_factory.mktemp("positions")
     jobs = {}
-    for name, args in {"yolo26": ["model=yolo26n", "attn=none"],
-                       "inside": ["attn=ema", "pos=inside_neck", "pos.inside_mode=conv"]}.items():
+    for name, args in {
+        "yolo26": ["model=yolo26n", "attn=none"],
+        "inside": ["attn=ema", "pos=inside_neck", "pos.inside_mode=conv"],
+    }.items():
         proc = run_cli(*args, f"hydra.run.dir={out / name}", *TINY, outputs=out, cache=shared_cache)
         assert proc.returncode == 0, proc.stderr[-3000:]
         jobs[name] = out / name
@@ -58,7 +61,8 @@ def test_plain_ultralytics_reloads_the_inside_checkpoint_and_rebuilds_its_yaml(t
         "shapes = lambda net: [(k, tuple(v.shape)) for k, v in net.state_dict().items() if not k.startswith(head)]\n"
         "same = shapes(m.model) == shapes(r.model)\n"
         "out = m.model.float().eval()(torch.zeros(1, 3, 64, 64))\n"
-        "print('COUNTS', n, k, same)\n")
+        "print('COUNTS', n, k, same)\n"
+    )
     proc = python(code)
     assert proc.returncode == 0, proc.stderr[-3000:]
     n, k, same = proc.stdout.split("COUNTS")[1].split()

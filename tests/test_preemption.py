@@ -3,6 +3,7 @@ nothing between the handler and the job's end swallows it; the job records itsel
 with a command that really resumes it (the sweep's own directory, though it was timestamped), and
 that command resumes it without training an epoch twice. The signal comes from the job itself at
 the chosen point, so the point is hit every time."""
+
 from __future__ import annotations
 
 import shlex
@@ -73,8 +74,14 @@ def test_sigterm_anywhere_in_a_job_is_honoured_and_its_command_resumes_it(tmp_pa
     args = ["-m", "attn=none", *TINY, "train.epochs=2"]
     cmd = cli_command(*args, outputs=tmp_path, cache=shared_cache)
     started = time.time()
-    first = subprocess.run([sys.executable, "-c", SIGNAL_AT_POINT, point, *cmd[3:]], cwd=ROOT,
-                           env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
+    first = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AT_POINT, point, *cmd[3:]],
+        cwd=ROOT,
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert first.returncode != 0, first.stderr[-3000:]
     sweep = next((tmp_path / "sweeps").iterdir())  # a ${now:...} dir: a re-run would get a new one
     job = job_dirs(sweep)[0]
@@ -88,8 +95,9 @@ def test_sigterm_anywhere_in_a_job_is_honoured_and_its_command_resumes_it(tmp_pa
     assert error.startswith("interrupted by SIGTERM; to resume: python -m src.run -m "), error
     resume = shlex.split(error.split("to resume: ", 1)[1])
     assert f"hydra.sweep.dir={sweep}" in resume and "attn=none" in resume
-    again = subprocess.run([sys.executable, *resume[1:]], cwd=ROOT, env=cli_env(tmp_path), capture_output=True,
-                           text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, *resume[1:]], cwd=ROOT, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert [d.name for d in sweep.iterdir() if d.is_dir()] == [job.name]  # resumed in place, no new dir
     done = load_result(job)

@@ -1,4 +1,5 @@
 """Importing `src` is all a process needs for ultralytics to parse and unpickle our models."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,10 +15,16 @@ def python(code: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("order", ["src first", "ultralytics first"])
 def test_modules_registered_whichever_is_imported_first(order):
-    imports = "import src; import ultralytics.nn.tasks as t" if order == "src first" else \
-        "import ultralytics.nn.tasks as t; import src"
-    proc = python(f"{imports}\nfrom src.attention.ema import EMA\nfrom src.attention.cot_lite import CoTAttention\nfrom src.attention.cot import CoTBlock\n"
-                  "assert t.EMA is EMA and t.CoTAttention is CoTAttention and t.CoTBlock is CoTBlock\nprint('ok')")
+    imports = (
+        "import src; import ultralytics.nn.tasks as t"
+        if order == "src first"
+        else "import ultralytics.nn.tasks as t; import src"
+    )
+    proc = python(
+        f"{imports}\nfrom src.attention.ema import EMA\nfrom src.attention.cot_lite import CoTAttention\n"
+        "from src.attention.cot import CoTBlock\n"
+        "assert t.EMA is EMA and t.CoTAttention is CoTAttention and t.CoTBlock is CoTBlock\nprint('ok')"
+    )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
 
 
@@ -29,16 +36,21 @@ def test_plain_ultralytics_builds_and_reloads_our_yaml_and_checkpoint(tmp_path):
     from src.ultralytics_glue.layout import base_layout
 
     arch = architecture.resolve("yolo11", "n", {"after": [16, 19, 22]}, base_layout)
-    rewrite = insert_attention(arch.base, arch.channels, "EMA", lambda c: attention.yaml_args("ema", c, {}),
-                               arch.position)
+    rewrite = insert_attention(
+        arch.base, arch.channels, "EMA", lambda c: attention.yaml_args("ema", c, {}), arch.position
+    )
     path = dump_yaml(rewrite.model, tmp_path / "yolo11n-ema-neck.yaml")
     ckpt = tmp_path / "model.pt"
-    proc = python(f"import src, torch\nfrom ultralytics import YOLO\nm = YOLO(r'{path}')\n"
-                  f"torch.save({{'model': m.model}}, r'{ckpt}')\nprint(type(m.model.model[17]).__name__)")
+    proc = python(
+        f"import src, torch\nfrom ultralytics import YOLO\nm = YOLO(r'{path}')\n"
+        f"torch.save({{'model': m.model}}, r'{ckpt}')\nprint(type(m.model.model[17]).__name__)"
+    )
     assert proc.returncode == 0 and "EMA" in proc.stdout, proc.stderr[-2000:]
     # unpickling in a fresh process that never imported src itself: the class path imports it
-    proc = python(f"import torch\nm = torch.load(r'{ckpt}', weights_only=False)['model']\n"
-                  "import ultralytics.nn.tasks as t\nprint(type(m.model[17]).__module__, hasattr(t, 'EMA'))")
+    proc = python(
+        f"import torch\nm = torch.load(r'{ckpt}', weights_only=False)['model']\n"
+        "import ultralytics.nn.tasks as t\nprint(type(m.model[17]).__module__, hasattr(t, 'EMA'))"
+    )
     assert proc.returncode == 0 and "src.attention.ema True" in proc.stdout, proc.stderr[-2000:]
 
 

@@ -1,4 +1,5 @@
 """The result.json contract: statuses written as their plain values, the tolerant read, job-dir paths."""
+
 from __future__ import annotations
 
 import json

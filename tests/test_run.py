@@ -1,4 +1,5 @@
 """End to end through `python -m src.run`: real Hydra, real ultralytics training, real files."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -11,8 +12,10 @@ pytestmark = pytest.mark.e2e
 
 # TINY with two validation images, which hold no circle (images depend only on their index), reported
 # on val by the best checkpoint: ultralytics' own final validation is then the evaluation pass
-TWO_VAL = [o for o in TINY if not o.startswith("dataset.generator.n_val=")] + ["dataset.generator.n_val=2",
-                                                                              "eval.split=val"]
+TWO_VAL = [o for o in TINY if not o.startswith("dataset.generator.n_val=")] + [
+    "dataset.generator.n_val=2",
+    "eval.split=val",
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,7 @@ def test_matches_file_reproduces_the_jobs_map(baseline_run):
     _, job = baseline_run
     result = load_result(job)
     m = np.load(job / result["matches_file"])
-    assert sorted(m.files) == sorted(["tp", "conf", "pred_cls", "pred_image", "gt_cls", "gt_image", "n_images",
-                                      "iouv"])
+    assert sorted(m.files) == sorted(["tp", "conf", "pred_cls", "pred_image", "gt_cls", "gt_image", "n_images", "iouv"])
     n_pred, n_gt = len(m["conf"]), len(m["gt_cls"])
     assert m["tp"].shape == (n_pred, 10) and m["tp"].dtype == bool and m["conf"].dtype == np.float32
     assert len(m["pred_cls"]) == len(m["pred_image"]) == n_pred and len(m["gt_image"]) == n_gt
@@ -119,8 +121,9 @@ def test_a_second_validation_pass_records_what_the_final_one_did(baseline_run, t
 
     _, job = baseline_run
     result = load_result(job)
-    record = revalidate(job / "train" / "weights" / "best.pt", result["data_yaml"], tmp_path, imgsz=64, batch=8,
-                        device="cpu")
+    record = revalidate(
+        job / "train" / "weights" / "best.pt", result["data_yaml"], tmp_path, imgsz=64, batch=8, device="cpu"
+    )
     assert record.per_class == result["per_class"]
     for key in ("map75", "ap_small", "ap_medium", "ap_large", "coco_map50_95"):
         assert record.metrics[key] == pytest.approx(result["metrics"][key]), key
@@ -141,8 +144,15 @@ def test_learning_curve_finds_the_best_epoch(tmp_path):
 def test_finetune_transfers_every_base_tensor(baseline_run, tmp_path, shared_cache):
     _, base_job = baseline_run
     weights = base_job / "train" / "weights" / "last.pt"
-    proc = run_cli("attn=ema", "pos=backbone", f"model.weights={weights}", "hydra.run.dir=" + str(tmp_path / "job"),
-                   *TINY, outputs=tmp_path, cache=shared_cache)
+    proc = run_cli(
+        "attn=ema",
+        "pos=backbone",
+        f"model.weights={weights}",
+        "hydra.run.dir=" + str(tmp_path / "job"),
+        *TINY,
+        outputs=tmp_path,
+        cache=shared_cache,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = load_result(tmp_path / "job")
     done, total = result["transferred"]
@@ -155,9 +165,17 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     conf.mkdir(parents=True)
     (conf / "typo.yaml").write_text("name: emma\nparams: {}\n")  # passes Hydra, rejected by our validation
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "attn=none,typo,cot,ema", f"hydra.searchpath=[file://{tmp_path / 'extra_conf'}]",
-                   f"hydra.sweep.dir={sweep}", *TINY, *LOGGED_AND_DRAWN, outputs=tmp_path, cache=shared_cache,
-                   timeout=600)
+    proc = run_cli(
+        "-m",
+        "attn=none,typo,cot,ema",
+        f"hydra.searchpath=[file://{tmp_path / 'extra_conf'}]",
+        f"hydra.sweep.dir={sweep}",
+        *TINY,
+        *LOGGED_AND_DRAWN,
+        outputs=tmp_path,
+        cache=shared_cache,
+        timeout=600,
+    )
     assert proc.returncode == 1, "a sweep with a failed job exits non-zero"  # but it ran to the end
     results = {d.name: load_result(d) for d in job_dirs(sweep)}
     statuses = {name: r["status"] for name, r in results.items()}
@@ -220,9 +238,18 @@ def test_bad_position_fails_fast_with_the_valid_range(tmp_path):
 
 def test_dry_run_sweep_gives_a_cost_table(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "attn=none,cot,cot_lite,ema", "pos=neck", "dry_run=true", "logger=none",
-                   "measure.latency_runs=5", "train.imgsz=64", "measure.throughput_batch=2", f"hydra.sweep.dir={sweep}",
-                   outputs=tmp_path)
+    proc = run_cli(
+        "-m",
+        "attn=none,cot,cot_lite,ema",
+        "pos=neck",
+        "dry_run=true",
+        "logger=none",
+        "measure.latency_runs=5",
+        "train.imgsz=64",
+        "measure.throughput_batch=2",
+        f"hydra.sweep.dir={sweep}",
+        outputs=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = pd.read_csv(sweep / "runs.csv")
     assert len(runs) == 4 and set(runs["status"]) == {"dry_run"}
@@ -236,15 +263,17 @@ def test_dry_run_sweep_gives_a_cost_table(tmp_path):
 
 @pytest.mark.e2e
 def test_every_job_of_a_sweep_times_latency_with_the_configured_threads_and_prints_one_line_an_epoch(
-        tmp_path, shared_cache):
+    tmp_path, shared_cache
+):
     """The first job of a sequential sweep used to time with torch's start-up threads and later jobs with
     what the previous training left behind; measure.threads (default 1) is now set before every timing.
     By default (console=epochs) ultralytics' output goes to each job's run.log, the console gets one line
     per epoch, and a repeated warning comes once per job."""
     sweep = tmp_path / "sweep"
     tiny = [o for o in TINY if not o.startswith(("console=", "train.epochs="))]
-    proc = run_cli("-m", "attn=none,se", "train.epochs=2", f"hydra.sweep.dir={sweep}", *tiny, outputs=tmp_path,
-                   cache=shared_cache)
+    proc = run_cli(
+        "-m", "attn=none,se", "train.epochs=2", f"hydra.sweep.dir={sweep}", *tiny, outputs=tmp_path, cache=shared_cache
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     dirs = job_dirs(sweep)
     results = [load_result(d) for d in dirs]

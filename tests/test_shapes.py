@@ -1,4 +1,5 @@
 """The embedded `shapes` dataset: deterministic, valid YOLO labels, real small objects, safe cache."""
+
 from __future__ import annotations
 
 import shutil
@@ -87,9 +88,10 @@ def test_sizes_cover_coco_small_and_medium(tmp_path):
     spec = cfg(n_train=40, n_val=0)
     imgsz = spec["imgsz"]
     stats = shapes.generate(tmp_path, **shapes.generation_params(spec))
-    areas = np.concatenate([read_boxes(p)[:, 3] * read_boxes(p)[:, 4] * imgsz ** 2
-                            for p in (tmp_path / "labels" / "train").glob("*.txt")])
-    small, medium = np.mean(areas < 32 ** 2), np.mean((areas >= 32 ** 2) & (areas < 96 ** 2))
+    areas = np.concatenate(
+        [read_boxes(p)[:, 3] * read_boxes(p)[:, 4] * imgsz**2 for p in (tmp_path / "labels" / "train").glob("*.txt")]
+    )
+    small, medium = np.mean(areas < 32**2), np.mean((areas >= 32**2) & (areas < 96**2))
     assert len(areas) >= 100
     assert 0.3 <= small <= 0.8, small
     assert medium >= 0.15, medium
@@ -183,8 +185,9 @@ def test_a_cache_without_the_test_split_is_not_used(tmp_path):
     # a copy at this place whose data YAML lacks the test split (as those wrote it) is regenerated
     for kind in ("images", "labels"):
         shutil.rmtree(target / kind / "test")
-    data_yaml.write_text("".join(line for line in data_yaml.read_text().splitlines(True)
-                                 if not line.startswith("test:")))
+    data_yaml.write_text(
+        "".join(line for line in data_yaml.read_text().splitlines(True) if not line.startswith("test:"))
+    )
     assert shapes.prepare(cfg(), cache) == data_yaml
     assert yaml.safe_load(data_yaml.read_text())["test"] == "images/test"
     assert len(list((target / "images" / "test").glob("*.png"))) == TINY["n_test"]

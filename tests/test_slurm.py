@@ -5,6 +5,7 @@ that SLURM will not bring back is resumed by the next launch. Skipped where no c
 
 All tests share one module fixture, so under xdist they run one after another on one worker.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,14 @@ pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
 CLUSTER = ROOT / ".ci" / "slurm-cluster"
 # The node has 2 CPUs and no GPU; `low` is the default partition, `high` pre-empts it.
-LAUNCHER = {"partition": "low", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 2, "timeout_min": 10,
-            "signal_delay_s": 30}
+LAUNCHER = {
+    "partition": "low",
+    "gpus_per_node": 0,
+    "cpus_per_task": 1,
+    "mem_gb": 2,
+    "timeout_min": 10,
+    "signal_delay_s": 30,
+}
 
 
 def sinfo_answers() -> bool:
@@ -60,13 +67,23 @@ def slurm(*args: str) -> str:
     return subprocess.run(list(args), capture_output=True, text=True, check=True, timeout=60).stdout
 
 
-def launch(outputs: Path, cache: Path, *overrides: str, name: str = "launch",
-           **launcher) -> tuple[subprocess.Popen, Path]:
+def launch(
+    outputs: Path, cache: Path, *overrides: str, name: str = "launch", **launcher
+) -> tuple[subprocess.Popen, Path]:
     """`python -m src.run -m hydra/launcher=slurm ...` in the background; `launcher` changes LAUNCHER."""
     log = outputs / f"{name}.log"
     keys = [f"hydra.launcher.{k}={v}" for k, v in {**LAUNCHER, **launcher}.items()]
-    proc = spawn_cli("-m", "hydra/launcher=slurm", *keys, f"hydra.sweep.dir={outputs / 'sweep'}", *TINY, *overrides,
-                     outputs=outputs, cache=cache, log=log)
+    proc = spawn_cli(
+        "-m",
+        "hydra/launcher=slurm",
+        *keys,
+        f"hydra.sweep.dir={outputs / 'sweep'}",
+        *TINY,
+        *overrides,
+        outputs=outputs,
+        cache=cache,
+        log=log,
+    )
     return proc, log
 
 
@@ -91,9 +108,11 @@ def slurm_job_id(job_dir: Path) -> str:
 
 def checkpointed(outputs: Path, job: int = 0):
     """The job dir once epoch 1's last.pt is there."""
+
     def ready():
         dirs = [d for d in (outputs / "sweep").glob(f"{job}_*") if (d / "train" / "weights" / "last.pt").exists()]
         return dirs[0] if dirs else None
+
     return ready
 
 
@@ -170,8 +189,9 @@ def test_scancel_usr2_requeues_and_the_job_resumes(outputs, shared_cache):
 
 def test_scontrol_requeue_and_the_job_resumes(outputs, shared_cache):
     pre_empt_and_resume(outputs, shared_cache, lambda job: slurm("scontrol", "requeue", job), LONGER)
-    assert "REQUEUED" in slurm("sacct", "-n", "-P", "-D", "-X", "-o", "State", "-j",
-                               slurm_job_id(job_dirs(outputs / "sweep")[0]))
+    assert "REQUEUED" in slurm(
+        "sacct", "-n", "-P", "-D", "-X", "-o", "State", "-j", slurm_job_id(job_dirs(outputs / "sweep")[0])
+    )
 
 
 def pre_empt_by_partition(job: str) -> None:
@@ -191,8 +211,7 @@ def user_signal(cluster, request):
 
 
 def test_partition_preemption_requeues_and_the_job_resumes(outputs, shared_cache, user_signal):
-    pre_empt_and_resume(outputs, shared_cache, pre_empt_by_partition,
-                        FAST if user_signal == "on" else LONGEST)
+    pre_empt_and_resume(outputs, shared_cache, pre_empt_by_partition, FAST if user_signal == "on" else LONGEST)
     states = slurm("sacct", "-n", "-P", "-D", "-X", "-o", "State", "-j", slurm_job_id(job_dirs(outputs / "sweep")[0]))
     assert "PREEMPTED" in states or "REQUEUED" in states, states
 
@@ -202,8 +221,16 @@ def test_time_limit_requeues_and_the_job_resumes(outputs, shared_cache):
     checks time limits every 30 s and warns up to one check early), checkpoints and requeues; the
     requeued job resumes. ~15 s epochs, over 60 s in all on an idle machine (so the first run is
     still training when the signal comes); each run gets through at least one."""
-    proc, log = launch(outputs, shared_cache, "attn=ema", "train.epochs=4", "dataset.generator.n_train=768",
-                       timeout_min=2, signal_delay_s=60, max_num_timeout=6)
+    proc, log = launch(
+        outputs,
+        shared_cache,
+        "attn=ema",
+        "train.epochs=4",
+        "dataset.generator.n_train=768",
+        timeout_min=2,
+        signal_delay_s=60,
+        max_num_timeout=6,
+    )
     text = finish(proc, log, timeout=500)
     assert proc.returncode == 0, text[-3000:]
     result = assert_all_completed(outputs, text, 4)[0]

@@ -1,5 +1,6 @@
 """Sweeps never redo or lose finished work: skip, resume after SIGTERM or SIGKILL, re-run failures,
 real datasets; a baseline's twins never wait for it; a result write cut short loses nothing."""
+
 from __future__ import annotations
 
 import os
@@ -33,10 +34,24 @@ pytestmark = pytest.mark.e2e
 def test_sigterm_marks_interrupted_and_a_rerun_resumes_then_skips(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
     # long enough to be interrupted after the first epoch's checkpoint, short enough to resume
-    args = ["-m", "attn=none", f"hydra.sweep.dir={sweep}", *TINY, "train.epochs=6", "dataset.generator.n_train=32",
-            f"paths.outputs={tmp_path}", f"paths.cache={shared_cache}"]
-    proc = subprocess.Popen([sys.executable, "-m", "src.run", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
+    args = [
+        "-m",
+        "attn=none",
+        f"hydra.sweep.dir={sweep}",
+        *TINY,
+        "train.epochs=6",
+        "dataset.generator.n_train=32",
+        f"paths.outputs={tmp_path}",
+        f"paths.cache={shared_cache}",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "src.run", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "YOLO_OFFLINE": "1"},
+    )
     deadline = time.time() + 240
     while time.time() < deadline:  # wait for the first epoch's checkpoint
         if list(sweep.glob("*/train/weights/last.pt")) and list(sweep.glob("*/train/results.csv")):
@@ -70,9 +85,19 @@ def test_failed_job_is_rerun_and_visdrone_format_trains(tmp_path, shared_cache):
     """A missing dataset fails before any model is built; after converting, the same sweep completes."""
     root = tmp_path / "VisDrone"
     sweep = tmp_path / "sweep"
-    args = ["-m", "dataset=visdrone", f"dataset.root={root}", "attn=ema", "pos=backbone_p5",
-            f"hydra.sweep.dir={sweep}", "logger=none", "train.imgsz=64", "train.epochs=1", "train.batch=4",
-            "train.workers=0"]
+    args = [
+        "-m",
+        "dataset=visdrone",
+        f"dataset.root={root}",
+        "attn=ema",
+        "pos=backbone_p5",
+        f"hydra.sweep.dir={sweep}",
+        "logger=none",
+        "train.imgsz=64",
+        "train.epochs=1",
+        "train.batch=4",
+        "train.workers=0",
+    ]
     first = run_cli(*args, outputs=tmp_path, cache=shared_cache)
     assert first.returncode == 1
     job = next(sweep.glob("0_*"))
@@ -93,8 +118,15 @@ def test_failed_job_is_rerun_and_visdrone_format_trains(tmp_path, shared_cache):
 
 def test_baseline_is_trained_once_across_positions(tmp_path, shared_cache):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "attn=none", "pos=backbone_p5,neck", f"hydra.sweep.dir={sweep}", *TINY,
-                   outputs=tmp_path, cache=shared_cache)
+    proc = run_cli(
+        "-m",
+        "attn=none",
+        "pos=backbone_p5,neck",
+        f"hydra.sweep.dir={sweep}",
+        *TINY,
+        outputs=tmp_path,
+        cache=shared_cache,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [load_result(d) for d in job_dirs(sweep)]
     assert [r["pos"] for r in results] == ["backbone_p5", "neck"]
@@ -110,14 +142,24 @@ def test_killed_baseline_owner_is_resumed_and_its_twins_never_wait(tmp_path, sha
     so; once that heartbeat is older than sweep.stale_after, the next run resumes it from last.pt
     and the table completes with one baseline training."""
     sweep = tmp_path / "sweep"
-    args = ["-m", "attn=none", "pos=backbone_p5,neck,backbone", f"hydra.sweep.dir={sweep}", *TINY,
-            "train.epochs=6", "dataset.generator.n_train=32", "sweep.stale_after=30"]  # time to kill mid-run
+    args = [
+        "-m",
+        "attn=none",
+        "pos=backbone_p5,neck,backbone",
+        f"hydra.sweep.dir={sweep}",
+        *TINY,
+        "train.epochs=6",
+        "dataset.generator.n_train=32",
+        "sweep.stale_after=30",
+    ]  # time to kill mid-run
     log = tmp_path / "first.log"
-    first = spawn_cli(*args, "hydra/launcher=parallel", "hydra.launcher.n_jobs=3", outputs=tmp_path,
-                      cache=shared_cache, log=log)
+    first = spawn_cli(
+        *args, "hydra/launcher=parallel", "hydra.launcher.n_jobs=3", outputs=tmp_path, cache=shared_cache, log=log
+    )
     try:
-        owner_dir = wait_for(lambda: next((d.parent.parent.parent for d in sweep.glob("*/train/weights/last.pt")),
-                                          None), 300, first, log)
+        owner_dir = wait_for(
+            lambda: next((d.parent.parent.parent for d in sweep.glob("*/train/weights/last.pt")), None), 300, first, log
+        )
         owner = load_result(owner_dir)
         twins = [load_result(d) for d in job_dirs(sweep) if d != owner_dir]
         assert owner["status"] == "running" and len(twins) == 2
@@ -160,35 +202,58 @@ def test_a_result_write_cut_short_keeps_the_previous_result(tmp_path, shared_cac
     """Killed between writing the new result.json and renaming it over the old one, or stopped by a
     full disk (a file-size limit): the previous result stays intact, and the job runs again."""
     sweep, root = tmp_path / "sweep", tmp_path / "VisDrone"
-    args = ["-m", "dataset=visdrone", f"dataset.root={root}", "attn=ema", "pos=backbone_p5",
-            f"hydra.sweep.dir={sweep}", "logger=none", "train.imgsz=64", "train.epochs=1", "train.batch=4",
-            "train.workers=0", "measure.latency_runs=3", "measure.ap_by_size=false"]
+    args = [
+        "-m",
+        "dataset=visdrone",
+        f"dataset.root={root}",
+        "attn=ema",
+        "pos=backbone_p5",
+        f"hydra.sweep.dir={sweep}",
+        "logger=none",
+        "train.imgsz=64",
+        "train.epochs=1",
+        "train.batch=4",
+        "train.workers=0",
+        "measure.latency_runs=3",
+        "measure.ap_by_size=false",
+    ]
     assert run_cli(*args, outputs=tmp_path, cache=shared_cache).returncode == 1  # a failed job: no dataset yet
     job = next(sweep.glob("0_*"))
     before = (job / "result.json").read_bytes()
 
-    kill_at_rename = ("import os, runpy, signal, sys\n"
-                      "replace = os.replace\n"
-                      "def dying(src, dst, *a, **k):\n"
-                      "    if str(dst).endswith('result.json'):\n"
-                      "        os.kill(os.getpid(), signal.SIGKILL)\n"
-                      "    return replace(src, dst, *a, **k)\n"
-                      "os.replace = dying\n"
-                      "sys.argv = ['src.run', *sys.argv[1:]]\n"
-                      "runpy.run_module('src.run', run_name='__main__')\n")
+    kill_at_rename = (
+        "import os, runpy, signal, sys\n"
+        "replace = os.replace\n"
+        "def dying(src, dst, *a, **k):\n"
+        "    if str(dst).endswith('result.json'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return replace(src, dst, *a, **k)\n"
+        "os.replace = dying\n"
+        "sys.argv = ['src.run', *sys.argv[1:]]\n"
+        "runpy.run_module('src.run', run_name='__main__')\n"
+    )
     cmd = cli_command(*args, outputs=tmp_path, cache=shared_cache)
-    killed = subprocess.run([cmd[0], "-c", kill_at_rename, *cmd[3:]], cwd=ROOT, env=cli_env(tmp_path),
-                            capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [cmd[0], "-c", kill_at_rename, *cmd[3:]],
+        cwd=ROOT,
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert (job / "result.json").read_bytes() == before
     assert list(job.glob(".result.json.*.tmp"))  # it did die between the write and the rename
 
-    full_disk = ("import resource, sys\n"
-                 "from src.results import write_result\n"
-                 "resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))\n"
-                 "write_result(sys.argv[1], {'status': 'completed', 'padding': 'x' * 4096})\n")
-    limited = subprocess.run([sys.executable, "-c", full_disk, str(job)], cwd=ROOT, capture_output=True, text=True,
-                             timeout=60)
+    full_disk = (
+        "import resource, sys\n"
+        "from src.results import write_result\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))\n"
+        "write_result(sys.argv[1], {'status': 'completed', 'padding': 'x' * 4096})\n"
+    )
+    limited = subprocess.run(
+        [sys.executable, "-c", full_disk, str(job)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert limited.returncode != 0 and "File too large" in limited.stderr, limited.stderr[-2000:]
     assert (job / "result.json").read_bytes() == before
 

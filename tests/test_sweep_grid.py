@@ -1,5 +1,6 @@
 """`src.sweep.grid` lists a basic sweep's jobs as Hydra's own basic sweeper splits them: the same
 overrides in the same order, so `plan` numbers job dirs as the real launch will."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ from src.sweep.progress import count_jobs
 CASES = [
     ({}, ["attn=none,cot,ema"]),
     ({"attn": "none,ema", "seed": "0,1"}, ["pos=neck,backbone"]),
-    ({"attn": "none,ema", "seed": "0,1,2"}, ["seed=5", "train.epochs=3"]),     # the command line replaces a param
+    ({"attn": "none,ema", "seed": "0,1,2"}, ["seed=5", "train.epochs=3"]),  # the command line replaces a param
     ({}, ["seed=range(0,3)", "+extra=1", "attn=choice(se,eca)", "dry_run=true"]),
     ({"pos": "neck"}, ["attn=none", "hydra.sweep.dir=/tmp/x"]),
 ]

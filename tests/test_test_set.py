@@ -1,5 +1,6 @@
 """The ablation table's image-level and two-level CIs (paired image bootstrap from matches.npz),
 Holm-adjusted significance and seeds needed, on hand-made sweep trees."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,16 @@ def matches(rng, n_images=40, hit=0.6) -> dict:
     tp = np.zeros((p_cls.size, 10), bool)
     tp[: found.sum()] = rng.random((found.sum(), 1)) < np.linspace(1.0, 0.3, 10)  # looser IoUs match more
     conf = np.concatenate([rng.uniform(0.4, 1.0, found.sum()), rng.uniform(0.0, 0.6, n_images)])
-    return {"tp": tp, "conf": conf.astype(np.float32), "pred_cls": p_cls, "pred_image": p_img, "gt_cls": gt_cls,
-            "gt_image": gt_image, "n_images": n_images, "iouv": np.linspace(0.5, 0.95, 10)}
+    return {
+        "tp": tp,
+        "conf": conf.astype(np.float32),
+        "pred_cls": p_cls,
+        "pred_image": p_img,
+        "gt_cls": gt_cls,
+        "gt_image": gt_image,
+        "n_images": n_images,
+        "iouv": np.linspace(0.5, 0.95, 10),
+    }
 
 
 def job(sweep: Sweep, m: dict, **kw):
@@ -45,8 +54,10 @@ def test_a_one_seed_table_shows_every_delta_with_its_image_interval(tmp_path):
         assert r["n"] == 1 and r["delta_images_low"] < r["delta_map50_95"] < r["delta_images_high"]
         assert r["boot_n"] == 1 and np.isnan(r["delta_seeds_low"])  # no seed CI from one seed
         # one seed: the main interval is the image bootstrap, and gives no verdict (it misses the seed)
-        assert (r["delta_seeds_images_low"], r["delta_seeds_images_high"]) == (r["delta_images_low"],
-                                                                             r["delta_images_high"])
+        assert (r["delta_seeds_images_low"], r["delta_seeds_images_high"]) == (
+            r["delta_images_low"],
+            r["delta_images_high"],
+        )
         assert r["delta_ci_covers"] == "images" and r["verdict"] == "n/a"
     assert "‡" in summary.terminal and "n/a" in summary.terminal
     tex = (tmp_path / "sweep" / "ablation.tex").read_text()
@@ -72,7 +83,8 @@ def test_multi_seed_rows_average_replicates_and_combine_seeds_and_images(tmp_pat
     reps = np.stack([p[1][:, 0] for p in pairs])
     mean_reps = reps.mean(0)  # all seeds drew the same images: average inside each replicate
     assert (r["delta_images_low"], r["delta_images_high"]) == pytest.approx(
-        tuple(np.quantile(mean_reps, [0.025, 0.975], method="hazen")))
+        tuple(np.quantile(mean_reps, [0.025, 0.975], method="hazen"))
+    )
     per_seed = np.quantile(reps, [0.025, 0.975], axis=1, method="hazen").mean(1)  # the old, wrong way
     assert r["delta_images_high"] - r["delta_images_low"] < per_seed[1] - per_seed[0]
     assert r["boot_n"] == 3 and r["delta_ci_covers"] == "seeds+images"
@@ -107,8 +119,10 @@ def test_holm_adjusts_over_the_variants_of_one_baseline_and_drives_sig(tmp_path)
     assert r["seeds_needed_alpha"] == pytest.approx(0.025) and r["seeds_needed_for"] == pytest.approx(0.005)
     assert r["seeds_needed"] == seeds_needed(0.005, sd, alpha=0.025)
     lo, hi = sd_interval(sd, 4)
-    assert (r["seeds_needed_low"], r["seeds_needed_high"]) == (seeds_needed(0.005, lo, alpha=0.025),
-                                                                seeds_needed(0.005, hi, alpha=0.025))
+    assert (r["seeds_needed_low"], r["seeds_needed_high"]) == (
+        seeds_needed(0.005, lo, alpha=0.025),
+        seeds_needed(0.005, hi, alpha=0.025),
+    )
     assert r["seeds_needed_low"] < r["seeds_needed"] < r["seeds_needed_high"]
     report = (tmp_path / "sweep" / "report.md").read_text()
     assert "if the true sd equals the observed one" in report and "α = 0.05/2" in report
@@ -132,5 +146,6 @@ def test_delta_plot_draws_the_tables_interval(tmp_path, monkeypatch):
     (segment,) = drawn["fig"].axes[0].collections[0].get_segments()  # the CI bar of the one variant
     ema = table[table["attn"] == "ema"].iloc[0]
     assert ema["delta_ci_covers"] == "seeds+images"
-    assert segment[:, 0] == pytest.approx(100 * np.array([ema["delta_seeds_images_low"],
-                                                          ema["delta_seeds_images_high"]]))
+    assert segment[:, 0] == pytest.approx(
+        100 * np.array([ema["delta_seeds_images_low"], ema["delta_seeds_images_high"]])
+    )

@@ -1,6 +1,7 @@
 """W&B runs (src/tracking/runs.py) with real wandb in offline mode: runs are written, then parsed back
 from their run-<id>.wandb files (src/tracking/offline.py; no mock of wandb itself, except to make it
 fail), and the sync CLI over them (src/tracking/sync.py). Payload shaping alone: test_tracking_payloads.py."""
+
 from __future__ import annotations
 
 import json
@@ -18,30 +19,68 @@ from src.runtime import PROJECT_ROOT
 from src.tracking import keys as K
 from src.tracking import offline, runs, sync
 
-WANDB_VARS = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_DIR", "WANDB_ENTITY",
-              "WANDB_PROJECT", "WANDB_BASE_URL", *runs.DIR_VARS)
+WANDB_VARS = (
+    "WANDB_MODE",
+    "WANDB_API_KEY",
+    "WANDB_IDENTITY_TOKEN_FILE",
+    "WANDB_DIR",
+    "WANDB_ENTITY",
+    "WANDB_PROJECT",
+    "WANDB_BASE_URL",
+    *runs.DIR_VARS,
+)
 
-LOGGER = {"name": "wandb", "project": "test-project", "entity": None, "mode": "offline", "tags": ["extra"],
-          "system_metrics": False}
-CFG = {"attn": {"name": "ema", "params": {"factor": 8}}, "pos": {"name": "neck", "after": [13], "replace": []},
-       "dataset": {"name": "shapes", "names": ["a", "b"]}, "model": {"name": "yolo11n", "scale": "n"},
-       "seed": 1, "train": {"epochs": 3, "imgsz": 64, "lr0": 0.01}, "paths": {"outputs": Path("/x")}}
+LOGGER = {
+    "name": "wandb",
+    "project": "test-project",
+    "entity": None,
+    "mode": "offline",
+    "tags": ["extra"],
+    "system_metrics": False,
+}
+CFG = {
+    "attn": {"name": "ema", "params": {"factor": 8}},
+    "pos": {"name": "neck", "after": [13], "replace": []},
+    "dataset": {"name": "shapes", "names": ["a", "b"]},
+    "model": {"name": "yolo11n", "scale": "n"},
+    "seed": 1,
+    "train": {"epochs": 3, "imgsz": 64, "lr0": 0.01},
+    "paths": {"outputs": Path("/x")},
+}
 TAGS = ["shapes", "yolo11n", "ema", "neck"]
 
 
 def ultralytics_epoch(epoch: int) -> dict:
     """What an ultralytics epoch end reports (trainer.label_loss_items + metrics + lr)."""
-    return {"train/box_loss": 2.0 / epoch, "train/cls_loss": 3.0 / epoch, "train/dfl_loss": 1.5 / epoch,
-            "metrics/precision(B)": 0.1 * epoch, "metrics/recall(B)": 0.05 * epoch,
-            "metrics/mAP50(B)": 0.08 * epoch, "metrics/mAP50-95(B)": 0.04 * epoch,
-            "val/box_loss": 2.1 / epoch, "val/cls_loss": 3.1 / epoch, "val/dfl_loss": 1.6 / epoch,
-            "lr/pg0": 0.01, "lr/pg1": 0.01, "lr/pg2": 0.01}
+    return {
+        "train/box_loss": 2.0 / epoch,
+        "train/cls_loss": 3.0 / epoch,
+        "train/dfl_loss": 1.5 / epoch,
+        "metrics/precision(B)": 0.1 * epoch,
+        "metrics/recall(B)": 0.05 * epoch,
+        "metrics/mAP50(B)": 0.08 * epoch,
+        "metrics/mAP50-95(B)": 0.04 * epoch,
+        "val/box_loss": 2.1 / epoch,
+        "val/cls_loss": 3.1 / epoch,
+        "val/dfl_loss": 1.6 / epoch,
+        "lr/pg0": 0.01,
+        "lr/pg1": 0.01,
+        "lr/pg2": 0.01,
+    }
 
 
-RESULT = {"status": "completed", "metrics": {"map50": 0.3, "map50_95": 0.15, "precision": 0.4, "recall": 0.2,
-                                             "map75": None},
-          "params": 2_590_000, "params_added": 1_200, "gflops": 6.5, "gflops_exact": 0.0633, "latency_ms": 12.5,
-          "train_seconds": 30.2, "best_epoch": 3, "error": None}
+RESULT = {
+    "status": "completed",
+    "metrics": {"map50": 0.3, "map50_95": 0.15, "precision": 0.4, "recall": 0.2, "map75": None},
+    "params": 2_590_000,
+    "params_added": 1_200,
+    "gflops": 6.5,
+    "gflops_exact": 0.0633,
+    "latency_ms": 12.5,
+    "train_seconds": 30.2,
+    "best_epoch": 3,
+    "error": None,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -63,10 +102,17 @@ def isolated(tmp_path, monkeypatch):
     assert not [v for v in runs.DIR_VARS if v in os.environ]
 
 
-def run_job(job_dir: Path, result: dict = RESULT, epochs: int = 3, name: str = "attn=ema,pos=neck,seed=1",
-            logger: dict = LOGGER, **kwargs) -> runs.JobTracker:
-    tracker = tracking.start_job_run(logger, CFG, job_dir, group="exp_2026-01-01_00-00-00", name=name, tags=TAGS,
-                                     **kwargs)
+def run_job(
+    job_dir: Path,
+    result: dict = RESULT,
+    epochs: int = 3,
+    name: str = "attn=ema,pos=neck,seed=1",
+    logger: dict = LOGGER,
+    **kwargs,
+) -> runs.JobTracker:
+    tracker = tracking.start_job_run(
+        logger, CFG, job_dir, group="exp_2026-01-01_00-00-00", name=name, tags=TAGS, **kwargs
+    )
     for epoch in range(1, epochs + 1):
         tracker.log_epoch(epoch, {**ultralytics_epoch(epoch), "epoch": epoch})
     tracker.finish(result)
@@ -95,8 +141,13 @@ def test_job_run_offline_roundtrip(tmp_path):
     assert meta["tags"] == [*TAGS, "extra"]
 
     config = run["config"]
-    assert {k: config[k] for k in K.RUN_CONFIG_KEYS} == {"attn": "ema", "pos": "neck", "dataset": "shapes",
-                                                       "model": "yolo11n", "seed": 1}
+    assert {k: config[k] for k in K.RUN_CONFIG_KEYS} == {
+        "attn": "ema",
+        "pos": "neck",
+        "dataset": "shapes",
+        "model": "yolo11n",
+        "seed": 1,
+    }
     assert config[K.CFG]["attn"] == {"name": "ema", "params": {"factor": 8}}
     assert config[K.CFG]["train"]["lr0"] == 0.01 and config[K.CFG]["paths"]["outputs"] == "/x"
 
@@ -110,7 +161,7 @@ def test_job_run_offline_roundtrip(tmp_path):
 
     summary = run["summary"]
     assert summary[K.MAP50_95] == 0.15 and summary[K.MAP50] == 0.3  # the final (result) values
-    assert "metrics/map75" not in summary                            # None is not logged
+    assert "metrics/map75" not in summary  # None is not logged
     assert summary[K.PARAMS] == 2_590_000 and summary[K.GFLOPS] == 6.5
     assert summary[K.GFLOPS_EXACT] == 0.0633 and summary[K.LATENCY_MS] == 12.5
     assert summary["best_epoch"] == 3 and summary[K.STATUS] == "completed" and K.ERROR not in summary
@@ -121,8 +172,13 @@ def test_job_run_offline_roundtrip(tmp_path):
 
 def test_failed_job_ends_failed_with_its_error(tmp_path):
     job = tmp_path / "1_attn=cot"
-    failed = {**RESULT, "status": "failed", "metrics": {"map50": None}, "error": "RuntimeError: CUDA out of memory",
-              "traceback": "Traceback (most recent call last):\n  ...\nRuntimeError: CUDA out of memory\n"}
+    failed = {
+        **RESULT,
+        "status": "failed",
+        "metrics": {"map50": None},
+        "error": "RuntimeError: CUDA out of memory",
+        "traceback": "Traceback (most recent call last):\n  ...\nRuntimeError: CUDA out of memory\n",
+    }
     run_job(job, failed, epochs=1)
     run = only_run(job)
     assert run["exit_code"] == 1
@@ -261,13 +317,24 @@ def test_logger_none_does_nothing(tmp_path, caplog, logger):
 # ====================================================================================== aggregate
 def ablation_table() -> pd.DataFrame:
     """Shaped like src.aggregate's ablation table: strings, means, nullable ints, NaN, booleans, None."""
-    return pd.DataFrame({
-        "dataset": ["shapes"] * 3, "model": ["yolo11n"] * 3, "pos": ["-", "neck", "neck"],
-        "attn": ["none", "ema", "cot"], "n": pd.array([3, 3, None], dtype="Int64"), "seeds": ["0 1 2"] * 3,
-        "map50_95_mean": [0.30, 0.32, float("nan")], "map50_95_std": [0.01, 0.02, None],
-        "gflops": [6.5, 6.6, 7.4], "params": [2.59e6, 2.6e6, 2.9e6], "delta_map50_95": [None, 0.02, None],
-        "significant": [None, True, False], "test": [None, "paired", None], "is_baseline": [True, False, False],
-    })
+    return pd.DataFrame(
+        {
+            "dataset": ["shapes"] * 3,
+            "model": ["yolo11n"] * 3,
+            "pos": ["-", "neck", "neck"],
+            "attn": ["none", "ema", "cot"],
+            "n": pd.array([3, 3, None], dtype="Int64"),
+            "seeds": ["0 1 2"] * 3,
+            "map50_95_mean": [0.30, 0.32, float("nan")],
+            "map50_95_std": [0.01, 0.02, None],
+            "gflops": [6.5, 6.6, 7.4],
+            "params": [2.59e6, 2.6e6, 2.9e6],
+            "delta_map50_95": [None, 0.02, None],
+            "significant": [None, True, False],
+            "test": [None, "paired", None],
+            "is_baseline": [True, False, False],
+        }
+    )
 
 
 def png(path: Path) -> Path:
@@ -280,8 +347,12 @@ def png(path: Path) -> Path:
 def test_aggregate_run_holds_table_images_and_scatter(tmp_path):
     sweep = tmp_path / "sweep"
     (sweep / "plots").mkdir(parents=True)
-    plots = [png(sweep / "plots" / "tradeoff_gflops.png"), png(sweep / "plots" / "curves.png"),
-             sweep / "plots" / "missing.png", sweep / "report.md"]
+    plots = [
+        png(sweep / "plots" / "tradeoff_gflops.png"),
+        png(sweep / "plots" / "curves.png"),
+        sweep / "plots" / "missing.png",
+        sweep / "report.md",
+    ]
     table = ablation_table()
     tracking.log_aggregate(LOGGER, group="exp_2026", out_dir=sweep, table=table, plots=plots)
 
@@ -330,15 +401,22 @@ def test_offline_run_dirs_and_sync_dry_run(tmp_path, capsys):
 def test_module_cli_is_what_make_sync_runs(tmp_path):
     sweep = tmp_path / "sweep"
     run_job(sweep / "0_attn=none", epochs=1)
-    done = subprocess.run([sys.executable, "-m", "src.tracking", "dirs", str(sweep)], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "src.tracking", "dirs", str(sweep)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert [Path(line) for line in done.stdout.splitlines()] == tracking.offline_run_dirs(sweep)
 
 
 # ======================================================================================== package
 def test_importing_tracking_pulls_in_neither_torch_nor_wandb():
-    code = ("import sys, src.tracking, src.tracking.sync; "
-            "bad = [m for m in ('torch', 'ultralytics', 'wandb') if m in sys.modules]; sys.exit(str(bad) if bad else 0)")
+    code = (
+        "import sys, src.tracking, src.tracking.sync; "
+        "bad = [m for m in ('torch', 'ultralytics', 'wandb') if m in sys.modules]; sys.exit(str(bad) if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,4 +1,5 @@
 """W&B names, settings and payloads without a run (src/tracking/keys.py, settings.py, payloads.py)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -14,8 +15,17 @@ from src.ultralytics_glue.names import ULTRALYTICS_METRICS
 def test_epoch_row_and_summary_mapping():
     import numpy as np
 
-    row = payloads.epoch_row(4, {"metrics/mAP50-95(B)": np.float32(0.5), " lr/pg0 ": 0.01, "epoch": 99,
-                                 "note": "text", "nan": float("nan"), "none": None})
+    row = payloads.epoch_row(
+        4,
+        {
+            "metrics/mAP50-95(B)": np.float32(0.5),
+            " lr/pg0 ": 0.01,
+            "epoch": 99,
+            "note": "text",
+            "nan": float("nan"),
+            "none": None,
+        },
+    )
     assert row == {K.MAP50_95: 0.5, "lr/pg0": 0.01, K.EPOCH: 4}
     summary = payloads.summary_from_result({"status": "dry_run", "metrics": {}, "params": 10, "gflops": None})
     assert summary == {K.PARAMS: 10, K.STATUS: "dry_run"}
@@ -34,8 +44,16 @@ def test_summary_carries_every_cost_key():
 
 
 def test_tradeoff_labels_name_dataset_and_model_when_they_vary():
-    table = pd.DataFrame({"dataset": ["coco", "visdrone"], "model": ["yolo11n"] * 2, "pos": ["-", "neck"],
-                          "attn": ["none", "ema"], "gflops_mean": [6.5, 6.6], "map50_95": [0.3, 0.2]})
+    table = pd.DataFrame(
+        {
+            "dataset": ["coco", "visdrone"],
+            "model": ["yolo11n"] * 2,
+            "pos": ["-", "neck"],
+            "attn": ["none", "ema"],
+            "gflops_mean": [6.5, 6.6],
+            "map50_95": [0.3, 0.2],
+        }
+    )
     assert list(payloads.tradeoff_frame(table)["label"]) == ["coco none", "visdrone ema@neck"]
 
 

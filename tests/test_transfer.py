@@ -1,4 +1,5 @@
 """Pretrained weights reach every unchanged layer despite the indices shifted by insertions."""
+
 from __future__ import annotations
 
 import pytest

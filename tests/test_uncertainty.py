@@ -1,5 +1,6 @@
 """src/aggregate/uncertainty.py against hand-worked answers, published power tables, its own limits
 and a calibration on synthetic studies with a known true Δ."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,8 @@ def test_holm_on_hand_computed_p_values():
     # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> running max 0.06
     got = U.holm([0.01, 0.04, 0.03, 0.005, float("nan")])
     assert np.allclose(got[:4], [0.03, 0.06, 0.06, 0.02]) and math.isnan(got[4])
-    assert np.allclose(U.holm([0.5, 0.6]), [1.0, 1.0])           # 0.5*2 = 1.0, then max(1.0, 0.6): capped
-    assert np.allclose(U.holm([0.02]), [0.02])                    # one test: unchanged
+    assert np.allclose(U.holm([0.5, 0.6]), [1.0, 1.0])  # 0.5*2 = 1.0, then max(1.0, 0.6): capped
+    assert np.allclose(U.holm([0.02]), [0.02])  # one test: unchanged
     assert np.allclose(U.holm([0.01, 0.01, 0.2]), [0.03, 0.03, 0.2])  # ties: 0.03, max(0.03, 0.02), 0.2
     assert U.holm([]).size == 0 and np.isnan(U.holm([np.nan, np.nan])).all()
     with pytest.raises(ValueError):
@@ -43,21 +44,21 @@ def test_seeds_needed_matches_published_power_tables(d, n, power):
 
 
 def test_power_is_exact_where_it_is_known():
-    assert U.paired_t_power(5, 0.0) == pytest.approx(0.05, abs=1e-9)    # no effect: the level itself
+    assert U.paired_t_power(5, 0.0) == pytest.approx(0.05, abs=1e-9)  # no effect: the level itself
     assert U.paired_t_power(30, 0.0, alpha=0.2) == pytest.approx(0.2, abs=1e-9)
-    rng = np.random.default_rng(0)                                       # Monte Carlo: n 6, d 1.2
+    rng = np.random.default_rng(0)  # Monte Carlo: n 6, d 1.2
     x = rng.standard_normal((200_000, 6)) + 1.2
     t = x.mean(1) / (x.std(1, ddof=1) / math.sqrt(6))
     assert U.paired_t_power(6, 1.2) == pytest.approx(np.mean(np.abs(t) > t_ppf(0.975, 5)), abs=0.005)
 
 
 def test_seeds_needed_edge_cases():
-    assert U.seeds_needed(0.0, 1.0) is None        # no effect: no n detects it
-    assert U.seeds_needed(1.0, 0.0) is None        # no observed spread: no estimate
+    assert U.seeds_needed(0.0, 1.0) is None  # no effect: no n detects it
+    assert U.seeds_needed(1.0, 0.0) is None  # no observed spread: no estimate
     assert U.seeds_needed(float("nan"), 1.0) is None and U.seeds_needed(1.0, float("nan")) is None
-    assert U.seeds_needed(-0.5, 1.0) == 34         # the sign does not matter (two-sided)
+    assert U.seeds_needed(-0.5, 1.0) == 34  # the sign does not matter (two-sided)
     assert U.seeds_needed(0.01, 10.0) == math.inf  # d = 0.001: beyond max_n
-    assert U.seeds_needed(10.0, 1.0) == 3          # n = 2 leaves 1 dof: t_0.975 = 12.7 is too much
+    assert U.seeds_needed(10.0, 1.0) == 3  # n = 2 leaves 1 dof: t_0.975 = 12.7 is too much
     assert U.seeds_needed(0.5, 1.0, power=0.9) == 44  # G*Power: dz 0.5, power 0.90 -> 44
 
 
@@ -70,10 +71,10 @@ def test_seeds_needed_at_the_family_level_is_the_smallest_n_with_the_power():
     finite = np.isfinite(n)
     assert finite.sum() > 300 and np.all(n[finite] >= 2)
     k = n[finite]
-    assert np.all(U.paired_t_power(k, d[finite], alpha[finite]) >= 0.8)          # enough ...
+    assert np.all(U.paired_t_power(k, d[finite], alpha[finite]) >= 0.8)  # enough ...
     below = k > 2
     assert np.all(U.paired_t_power(k[below] - 1, d[finite][below], alpha[finite][below]) < 0.8)  # ... and no more
-    assert np.all(U.paired_t_power(1000, d[~finite], alpha[~finite]) < 0.8)      # inf: not even max_n
+    assert np.all(U.paired_t_power(1000, d[~finite], alpha[~finite]) < 0.8)  # inf: not even max_n
 
 
 def test_sd_interval_covers_the_true_sd_95_percent_of_the_time():
@@ -89,8 +90,15 @@ def test_sd_interval_covers_the_true_sd_95_percent_of_the_time():
 def test_verdict_rule_on_hand_made_intervals():
     lo = [0.006, -0.02, -0.004, -0.004, -0.01, np.nan, 0.005]
     hi = [0.020, -0.006, 0.004, 0.006, 0.02, 0.01, 0.01]
-    assert list(U.verdict(lo, hi, 0.005)) == ["better", "worse", "equivalent", "undecided", "undecided", "",
-                                              "undecided"]  # touching +rope is not "above" it
+    assert list(U.verdict(lo, hi, 0.005)) == [
+        "better",
+        "worse",
+        "equivalent",
+        "undecided",
+        "undecided",
+        "",
+        "undecided",
+    ]  # touching +rope is not "above" it
 
 
 # ----------------------------------------------------------------------------- one interval, its limits
@@ -105,9 +113,16 @@ def test_one_seed_is_the_image_bootstrap():
 def test_a_single_repeated_image_leaves_the_seed_level_alone():
     # one image: every image resample is that image, so each seed's replicate Δ equals its point Δ
     # and the interval is the seed level's, the paired t interval
-    m_base = {"tp": np.ones((1, 10), bool), "conf": np.array([0.9], np.float32), "pred_cls": np.array([0]),
-              "pred_image": np.array([0]), "gt_cls": np.array([0]), "gt_image": np.array([0]), "n_images": 1,
-              "iouv": np.linspace(0.5, 0.95, 10)}
+    m_base = {
+        "tp": np.ones((1, 10), bool),
+        "conf": np.array([0.9], np.float32),
+        "pred_cls": np.array([0]),
+        "pred_image": np.array([0]),
+        "gt_cls": np.array([0]),
+        "gt_image": np.array([0]),
+        "n_images": 1,
+        "iouv": np.linspace(0.5, 0.95, 10),
+    }
     m_var = dict(m_base, tp=np.r_[[True] * 7, [False] * 3][None])
     point, reps = metrics.paired_replicates(m_base, m_var, n_resamples=500)
     assert np.all(reps[:, 0] == point[0])
@@ -136,18 +151,23 @@ def simulate(rng, true_delta, seeds, studies, scale=1.0, shared=0.5, draws=400, 
     for start in range(0, studies, chunk):
         s = min(chunk, studies - start)
         per_image = scale * IMAGE_SD * math.sqrt(N_IMAGES)
-        seed_sd = scale * math.sqrt(SEED_SD ** 2 - (1 - shared) * IMAGE_SD ** 2)
-        delta = (true_delta + rng.normal(0.0, seed_sd, (s, seeds, 1))
-                 + rng.normal(0.0, per_image * math.sqrt(shared), (s, 1, N_IMAGES))
-                 + rng.normal(0.0, per_image * math.sqrt(1 - shared), (s, seeds, N_IMAGES)))
+        seed_sd = scale * math.sqrt(SEED_SD**2 - (1 - shared) * IMAGE_SD**2)
+        delta = (
+            true_delta
+            + rng.normal(0.0, seed_sd, (s, seeds, 1))
+            + rng.normal(0.0, per_image * math.sqrt(shared), (s, 1, N_IMAGES))
+            + rng.normal(0.0, per_image * math.sqrt(1 - shared), (s, seeds, N_IMAGES))
+        )
         drawn = rng.integers(0, N_IMAGES, (s * draws, N_IMAGES))
-        counts = np.bincount((np.arange(s * draws)[:, None] * N_IMAGES + drawn).ravel(),
-                             minlength=s * draws * N_IMAGES).reshape(s, draws, N_IMAGES)
+        counts = np.bincount(
+            (np.arange(s * draws)[:, None] * N_IMAGES + drawn).ravel(), minlength=s * draws * N_IMAGES
+        ).reshape(s, draws, N_IMAGES)
         reps = np.einsum("sbi,ski->skb", counts.astype(float), delta) / N_IMAGES
         d = delta.mean(-1)
         se = d.std(1, ddof=1) / math.sqrt(seeds) if seeds > 1 else np.full(s, np.nan)
-        out.append(U.two_level_interval(d.mean(1), se, seeds - 1 if seeds > 1 else np.nan,
-                                        (reps - d[..., None]).mean(1)))
+        out.append(
+            U.two_level_interval(d.mean(1), se, seeds - 1 if seeds > 1 else np.nan, (reps - d[..., None]).mean(1))
+        )
     return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
 
 
@@ -165,8 +185,10 @@ def test_calibration_coverage_false_better_and_reachable_equivalence():
     said = U.verdict(lo, hi, 0.005)
     assert np.mean(said == U.BETTER) <= 0.05 and np.mean(said == U.WORSE) <= 0.05
     # equivalence at the quick study's noise is out of reach (half-width ~3 pp against ±0.5 pp) ...
-    equivalent = [np.mean(U.verdict(*simulate(rng, 0.0, 5, 400, scale=k)[:2], 0.005) == U.EQUIVALENT)
-                  for k in (1.0, 0.3, 0.1, 0.05)]
+    equivalent = [
+        np.mean(U.verdict(*simulate(rng, 0.0, 5, 400, scale=k)[:2], 0.005) == U.EQUIVALENT)
+        for k in (1.0, 0.3, 0.1, 0.05)
+    ]
     assert equivalent[0] == 0.0
     # ... and reached once the noise allows it: with a twentieth of it, nearly always
     assert equivalent == sorted(equivalent) and equivalent[-1] >= 0.9

@@ -1,4 +1,5 @@
 """`python -m src.visualize` on a tiny trained sweep: both figures, shown in report.md, results untouched."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,15 +20,20 @@ def sweep(tmp_path_factory, shared_cache):
     """Two variants trained for one epoch; the end of the multirun draws no figures, the CLI will."""
     out = tmp_path_factory.mktemp("visualize")
     sweep = out / "sweep"
-    proc = run_cli("-m", "attn=none,ema", f"hydra.sweep.dir={sweep}", *TINY, outputs=out, cache=shared_cache, timeout=600)
+    proc = run_cli(
+        "-m", "attn=none,ema", f"hydra.sweep.dir={sweep}", *TINY, outputs=out, cache=shared_cache, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep
 
 
 def digests(sweep) -> dict[str, str]:
     """Every job's recorded results, by content."""
-    return {str(p.relative_to(sweep)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for name in ("result.json", "matches.npz", "pr_curve.csv") for p in sweep.rglob(name)}
+    return {
+        str(p.relative_to(sweep)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for name in ("result.json", "matches.npz", "pr_curve.csv")
+        for p in sweep.rglob(name)
+    }
 
 
 def test_visualize_draws_both_figures_and_leaves_results_untouched(sweep):
@@ -38,8 +44,14 @@ def test_visualize_draws_both_figures_and_leaves_results_untouched(sweep):
     env.update({"HOME": str(home_of(sweep)), "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
     home_of(sweep).mkdir(exist_ok=True)
     # a sweep path relative to the working directory, as `make run` gives it
-    proc = subprocess.run([sys.executable, "-m", "src.visualize", sweep.name, "--images", "2"], cwd=sweep.parent,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.visualize", sweep.name, "--images", "2"],
+        cwd=sweep.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     cam, detections = sweep / "plots" / "shapes_yolo11n_cam.png", sweep / "plots" / "shapes_yolo11n_detections.png"
     for figure in (cam, detections):
@@ -47,7 +59,7 @@ def test_visualize_draws_both_figures_and_leaves_results_untouched(sweep):
             width, height = im.size
         assert width > 600 and height > 400  # 3 columns (ground truth, none, ema) x 2 rows
     with Image.open(cam) as im:  # the variants' columns hold heatmaps, not empty "no heatmap" panels
-        pixels = np.asarray(im.convert("L"))[:, im.size[0] // 3:]
+        pixels = np.asarray(im.convert("L"))[:, im.size[0] // 3 :]
     assert (pixels > 245).mean() < 0.6
     report = (sweep / "report.md").read_text()
     assert "plots/shapes_yolo11n_cam.png" in report and "plots/shapes_yolo11n_detections.png" in report

@@ -1,4 +1,5 @@
 """`kind: yolo` datasets: readiness check, data YAML under the cache, deterministic train subsets, configs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,17 @@ def yolo_split(root: Path, split: str, n: int, order=None) -> None:
 
 
 def cfg_for(root: Path, **over) -> dict:
-    cfg = {"name": "visdrone", "kind": "yolo", "root": str(root), "train_split": "train", "val_split": "val",
-           "fraction": 1.0, "max_images": None, "names": ["a", "b"], "make_target": "data-visdrone"}
+    cfg = {
+        "name": "visdrone",
+        "kind": "yolo",
+        "root": str(root),
+        "train_split": "train",
+        "val_split": "val",
+        "fraction": 1.0,
+        "max_images": None,
+        "names": ["a", "b"],
+        "make_target": "data-visdrone",
+    }
     return {**cfg, **over}
 
 
@@ -66,8 +76,12 @@ def test_prepare_writes_the_data_yaml_under_the_cache_only(tmp_path):
     path = prepare(cfg_for(root), tmp_path / "cache")
     assert path.is_relative_to((tmp_path / "cache").resolve())
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
-    assert yaml.safe_load(path.read_text()) == {"path": str(root.resolve()), "train": "images/train",
-                                                "val": "images/val", "names": {0: "a", 1: "b"}}
+    assert yaml.safe_load(path.read_text()) == {
+        "path": str(root.resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "names": {0: "a", 1: "b"},
+    }
 
 
 def test_subset_is_deterministic_and_leaves_val_alone(tmp_path):
@@ -90,8 +104,12 @@ def test_subset_is_deterministic_and_leaves_val_alone(tmp_path):
     pm = prepare(cfg_for(a, fraction=0.5, max_images=3), tmp_path / "cache")
     lm = Path(yaml.safe_load(pm.read_text())["train"]).read_text().splitlines()
     assert len(lm) == 3 and pm != pa  # each subset has its own cache entry
-    assert Path(yaml.safe_load(prepare(cfg_for(a, max_images=50), tmp_path / "c").read_text())["train"]) \
-        .read_text().count("\n") == 20
+    assert (
+        Path(yaml.safe_load(prepare(cfg_for(a, max_images=50), tmp_path / "c").read_text())["train"])
+        .read_text()
+        .count("\n")
+        == 20
+    )
 
 
 def test_subset_function():
@@ -123,8 +141,9 @@ def test_ultralytics_reads_the_prepared_subset(tmp_path):
     cfg.update(root=str(root), max_images=4)
     data = check_det_dataset(str(prepare(cfg, tmp_path / "cache")))
     assert data["nc"] == 10
-    ds = YOLODataset(img_path=data["train"], data=data, imgsz=64, augment=False,
-                     hyp=get_cfg(overrides={"imgsz": 64}), task="detect")
+    ds = YOLODataset(
+        img_path=data["train"], data=data, imgsz=64, augment=False, hyp=get_cfg(overrides={"imgsz": 64}), task="detect"
+    )
     assert len(ds.im_files) == 4
     assert sum(len(lb["cls"]) for lb in ds.labels) > 0
 
@@ -166,10 +185,13 @@ def test_coco_minival_is_carved_out_of_train2017_and_val2017_is_the_test_split(t
     assert (plain["train"], plain["val"], plain["test"]) == ("images/train2017", "images/val2017", "images/val2017")
 
 
-@pytest.mark.parametrize("name, n, imgsz, splits", [
-    ("coco", 80, 640, ("train2017", "val2017")),
-    ("visdrone", 10, 1024, ("train", "val")),
-])
+@pytest.mark.parametrize(
+    "name, n, imgsz, splits",
+    [
+        ("coco", 80, 640, ("train2017", "val2017")),
+        ("visdrone", 10, 1024, ("train", "val")),
+    ],
+)
 def test_dataset_configs(monkeypatch, name, n, imgsz, splits):
     monkeypatch.setenv("DATASETS_DIR", "/data/sets")
     cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "dataset" / f"{name}.yaml"), resolve=True)

@@ -12,6 +12,7 @@ ultralytics' results.csv names (src.ultralytics_glue.names, in job_curves.py onl
 output locations (src.runtime); the Hydra callback alone also reaches W&B (src.tracking) and,
 after the table, src.visualize's figures. Importing it never pulls in torch or ultralytics.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -6,6 +6,7 @@ A *job dir* is a directory holding `result.json` and/or Hydra's `.hydra/`. Jobs 
 baseline whose twin at another position trained it) is resolved here to that twin's result, or,
 when the twin failed, died or vanished, to a problem row saying so (see `resolve_deferred`).
 """
+
 from __future__ import annotations
 
 import json
@@ -56,15 +57,31 @@ _CHOICE_ALIASES = {
 }
 
 # Columns every runs frame has, in this order (more follow: other metrics, versions.*, extras).
-BASE_COLUMNS = [JOB_DIR, "status", *IDENTITY_KEYS, TRAIN_KEY, CONFIG_HASH,
-                *METRIC_KEYS, "params", "gflops", TRAIN_SECONDS, "error", "traceback", "curve",
-                REUSED_FROM, STARTED_AT, FINISHED_AT, "overrides", "result_file"]
+BASE_COLUMNS = [
+    JOB_DIR,
+    "status",
+    *IDENTITY_KEYS,
+    TRAIN_KEY,
+    CONFIG_HASH,
+    *METRIC_KEYS,
+    "params",
+    "gflops",
+    TRAIN_SECONDS,
+    "error",
+    "traceback",
+    "curve",
+    REUSED_FROM,
+    STARTED_AT,
+    FINISHED_AT,
+    "overrides",
+    "result_file",
+]
 
 
 @dataclass
 class Collected:
     runs: pd.DataFrame
-    metric_columns: list[str]            # flattened metric names seen, METRIC_KEYS first
+    metric_columns: list[str]  # flattened metric names seen, METRIC_KEYS first
     searched: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # PATHs that exist nowhere / matched nothing
 
@@ -72,6 +89,7 @@ class Collected:
 # ------------------------------------------------------------------------------------ hydra
 def load_yaml(path: Path) -> Any:
     import yaml  # PyYAML ships with omegaconf; only needed for old/partial jobs
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with open(path) as fh:
@@ -158,7 +176,7 @@ def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
     except ValueError as exc:
         reason = str(exc)
         prefix = f"{path}: "
-        reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+        reason = reason[len(prefix) :] if reason.startswith(prefix) else reason
         row = {"status": CORRUPT, "error": reason}
         row.update(_identity_from_hydra(job_dir, row))
         row[JOB_DIR], row["result_file"] = job_dir, path
@@ -200,20 +218,32 @@ def resolve_deferred(result: dict[str, Any], job_dir: str) -> dict[str, Any]:
         owner = read_result(owner_dir / RESULT_FILE)
     except (ValueError, OSError) as exc:
         reason = str(exc).removeprefix(f"{owner_dir / RESULT_FILE}: ")
-        return {**result, "status": MISSING, "error": f"{named}, which has no usable result ({reason}); "
-                                                      "the next run of the sweep trains it"}
+        return {
+            **result,
+            "status": MISSING,
+            "error": f"{named}, which has no usable result ({reason}); the next run of the sweep trains it",
+        }
     if owner["status"] == COMPLETED:
         return reused_result({**owner, JOB_DIR: str(owner_dir)}, result)
     if owner["status"] == FAILED:
-        return {**result, "status": FAILED, "error": f"{named}, which failed: {owner.get('error')}; "
-                                                     "the next run of the sweep trains it again"}
+        return {
+            **result,
+            "status": FAILED,
+            "error": f"{named}, which failed: {owner.get('error')}; the next run of the sweep trains it again",
+        }
     if owner["status"] == RUNNING and still_running(owner, str(owner_dir)):
         return {**result, "status": RUNNING, "error": f"{named}, still running ({whereabouts(owner_dir, owner)})"}
     if owner["status"] == RUNNING:
-        return {**result, "status": RUNNING, "error": f"{named}, which stopped ({whereabouts(owner_dir, owner)}); "
-                                                      "the next run of the sweep resumes it"}
-    return {**result, "status": MISSING, "error": f"{named}, which holds a {owner['status']} result; "
-                                                  "the next run of the sweep trains it"}
+        return {
+            **result,
+            "status": RUNNING,
+            "error": f"{named}, which stopped ({whereabouts(owner_dir, owner)}); the next run of the sweep resumes it",
+        }
+    return {
+        **result,
+        "status": MISSING,
+        "error": f"{named}, which holds a {owner['status']} result; the next run of the sweep trains it",
+    }
 
 
 def still_running(result: dict[str, Any], job_dir: str) -> bool:
@@ -264,8 +294,16 @@ def _normalise(runs: pd.DataFrame, metric_cols: list[str]) -> pd.DataFrame:
     runs = runs.copy()
     for col in ("dataset", "model", "attn", "pos", "status", TRAIN_KEY):
         runs[col] = runs[col].astype(object).where(runs[col].notna(), None)
-    num_cols = ["seed", "epochs", "imgsz", "params", "gflops", TRAIN_SECONDS,
-                *METRIC_KEYS, *[c for c in COST_KEYS if c in runs.columns]]
+    num_cols = [
+        "seed",
+        "epochs",
+        "imgsz",
+        "params",
+        "gflops",
+        TRAIN_SECONDS,
+        *METRIC_KEYS,
+        *[c for c in COST_KEYS if c in runs.columns],
+    ]
     for col in num_cols:
         runs[col] = pd.to_numeric(runs[col], errors="coerce")
     for col in ("seed", "epochs", "imgsz", "params"):
@@ -275,6 +313,7 @@ def _normalise(runs: pd.DataFrame, metric_cols: list[str]) -> pd.DataFrame:
     for col in metric_cols:
         if runs[col].dtype == object:
             runs[col] = pd.to_numeric(runs[col], errors="coerce")
-    runs = runs.sort_values(["dataset", "model", "attn", "pos", "seed", JOB_DIR],
-                            na_position="last", kind="stable").reset_index(drop=True)
+    runs = runs.sort_values(
+        ["dataset", "model", "attn", "pos", "seed", JOB_DIR], na_position="last", kind="stable"
+    ).reset_index(drop=True)
     return runs

@@ -6,6 +6,7 @@ here, for a value the job writes into result.json (a metric under `metrics`, who
 std over seeds the table builds, or a cost in `src.results.COST_KEYS`, whose mean it builds).
 The CSV keeps every built column; these lists only decide what text, Markdown and LaTeX show.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,11 +35,11 @@ def always(table: pd.DataFrame) -> bool:
 
 @dataclass(frozen=True)
 class Column:
-    key: str                  # frame column holding the value compared for "best"
+    key: str  # frame column holding the value compared for "best"
     header: str
     tex: str
     fmt: Callable[[pd.Series], str]
-    better: str | None        # "max" | "min" | None (not marked)
+    better: str | None  # "max" | "min" | None (not marked)
     align: str = "r"
     short: str | None = None  # terminal header when `header` is too wide for 120 columns
     shown: Callable[[pd.DataFrame], bool] | None = None  # None: when some row has a value in `key`
@@ -55,6 +56,7 @@ def _mean_std(mean_key: str, std_key: str) -> Callable[[pd.Series], str]:
         if not finite(s):
             return f"{100 * m:.2f}"
         return f"{100 * m:.2f}±{100 * s:.2f}"
+
     return fmt
 
 
@@ -89,6 +91,7 @@ def _text(key: str) -> Callable[[pd.Series], str]:
     def fmt(row: pd.Series) -> str:
         v = row.get(key)
         return v if isinstance(v, str) else ""
+
     return fmt
 
 
@@ -98,6 +101,7 @@ def _num(key: str, scale: float = 1.0, digits: int = 2, signed: bool = False) ->
         if not finite(v):
             return ""
         return f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}"
+
     return fmt
 
 
@@ -123,8 +127,16 @@ ABLATION = [
     metric("ap_small", "AP_S", r"AP$_S$"),
     metric("ap_medium", "AP_M", r"AP$_M$"),
     metric("ap_large", "AP_L", r"AP$_L$"),
-    Column("delta_map50_95", "Δ mAP50-95 (pp) [95% CI over seeds and images]",
-           r"$\Delta$mAP$_{50:95}$ [95\% CI]", _delta, "max", "c", "Δ mAP50-95 [95% CI]", shown=always),
+    Column(
+        "delta_map50_95",
+        "Δ mAP50-95 (pp) [95% CI over seeds and images]",
+        r"$\Delta$mAP$_{50:95}$ [95\% CI]",
+        _delta,
+        "max",
+        "c",
+        "Δ mAP50-95 [95% CI]",
+        shown=always,
+    ),
     Column("p_improve", "P(Δ>0)", r"P($\Delta{>}0$)", _num("p_improve", 1, 2), None),
     Column("verdict", "verdict", "verdict", _text("verdict"), None, "c", shown=when("delta_map50_95")),
     Column("significant", "sig.", "sig.", _sig, None, "c", shown=always),
@@ -136,15 +148,32 @@ ABLATION = [
 COST = [
     Column("n", "jobs", "jobs", _count, None, shown=always),
     Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min"),
-    Column("delta_params", "ΔParams (M)", r"$\Delta$Params (M)", _num("delta_params", 1e-6, 3, True), None,
-           shown=when("params")),
-    Column("delta_params_pct", "ΔParams (%)", r"$\Delta$Params (\%)", _num("delta_params_pct", 1, 1, True), None,
-           shown=when("params")),
+    Column(
+        "delta_params",
+        "ΔParams (M)",
+        r"$\Delta$Params (M)",
+        _num("delta_params", 1e-6, 3, True),
+        None,
+        shown=when("params"),
+    ),
+    Column(
+        "delta_params_pct",
+        "ΔParams (%)",
+        r"$\Delta$Params (\%)",
+        _num("delta_params_pct", 1, 1, True),
+        None,
+        shown=when("params"),
+    ),
     Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),
-    Column("delta_gflops", "ΔGFLOPs", r"$\Delta$GFLOPs", _num("delta_gflops", 1, 2, True), None,
-           shown=when("gflops")),
-    Column("delta_gflops_pct", "ΔGFLOPs (%)", r"$\Delta$GFLOPs (\%)", _num("delta_gflops_pct", 1, 1, True), None,
-           shown=when("gflops")),
+    Column("delta_gflops", "ΔGFLOPs", r"$\Delta$GFLOPs", _num("delta_gflops", 1, 2, True), None, shown=when("gflops")),
+    Column(
+        "delta_gflops_pct",
+        "ΔGFLOPs (%)",
+        r"$\Delta$GFLOPs (\%)",
+        _num("delta_gflops_pct", 1, 1, True),
+        None,
+        shown=when("gflops"),
+    ),
     # FlopCounterMode at the job's own image size (README "How we measure")
     Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", _num("gflops_exact", 1, 3), "min", "r", "GFLOPs@imgsz"),
     Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min"),

@@ -4,6 +4,7 @@ colour / marker / line style of each variant.
 Shared by the ablation plots (plots.py) and src.visualize's checkpoint figures, so every figure
 of a sweep names and styles a variant the same way.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,10 @@ DPI = 130
 def pyplot():
     """matplotlib.pyplot on the Agg backend (no display needed; safe in jobs and CI)."""
     import matplotlib
+
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -50,6 +53,7 @@ class Style:
 
     def __init__(self, attns, poss):
         import matplotlib
+
         self.attns = sorted({a for a in attns if a != BASELINE})
         self.poss = sorted({p for p in poss if p != "-"})
         self.has_base = any(a == BASELINE for a in attns)
@@ -71,24 +75,62 @@ class Style:
         Two short keys instead of one entry per variant: 40 variants stay readable (and cheap).
         """
         from matplotlib.lines import Line2D
+
         handles, bold = list(extra or []), []
         if self.has_base:
-            handles.append(Line2D([], [], color="black", lw=2 if lines else 0, marker=None if lines else "*",
-                                  ms=11, ls="-" if lines else "", label="baseline (none)"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color="black",
+                    lw=2 if lines else 0,
+                    marker=None if lines else "*",
+                    ms=11,
+                    ls="-" if lines else "",
+                    label="baseline (none)",
+                )
+            )
         bold.append(len(handles))
         handles.append(Line2D([], [], ls="", label="Attention (colour)"))
         for a in self.attns:
-            handles.append(Line2D([], [], color=self.colour[a], lw=2 if lines else 0, marker=None if lines else "o",
-                                  ls="-" if lines else "", label=a))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=self.colour[a],
+                    lw=2 if lines else 0,
+                    marker=None if lines else "o",
+                    ls="-" if lines else "",
+                    label=a,
+                )
+            )
         if self.poss:
             bold.append(len(handles))
             handles.append(Line2D([], [], ls="", label="Position (" + ("line" if lines else "marker") + ")"))
             for p in self.poss:
-                handles.append(Line2D([], [], color="0.3", lw=1.4 if lines else 0, ls=self.line[p] if lines else "",
-                                      marker=None if lines else self.marker[p], label=p))
-        leg = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
-                        frameon=False, fontsize=8, ncol=1 if len(handles) <= 24 else 2, title=title,
-                        title_fontsize=8, handlelength=2.4 if lines else 1.5)
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        color="0.3",
+                        lw=1.4 if lines else 0,
+                        ls=self.line[p] if lines else "",
+                        marker=None if lines else self.marker[p],
+                        label=p,
+                    )
+                )
+        leg = ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            frameon=False,
+            fontsize=8,
+            ncol=1 if len(handles) <= 24 else 2,
+            title=title,
+            title_fontsize=8,
+            handlelength=2.4 if lines else 1.5,
+        )
         texts = leg.get_texts()
         for i in bold:
             texts[i].set_fontweight("bold")

@@ -4,6 +4,7 @@ results.csv) and its final validation's PR curve (pr_curve.csv).
 The only module of src.aggregate that knows ultralytics' file and column names; it takes them,
 torch-free, from src.ultralytics_glue.names.
 """
+
 from __future__ import annotations
 
 import os

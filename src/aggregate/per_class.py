@@ -5,6 +5,7 @@ The long frame (`build_per_class`, one row per variant and class) is what per_cl
 per_class_render.py pivots it per (dataset, model, train_key) block. Torch-free, like all of
 src.aggregate.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,20 @@ from src.results.schema import TRAIN_KEY
 from . import tables as T
 
 PER_CLASS = "per_class"
-CSV_COLUMNS = ["dataset", "model", "pos", "attn", "class", "n", "instances", "ap50_mean", "ap50_std",
-               "ap50_95_mean", "ap50_95_std", "delta_ap50_95"]
+CSV_COLUMNS = [
+    "dataset",
+    "model",
+    "pos",
+    "attn",
+    "class",
+    "n",
+    "instances",
+    "ap50_mean",
+    "ap50_std",
+    "ap50_95_mean",
+    "ap50_95_std",
+    "delta_ap50_95",
+]
 
 
 # ============================================================================ the long frame
@@ -34,17 +47,27 @@ def build_per_class(done: pd.DataFrame) -> pd.DataFrame:
     if long.empty:
         return pd.DataFrame(columns=CSV_COLUMNS + [TRAIN_KEY, "setup", "is_baseline"])
     g = long.groupby(T.VARIANT + ["class"], sort=False)
-    table = g.agg(n=("ap50_95", "count"), instances=("instances", "median"), order=("order", "min"),
-                  ap50_mean=("ap50", "mean"), ap50_std=("ap50", "std"),
-                  ap50_95_mean=("ap50_95", "mean"), ap50_95_std=("ap50_95", "std")).reset_index()
+    table = g.agg(
+        n=("ap50_95", "count"),
+        instances=("instances", "median"),
+        order=("order", "min"),
+        ap50_mean=("ap50", "mean"),
+        ap50_std=("ap50", "std"),
+        ap50_95_mean=("ap50_95", "mean"),
+        ap50_95_std=("ap50_95", "std"),
+    ).reset_index()
     table["instances"] = table["instances"].fillna(0).round().astype(int)
     table["is_baseline"] = table["attn"].eq(T.BASELINE)
     table["delta_ap50_95"] = _deltas(table, long)
     labels = T.setup_labels(done)
-    table["setup"] = [labels.get((d, m, k), "") for d, m, k in
-                      zip(table["dataset"], table["model"], table[TRAIN_KEY], strict=False)]
-    table = table.sort_values(["dataset", "model", TRAIN_KEY, "order", "is_baseline", "pos", "attn"],
-                              ascending=[True, True, True, True, False, True, True], kind="stable")
+    table["setup"] = [
+        labels.get((d, m, k), "") for d, m, k in zip(table["dataset"], table["model"], table[TRAIN_KEY], strict=False)
+    ]
+    table = table.sort_values(
+        ["dataset", "model", TRAIN_KEY, "order", "is_baseline", "pos", "attn"],
+        ascending=[True, True, True, True, False, True, True],
+        kind="stable",
+    )
     return table[CSV_COLUMNS + [TRAIN_KEY, "setup", "is_baseline"]].reset_index(drop=True)
 
 
@@ -52,13 +75,20 @@ def _per_run(done: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, class of its dataset): AP50 / AP50-95 and instances (NaN where the class
     had no instance), and the class's place in the dataset's order."""
     prefix = f"{PER_CLASS}."
-    columns = [c[len(prefix):] for c in done.columns if c.startswith(prefix)]
+    columns = [c[len(prefix) :] for c in done.columns if c.startswith(prefix)]
     rows = []
     for r in done.to_dict("records") if columns else []:
         for i, name in enumerate(_class_names(r, columns, prefix)):
             value = _parse(r.get(prefix + name))
-            rows.append({**{k: r[k] for k in T.VARIANT}, "seed_key": r["seed_key"], "class": name, "order": i,
-                         **{k: _number(value, k) for k in ("ap50", "ap50_95", "instances")}})
+            rows.append(
+                {
+                    **{k: r[k] for k in T.VARIANT},
+                    "seed_key": r["seed_key"],
+                    "class": name,
+                    "order": i,
+                    **{k: _number(value, k) for k in ("ap50", "ap50_95", "instances")},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -96,8 +126,10 @@ def _deltas(table: pd.DataFrame, long: pd.DataFrame) -> list[float]:
     keys = T.BLOCK + ["class"]
     base = long[long["attn"].eq(T.BASELINE) & long["ap50_95"].notna()]
     base_by_seed = {k: v.set_index("seed_key")["ap50_95"] for k, v in base.groupby(keys, sort=False)}
-    var_by_seed = {k: v.set_index("seed_key")["ap50_95"]
-                   for k, v in long[long["ap50_95"].notna()].groupby(T.VARIANT + ["class"], sort=False)}
+    var_by_seed = {
+        k: v.set_index("seed_key")["ap50_95"]
+        for k, v in long[long["ap50_95"].notna()].groupby(T.VARIANT + ["class"], sort=False)
+    }
     out = []
     for r in table.to_dict("records"):
         b = base_by_seed.get(tuple(r[k] for k in keys))

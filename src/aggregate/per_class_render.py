@@ -2,6 +2,7 @@
 (dataset, model, train_key) block, one row per class and one column per variant, AP mean±std
 over seeds with Δ against the baseline, best per class marked.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ import pandas as pd
 from . import tables as T
 from .render import md_escape, tex_escape, tex_text, tex_value
 
-TERMINAL_MAX_CLASSES = 20   # the sweep's printout shows the table only up to this many classes
+TERMINAL_MAX_CLASSES = 20  # the sweep's printout shows the table only up to this many classes
 _METRICS = {"ap50_95": ("AP50-95", r"AP$_{50:95}$"), "ap50": ("AP50", r"AP$_{50}$")}
 
 
@@ -62,9 +63,11 @@ def _grid(block: pd.DataFrame, metric: str, std: bool, delta: bool):
 def footnote(block: pd.DataFrame) -> str:
     seeds = sorted({int(n) for n in block["n"] if n})
     n = (f"n={seeds[0]}" if len(seeds) == 1 else f"n={seeds[0]}-{seeds[-1]}") if seeds else "n=0"
-    return (f"AP in %, mean ± std over seeds ({n} per cell); (Δ) AP50-95 against the baseline 'none' of the "
-            f"same class, in percentage points, paired by seed; best variant per class marked; – : the class "
-            f"has no validation instance (AP undefined).")
+    return (
+        f"AP in %, mean ± std over seeds ({n} per cell); (Δ) AP50-95 against the baseline 'none' of the "
+        f"same class, in percentage points, paired by seed; best variant per class marked; – : the class "
+        f"has no validation instance (AP undefined)."
+    )
 
 
 def render_terminal(table: pd.DataFrame, max_classes: int = TERMINAL_MAX_CLASSES) -> str:
@@ -81,11 +84,19 @@ def render_terminal(table: pd.DataFrame, max_classes: int = TERMINAL_MAX_CLASSES
         widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
 
         def line(values, widths=widths):  # class names left, numbers right
-            return "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                             for i, (v, w) in enumerate(zip(values, widths, strict=True)))
+            return "  ".join(
+                v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
+            )
 
-        out.append("\n".join([f"== {title}: per-class AP50-95 (%, mean over seeds; (Δ pp) vs none; * best) ==",
-                              line(headers), *(line(r).rstrip() for r in body)]))
+        out.append(
+            "\n".join(
+                [
+                    f"== {title}: per-class AP50-95 (%, mean over seeds; (Δ pp) vs none; * best) ==",
+                    line(headers),
+                    *(line(r).rstrip() for r in body),
+                ]
+            )
+        )
     return "\n\n".join(out)
 
 
@@ -116,13 +127,19 @@ def render_latex(table: pd.DataFrame) -> str:
         for metric, (_, tex) in _METRICS.items():
             variants, rows = _grid(block, metric, std=True, delta=metric == "ap50_95")
             label = "".join(ch if ch.isalnum() else "-" for ch in f"{title}-{metric}")
-            out += [r"\begin{table}[t]", r"\centering", r"\small",
-                    f"\\caption{{Per-class {tex} on {tex_text(title)}: mean $\\pm$ std over seeds in \\%"
-                    + (", ($\\Delta$ against the baseline in pp)" if metric == "ap50_95" else "")
-                    + "; best per class in bold.}", f"\\label{{tab:per-class-{label}}}",
-                    f"\\begin{{tabular}}{{lr{'c' * len(variants)}}}", r"\toprule",
-                    " & ".join(["Class", "Instances"] + [tex_escape(_label(p, a)) for p, a in variants]) + r" \\",
-                    r"\midrule"]
+            out += [
+                r"\begin{table}[t]",
+                r"\centering",
+                r"\small",
+                f"\\caption{{Per-class {tex} on {tex_text(title)}: mean $\\pm$ std over seeds in \\%"
+                + (", ($\\Delta$ against the baseline in pp)" if metric == "ap50_95" else "")
+                + "; best per class in bold.}",
+                f"\\label{{tab:per-class-{label}}}",
+                f"\\begin{{tabular}}{{lr{'c' * len(variants)}}}",
+                r"\toprule",
+                " & ".join(["Class", "Instances"] + [tex_escape(_label(p, a)) for p, a in variants]) + r" \\",
+                r"\midrule",
+            ]
             for name, inst, cells in rows:
                 vals = [f"\\textbf{{{tex_value(t)}}}" if best else tex_value(t) for t, best in cells]
                 out.append(" & ".join([tex_escape(name), inst, *vals]) + r" \\")

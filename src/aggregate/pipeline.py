@@ -2,6 +2,7 @@
 
 Used by the CLI (`python -m src.aggregate`) and the Hydra callback. Never imports training code.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,15 +27,23 @@ DEFAULT_BOOTSTRAP = 1000  # image resamples per paired test-set CI (conf: aggreg
 
 
 # ================================================================================ entry point
-def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike | None = None,
-              *, plots: bool = True, curves: bool = True, write: bool = True, bootstrap: int = DEFAULT_BOOTSTRAP,
-              min_effect: float | None = None, rope: float | None = None) -> Summary:
+def aggregate(
+    paths: Iterable[str | os.PathLike] | str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    plots: bool = True,
+    curves: bool = True,
+    write: bool = True,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    min_effect: float | None = None,
+    rope: float | None = None,
+) -> Summary:
     """Aggregate every result.json below `paths` and write the tables, plots and report.
 
     `out_dir` defaults to the first path when it is a directory; with no usable directory, or no
     result found, nothing is written (the Summary still holds the tables). `bootstrap`: image
-    resamples of each variant's paired test-set CI (0: off); `rope` (pp, default 0.5): the region of practical equivalence of
-    the verdict; `min_effect` (pp, default: the rope): the Δ seeds-needed aims at.
+    resamples of each variant's paired test-set CI (0: off); `rope` (pp, default 0.5): the region of
+    practical equivalence of the verdict; `min_effect` (pp, default: the rope): the Δ seeds-needed aims at.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -46,26 +55,43 @@ def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: s
     collected = collect(paths)
     runs = collected.runs
     ablation, n_dupes = T.build_ablation(
-        runs, collected.metric_columns, bootstrap=bootstrap, cache_dir=out / CACHE_DIR if out is not None else None,
+        runs,
+        collected.metric_columns,
+        bootstrap=bootstrap,
+        cache_dir=out / CACHE_DIR if out is not None else None,
         min_effect=min_effect / 100 if min_effect else None,
-        rope=T.DEFAULT_ROPE if rope is None else rope / 100)
+        rope=T.DEFAULT_ROPE if rope is None else rope / 100,
+    )
     cost = T.build_cost(runs)
     problems = _problems(runs)
     done = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED]))[0] if len(runs) else runs
     status = runs["status"] if not runs.empty else pd.Series(dtype=object)
-    summary = Summary(runs=runs, ablation=ablation, cost=cost, problems=problems,
-                      per_class=PC.build_per_class(done), n_jobs=len(runs), paths=paths,
-                      n_completed=int((status == COMPLETED).sum()), n_failed=int((status == FAILED).sum()),
-                      n_missing=int((status == MISSING).sum()), n_interrupted=int((status == RUNNING).sum()),
-                      n_corrupt=int((status == CORRUPT).sum()), n_dry_run=int((status == DRY_RUN).sum()),
-                      n_duplicates=n_dupes, out_dir=out)
+    summary = Summary(
+        runs=runs,
+        ablation=ablation,
+        cost=cost,
+        problems=problems,
+        per_class=PC.build_per_class(done),
+        n_jobs=len(runs),
+        paths=paths,
+        n_completed=int((status == COMPLETED).sum()),
+        n_failed=int((status == FAILED).sum()),
+        n_missing=int((status == MISSING).sum()),
+        n_interrupted=int((status == RUNNING).sum()),
+        n_corrupt=int((status == CORRUPT).sum()),
+        n_dry_run=int((status == DRY_RUN).sum()),
+        n_duplicates=n_dupes,
+        out_dir=out,
+    )
     for p in collected.unmatched:
         summary.notes.append(f"{p}: no such file or directory (or the glob matched nothing)")
     if not len(runs):
         summary.notes.append(f"no result.json and no Hydra job dir found under: {', '.join(paths)}")
     if n_dupes:
-        summary.notes.append(f"{n_dupes} duplicate run(s) merged (the baseline of the same seed at several "
-                             f"positions, or re-runs); the original training / newest result was kept")
+        summary.notes.append(
+            f"{n_dupes} duplicate run(s) merged (the baseline of the same seed at several "
+            f"positions, or re-runs); the original training / newest result was kept"
+        )
 
     write = write and out is not None and len(runs) > 0  # no results: nothing to write, not even empty tables
     if write:
@@ -73,6 +99,7 @@ def aggregate(paths: Iterable[str | os.PathLike] | str | os.PathLike, out_dir: s
         summary.files.update(_write_tables(summary, out))
         if plots:
             from .plots import plot_all
+
             pfiles, pnotes, summary.plot_keys = plot_all(ablation, done, out / "plots", curves=curves)
             summary.files.update(pfiles)
             summary.notes.extend(pnotes)
@@ -88,6 +115,7 @@ def write_report(s: Summary, images: bool = True) -> Path:
     drawing them embeds them)."""
     if images:
         from .plots import image_figures
+
         for key, files in image_figures(s.ablation, s.out_dir / "plots").items():
             s.files.update(files)
             keys = s.plot_keys.setdefault(key, [])

@@ -5,6 +5,7 @@ Colour encodes the attention module, the marker (or line style) its position; th
 black star / line (figure_style.py). Every function returns the files written and notes for plots
 it skipped.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,13 +25,13 @@ VERDICT_COLOURS = {BETTER: "tab:green", WORSE: "tab:red", EQUIVALENT: "tab:blue"
 
 
 # --------------------------------------------------------------------------- accuracy vs cost
-def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, path: Path,
-                  style: Style) -> Path | None:
+def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, path: Path, style: Style) -> Path | None:
     data = block[np.isfinite(block[cost_col].astype(float)) & np.isfinite(block["map50_95_mean"].astype(float))]
     if data.empty:
         return None
     plt = pyplot()
     from matplotlib.lines import Line2D
+
     fig, ax = plt.subplots(figsize=(8.5, 5.0))
     x = data[cost_col].to_numpy(float)
     y = 100 * data["map50_95_mean"].to_numpy(float)
@@ -50,18 +51,40 @@ def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, p
             r = data.iloc[i]
             if r["attn"] != BASELINE:
                 right = x[i] <= mid  # label towards the middle, never across the axes' edge
-                ax.annotate(f"{r['attn']} @ {r['pos']}", (x[i], y[i]), xytext=(8 if right else -8, -12),
-                            textcoords="offset points", fontsize=7, color="0.25", ha="left" if right else "right")
+                ax.annotate(
+                    f"{r['attn']} @ {r['pos']}",
+                    (x[i], y[i]),
+                    xytext=(8 if right else -8, -12),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="0.25",
+                    ha="left" if right else "right",
+                )
     e = err > 0
     if e.any():  # one collection for all error bars, plus their caps
         ax.vlines(x[e], (y - err)[e], (y + err)[e], colors=list(colours[e]), lw=1.0, zorder=2)
-        ax.scatter(np.r_[x[e], x[e]], np.r_[(y - err)[e], (y + err)[e]], marker="_", s=40, lw=1.0,
-                   c=list(colours[e]) * 2, zorder=2)
+        ax.scatter(
+            np.r_[x[e], x[e]],
+            np.r_[(y - err)[e], (y + err)[e]],
+            marker="_",
+            s=40,
+            lw=1.0,
+            c=list(colours[e]) * 2,
+            zorder=2,
+        )
     pos = data["pos"].to_numpy()
     for p in pd.unique(pos):
         sel = pos == p
-        ax.scatter(x[sel], y[sel], marker=style.marker.get(p, "o"), s=160 if p == "-" else 55,
-                   c=list(colours[sel]), edgecolors="white", linewidths=0.6, zorder=3)
+        ax.scatter(
+            x[sel],
+            y[sel],
+            marker=style.marker.get(p, "o"),
+            s=160 if p == "-" else 55,
+            c=list(colours[sel]),
+            edgecolors="white",
+            linewidths=0.6,
+            zorder=3,
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mAP50-95 (%)")
     ax.set_title(title, fontsize=10)
@@ -91,8 +114,13 @@ def plot_curves(runs: pd.DataFrame, title: str, path: Path, style: Style) -> Pat
         stats[key] = (100 * frame.mean(axis=1), 100 * frame.std(axis=1) if frame.shape[1] > 1 else None)
     epochs = np.unique(np.concatenate([m.index.to_numpy(float) for m, _ in stats.values()]))
     zoom = len(epochs) >= 6
-    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(12.5 if zoom else 8.5, 5.0), squeeze=False,
-                             gridspec_kw={"width_ratios": [1.3, 1]} if zoom else None)
+    fig, axes = plt.subplots(
+        1,
+        2 if zoom else 1,
+        figsize=(12.5 if zoom else 8.5, 5.0),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.3, 1]} if zoom else None,
+    )
     axes = axes[0]
     alpha = 0.15 if len(order) <= 10 else 0.07
     start = epochs[int(len(epochs) * 2 / 3)] if zoom else epochs[0]
@@ -103,11 +131,18 @@ def plot_curves(runs: pd.DataFrame, title: str, path: Path, style: Style) -> Pat
                 keep = mean.index >= start
                 mean, std = mean[keep], (std[keep] if std is not None else None)
             colour = style.colour.get(attn, "grey")
-            ax.plot(mean.index, mean.to_numpy(), color=colour, ls=style.line.get(pos, "-"),
-                    lw=2.0 if attn == BASELINE else 1.3, zorder=3 if attn == BASELINE else 2)
+            ax.plot(
+                mean.index,
+                mean.to_numpy(),
+                color=colour,
+                ls=style.line.get(pos, "-"),
+                lw=2.0 if attn == BASELINE else 1.3,
+                zorder=3 if attn == BASELINE else 2,
+            )
             if std is not None and (ax is axes[0] or len(order) <= 12):  # zoom: bands only when few
-                ax.fill_between(mean.index, (mean - std).to_numpy(), (mean + std).to_numpy(), color=colour,
-                                alpha=alpha, lw=0)
+                ax.fill_between(
+                    mean.index, (mean - std).to_numpy(), (mean + std).to_numpy(), color=colour, alpha=alpha, lw=0
+                )
         ax.set_xlabel("Epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mAP50-95 (%) on val")
@@ -145,16 +180,24 @@ def plot_pr(block: pd.DataFrame, runs: pd.DataFrame, title: str, path: Path, sty
             label += f"  mAP50 {100 * score:.1f}"
         if len(seeds) > 1:
             label += f"  (n={len(seeds)})"
-        ax.plot(grid, 100 * precision, color=style.colour.get(attn, "grey"), ls=style.line.get(pos, "-"),
-                lw=2.0 if attn == BASELINE else 1.4, label=label, zorder=3 if attn == BASELINE else 2)
+        ax.plot(
+            grid,
+            100 * precision,
+            color=style.colour.get(attn, "grey"),
+            ls=style.line.get(pos, "-"),
+            lw=2.0 if attn == BASELINE else 1.4,
+            label=label,
+            zorder=3 if attn == BASELINE else 2,
+        )
     ax.set_xlabel("Recall")
     ax.set_ylabel("Precision (%), mean over classes")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 101)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
-              ncol=1 if len(curves) <= 24 else 2)
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8, ncol=1 if len(curves) <= 24 else 2
+    )
     return save(fig, path)
 
 
@@ -166,6 +209,7 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     data = data.sort_values(["pos", "attn"], ascending=False)
     plt = pyplot()
     from matplotlib.patches import Patch
+
     height = max(2.6, 0.42 * len(data) + 1.4)
     fig, ax = plt.subplots(figsize=(8.5, height))
     d = 100 * data["delta_map50_95"].to_numpy(float)
@@ -187,8 +231,9 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     ax.axvline(0, color="black", lw=0.8, zorder=1)
     rope = 100 * float(data["rope"].iloc[0])
     ax.axvspan(-rope, rope, color="tab:blue", alpha=0.08, zorder=0)
-    ax.set_xlabel(f"Δ mAP50-95 vs baseline (percentage points), 95% CI over seeds and images; "
-                  f"shaded: ±{rope:g} pp (equivalent)")
+    ax.set_xlabel(
+        f"Δ mAP50-95 vs baseline (percentage points), 95% CI over seeds and images; shaded: ±{rope:g} pp (equivalent)"
+    )
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3, zorder=0)
     span = np.nanmax(np.abs(np.r_[d, lo[has_ci], hi[has_ci]])) if len(d) else 1.0
@@ -202,8 +247,16 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
 
 
 # --------------------------------------------------------------------------- per block
-def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, dataset: str, model: str,
-               setup: str = "", curves: bool = True) -> tuple[dict[str, Path], list[str]]:
+def plot_block(
+    block: pd.DataFrame,
+    block_runs: pd.DataFrame,
+    out_dir: Path,
+    *,
+    dataset: str,
+    model: str,
+    setup: str = "",
+    curves: bool = True,
+) -> tuple[dict[str, Path], list[str]]:
     """All plots of one (dataset, model, train_key) block."""
     files: dict[str, Path] = {}
     notes: list[str] = []
@@ -211,15 +264,23 @@ def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, 
     stem = block_stem(dataset, model, setup)
     style = Style(block["attn"], block["pos"])
     # GFLOPs and latency are whatever the job measured (its input size may differ from imgsz)
-    specs = [("map_vs_gflops", "gflops", "GFLOPs (10⁹ FLOPs per image)"),
-             ("map_vs_latency", "latency_ms", "Latency (ms per image)")]
+    specs = [
+        ("map_vs_gflops", "gflops", "GFLOPs (10⁹ FLOPs per image)"),
+        ("map_vs_latency", "latency_ms", "Latency (ms per image)"),
+    ]
     for kind, col, xlabel in specs:
         what = "GFLOPs" if col == "gflops" else "latency"
         if col not in block.columns or not np.isfinite(block[col].astype(float)).any():
             notes.append(f"{name}: skipped mAP50-95 vs {what} (no {what} measured)")
             continue
-        p = plot_tradeoff(block, col, xlabel, f"{name}: mAP50-95 vs {what} (mean ± std over seeds)",
-                          out_dir / f"{stem}_{kind}.png", style)
+        p = plot_tradeoff(
+            block,
+            col,
+            xlabel,
+            f"{name}: mAP50-95 vs {what} (mean ± std over seeds)",
+            out_dir / f"{stem}_{kind}.png",
+            style,
+        )
         if p is None:
             notes.append(f"{name}: skipped mAP50-95 vs {what} (no variant has both)")
         else:
@@ -235,8 +296,9 @@ def plot_block(block: pd.DataFrame, block_runs: pd.DataFrame, out_dir: Path, *, 
         notes.append(f"{name}: skipped Δ plot (no variant with a baseline to compare)")
     else:
         files[f"{stem}_delta"] = p
-    p = plot_pr(block, block_runs, f"{name}: precision-recall at IoU 0.5 (final validation)",
-                out_dir / f"{stem}_pr.png", style)
+    p = plot_pr(
+        block, block_runs, f"{name}: precision-recall at IoU 0.5 (final validation)", out_dir / f"{stem}_pr.png", style
+    )
     if p is None:
         notes.append(f"{name}: skipped PR curves (no job kept a pr_curve.csv)")
     else:
@@ -256,8 +318,9 @@ def image_figures(ablation: pd.DataFrame, out_dir: Path) -> dict[tuple, dict[str
     return found
 
 
-def plot_all(ablation: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, curves: bool = True
-             ) -> tuple[dict[str, Path], list[str], dict[tuple, list[str]]]:
+def plot_all(
+    ablation: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, curves: bool = True
+) -> tuple[dict[str, Path], list[str], dict[tuple, list[str]]]:
     """Plots for every block; also returns, per (dataset, model, train_key), the plot keys."""
     files: dict[str, Path] = {}
     notes: list[str] = []
@@ -269,8 +332,15 @@ def plot_all(ablation: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, curves: 
         dataset, model, _ = key
         setup = str(block["setup"].iloc[0]) if "setup" in block.columns else ""
         try:
-            f, n = plot_block(block, run_groups.get(key, runs.iloc[0:0]), out_dir, dataset=dataset,
-                              model=model, setup=setup, curves=curves)
+            f, n = plot_block(
+                block,
+                run_groups.get(key, runs.iloc[0:0]),
+                out_dir,
+                dataset=dataset,
+                model=model,
+                setup=setup,
+                curves=curves,
+            )
         except Exception as exc:  # a plot must never sink the tables
             f, n = {}, [f"{dataset} · {model}: plotting failed ({type(exc).__name__}: {exc})"]
         files.update(f)

@@ -3,6 +3,7 @@
 All three lay out the same grid (`_grid`: identity cells, formatted values from columns.py, the
 best value per column and block); they differ only in markup and escaping.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ def best_mask(table: pd.DataFrame, columns: list[Column], within: list[str]) -> 
 @dataclass
 class _Grid:
     """A table ready to print: identity cells, value cells, best-value mask, block boundaries."""
+
     id_headers: list[str]
     id_rows: list[list[str]]
     columns: list[Column]
@@ -68,14 +70,19 @@ def render_terminal(table: pd.DataFrame, cost: bool = False) -> str:
     if table.empty:
         return ""
     g = _grid(table, cost, drop_single_model=True)
-    body = [ids + [v + ("*" if m and v else " " if c.better else "") for v, m, c in zip(vals, mrow, g.columns, strict=False)]
-            for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False)]
+    body = [
+        ids
+        + [v + ("*" if m and v else " " if c.better else "") for v, m, c in zip(vals, mrow, g.columns, strict=False)]
+        for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False)
+    ]
     headers = g.id_headers + [c.short or c.header for c in g.columns]
     aligns = ["l"] * len(g.id_headers) + [("l" if c.align == "c" else "r") for c in g.columns]
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
 
     def line(vals):
-        return "  ".join(v.ljust(w) if a == "l" else v.rjust(w) for v, w, a in zip(vals, widths, aligns, strict=False)).rstrip()
+        return "  ".join(
+            v.ljust(w) if a == "l" else v.rjust(w) for v, w, a in zip(vals, widths, aligns, strict=False)
+        ).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])]
     for i, r in enumerate(body):
@@ -94,9 +101,12 @@ def render_markdown(table: pd.DataFrame, cost: bool = False) -> str:
         return ""
     g = _grid(table, cost)
     headers = g.id_headers + [c.header for c in g.columns]
-    lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |",
-             "|" + "|".join([":---"] * len(g.id_headers)
-                            + [(":---:" if c.align == "c" else "---:") for c in g.columns]) + "|"]
+    lines = [
+        "| " + " | ".join(md_escape(h) for h in headers) + " |",
+        "|"
+        + "|".join([":---"] * len(g.id_headers) + [(":---:" if c.align == "c" else "---:") for c in g.columns])
+        + "|",
+    ]
     for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False):
         out = [md_escape(v) for v in ids]
         out += [f"**{v}**" if m and v else v for v, m in zip(vals, mrow, strict=False)]
@@ -104,16 +114,25 @@ def render_markdown(table: pd.DataFrame, cost: bool = False) -> str:
     return "\n".join(lines)
 
 
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "‡": r"$^\ddagger$",
-                "·": r"$\cdot$"}
+_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "·": r"$\cdot$"}
 
 
 def tex_text(text: str) -> str:
@@ -142,14 +161,24 @@ def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: s
     g = _grid(table, cost)
     spec = "l" * len(g.id_headers) + "".join(c.align for c in g.columns)
     what = "Cost of each attention module" if cost else "Attention ablation"
-    caption = (f"{what} on {tex_escape(dataset)}; best value per model in bold." if cost else
-               f"{what} on {tex_escape(dataset)}: mAP in \\%, mean $\\pm$ std over $n$ seeds; "
-               f"best value per model in bold. {tex_escape(eval_caption(table))}")
+    caption = (
+        f"{what} on {tex_escape(dataset)}; best value per model in bold."
+        if cost
+        else f"{what} on {tex_escape(dataset)}: mAP in \\%, mean $\\pm$ std over $n$ seeds; "
+        f"best value per model in bold. {tex_escape(eval_caption(table))}"
+    )
     label = f"tab:{'cost' if cost else 'ablation'}-{''.join(ch if ch.isalnum() else '-' for ch in dataset)}"
-    out = [r"\begin{table}[t]", r"\centering", r"\small", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
-           f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-           " & ".join([_TEX_ID_HEADERS[h] for h in g.id_headers] + [c.tex for c in g.columns]) + r" \\",
-           r"\midrule"]
+    out = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        f"\\caption{{{caption}}}",
+        f"\\label{{{label}}}",
+        f"\\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join([_TEX_ID_HEADERS[h] for h in g.id_headers] + [c.tex for c in g.columns]) + r" \\",
+        r"\midrule",
+    ]
     for i, (ids, vals, mrow) in enumerate(zip(g.id_rows, g.cells, g.mask, strict=False)):
         if i and g.blocks[i] != g.blocks[i - 1]:
             out.append(r"\midrule")
@@ -170,9 +199,13 @@ def eval_caption(table: pd.DataFrame) -> str:
         return ""
 
     def values(key: str) -> str:
-        found = sorted({v.strip() for text in table[key].dropna().astype(str) for v in text.split(",")}) \
-            if key in table.columns else []
+        found = (
+            sorted({v.strip() for text in table[key].dropna().astype(str) for v in text.split(",")})
+            if key in table.columns
+            else []
+        )
         return ", ".join(found) or EVAL_DEFAULTS[key]
+
     return f"Evaluated on the {values(EVAL_SPLIT)} split with the {values(EVAL_CHECKPOINT)} checkpoint."
 
 
@@ -185,21 +218,25 @@ def footnote(table: pd.DataFrame, marks: str = "* in the terminal, bold in md/te
     n_welch = int((tests == "welch").sum())
     n_paired = int(((tests == "paired") & (variants["n_pairs"] >= 2)).sum())  # one pair: no t-test
     rope = 100 * float(table["rope"].dropna().iloc[0]) if has(table, "rope") else float("nan")
-    parts = ["n = seeds (runs after merging duplicates); mAP mean ± sample std over seeds, in %.",
-             "Δ = variant − baseline 'none' of the same dataset, model and training config, in percentage points, "
-             "with its 95% CI over seeds and images: the seed level's t interval combined, replicate by replicate, "
-             "with the paired bootstrap over evaluation images (every seed on the same image draws); "
-             "P(Δ>0) = that interval's probability of a gain.",
-             f"verdict, against ±{rope:g} pp of no practical interest: better / worse = the whole CI above +{rope:g} / "
-             f"below −{rope:g}, equivalent = the whole CI inside ±{rope:g}, undecided = otherwise.",
-             "The 95% CIs are unadjusted, while sig. is Holm-adjusted (p < 0.05) per baseline block, over the "
-             "variants sharing the baseline (raw p in the CSV); n/a = no test (one seed)."]
+    parts = [
+        "n = seeds (runs after merging duplicates); mAP mean ± sample std over seeds, in %.",
+        "Δ = variant − baseline 'none' of the same dataset, model and training config, in percentage points, "
+        "with its 95% CI over seeds and images: the seed level's t interval combined, replicate by replicate, "
+        "with the paired bootstrap over evaluation images (every seed on the same image draws); "
+        "P(Δ>0) = that interval's probability of a gain.",
+        f"verdict, against ±{rope:g} pp of no practical interest: better / worse = the whole CI above +{rope:g} / "
+        f"below −{rope:g}, equivalent = the whole CI inside ±{rope:g}, undecided = otherwise.",
+        "The 95% CIs are unadjusted, while sig. is Holm-adjusted (p < 0.05) per baseline block, over the "
+        "variants sharing the baseline (raw p in the CSV); n/a = no test (one seed).",
+    ]
     covers = variants["delta_ci_covers"] if "delta_ci_covers" in variants.columns else pd.Series(dtype=object)
     if (covers == IMAGES).any():
         parts.append("‡ one seed: the CI covers the images only, not the seed, so no verdict (n/a).")
     if (covers == SEEDS).any():
-        parts.append(f"{int((covers == SEEDS).sum())} row(s) without matches.npz (or --bootstrap 0): "
-                     "their CI covers the seeds only.")
+        parts.append(
+            f"{int((covers == SEEDS).sum())} row(s) without matches.npz (or --bootstrap 0): "
+            "their CI covers the seeds only."
+        )
     if n_paired:
         parts.append(f"Paired t-test on per-seed differences (t with n−1 dof) for {n_paired} row(s).")
     if n_welch:

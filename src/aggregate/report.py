@@ -1,6 +1,7 @@
 """report.md: the study (what ran), the findings (each variant's verdict, the seeds an undecided
 one would need, the capacity control) and the Results, which are sections.py's Markdown tables.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -22,8 +23,9 @@ def _values(series: pd.Series) -> str:
     vals = series.dropna()
     if vals.empty:
         return "?"
-    uniq = sorted({(int(v) if isinstance(v, (float, np.floating)) and float(v).is_integer() else v)
-                   for v in vals}, key=str)
+    uniq = sorted(
+        {(int(v) if isinstance(v, (float, np.floating)) and float(v).is_integer() else v) for v in vals}, key=str
+    )
     return ", ".join(str(v) for v in uniq)
 
 
@@ -35,11 +37,21 @@ def _study_section(s: Summary, paths: list[str]) -> str:
         lines.append(f"- Sweep: `{cmd}`")
     if r.empty:
         return "\n".join(lines + ["- No jobs found.", ""])
-    counts = ", ".join(f"{v} {k.replace('_', '-')}" for k, v in s.counts().items()
-                       if v and k not in ("jobs", "duplicates"))
-    lines.append(f"- Jobs: {s.n_jobs} ({counts})" + (f"; {s.n_duplicates} duplicate run(s) merged" if s.n_duplicates else ""))
-    for key, label in (("dataset", "Datasets"), ("model", "Models"), ("attn", "Attention modules"),
-                       ("pos", "Positions"), ("epochs", "Epochs"), ("imgsz", "Image size"), ("seed", "Seeds")):
+    counts = ", ".join(
+        f"{v} {k.replace('_', '-')}" for k, v in s.counts().items() if v and k not in ("jobs", "duplicates")
+    )
+    lines.append(
+        f"- Jobs: {s.n_jobs} ({counts})" + (f"; {s.n_duplicates} duplicate run(s) merged" if s.n_duplicates else "")
+    )
+    for key, label in (
+        ("dataset", "Datasets"),
+        ("model", "Models"),
+        ("attn", "Attention modules"),
+        ("pos", "Positions"),
+        ("epochs", "Epochs"),
+        ("imgsz", "Image size"),
+        ("seed", "Seeds"),
+    ):
         if key in r.columns:
             lines.append(f"- {label}: {_values(r[key])}")
     if TRAIN_KEY in r.columns and r[TRAIN_KEY].notna().any():
@@ -47,14 +59,16 @@ def _study_section(s: Summary, paths: list[str]) -> str:
     for col in (STARTED_AT, FINISHED_AT):
         if col in r.columns and r[col].notna().any():
             vals = r[col].dropna().astype(str)
-            lines.append(f"- {'First start' if col == STARTED_AT else 'Last finish'}: "
-                         f"{vals.min() if col == STARTED_AT else vals.max()}")
+            lines.append(
+                f"- {'First start' if col == STARTED_AT else 'Last finish'}: "
+                f"{vals.min() if col == STARTED_AT else vals.max()}"
+            )
     if TRAIN_SECONDS in r.columns and r[TRAIN_SECONDS].notna().any():
         hours = r[TRAIN_SECONDS].sum() / 3600
         lines.append(f"- Total training time: {hours:.2f} h (sum of train_seconds over jobs)")
     vcols = [c for c in r.columns if c.startswith("versions.")]
     if vcols:
-        lines.append("- Versions: " + "; ".join(f"{c[len('versions.'):]} {_values(r[c])}" for c in sorted(vcols)))
+        lines.append("- Versions: " + "; ".join(f"{c[len('versions.') :]} {_values(r[c])}" for c in sorted(vcols)))
     lines.append("")
     return "\n".join(lines)
 
@@ -82,10 +96,12 @@ def _sweep_commands(paths: list[str], limit: int = 20) -> list[str]:
 def render_report(s: Summary, paths: list[str], plot_keys: dict | None = None) -> str:
     when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     title = "# Attention ablation report"
-    intro = (f"_Generated {when} by `python -m src.aggregate`. "
-             f"Tables: `ablation.md`, `ablation.csv`, `ablation.tex`"
-             f"{'; per class: `per_class.md`, `.csv`, `.tex`' if not s.per_class.empty else ''}"
-             f"; one row per job in `runs.csv`._\n")
+    intro = (
+        f"_Generated {when} by `python -m src.aggregate`. "
+        f"Tables: `ablation.md`, `ablation.csv`, `ablation.tex`"
+        f"{'; per class: `per_class.md`, `.csv`, `.tex`' if not s.per_class.empty else ''}"
+        f"; one row per job in `runs.csv`._\n"
+    )
     findings = _findings(s)
     body = render_markdown_tables(s, level=3, plot_keys=plot_keys or {}, per_class=True)
     notes = ""
@@ -110,16 +126,18 @@ def _findings(s: Summary) -> str:
             lines.append(f"- {name}: no baseline (attn=none) finished, so no Δ.")
             continue
         if var.empty:
-            lines.append(f"- {name}: only the baseline finished "
-                         f"(mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%).")
+            lines.append(f"- {name}: only the baseline finished (mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%).")
             continue
         counts = var["verdict"].replace("", "no interval").value_counts()
         said = ", ".join(f"{n} {v}" for v, n in counts.items())
-        lines.append(f"- {name}: baseline mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%; of {len(var)} "
-                     f"variant(s): {said} (95 % CIs over seeds and images, ±{100 * var['rope'].iloc[0]:g} pp "
-                     f"of no practical interest); {int(var['significant'].sum())} significant after Holm.")
-        lines.extend(f"  - {_verdict_line(r)}" for r in var.sort_values("delta_map50_95", ascending=False)
-                     .to_dict("records"))
+        lines.append(
+            f"- {name}: baseline mAP50-95 {100 * base['map50_95_mean'].iloc[0]:.2f}%; of {len(var)} "
+            f"variant(s): {said} (95 % CIs over seeds and images, ±{100 * var['rope'].iloc[0]:g} pp "
+            f"of no practical interest); {int(var['significant'].sum())} significant after Holm."
+        )
+        lines.extend(
+            f"  - {_verdict_line(r)}" for r in var.sort_values("delta_map50_95", ascending=False).to_dict("records")
+        )
         lines.extend(_capacity_finding(var))
     return "\n".join(lines) + "\n"
 
@@ -127,15 +145,23 @@ def _findings(s: Summary) -> str:
 def _verdict_line(r: dict) -> str:
     """One variant in words, from its verdict: "ema @ neck: equivalent to the baseline within ±0.5 pp"."""
     what = f"`{r['attn']} @ {r['pos']}`"
-    ci = (f"CI [{100 * r['delta_seeds_images_low']:+.2f}, {100 * r['delta_seeds_images_high']:+.2f}]"
-          if np.isfinite(r["delta_seeds_images_low"]) else "no CI")
+    ci = (
+        f"CI [{100 * r['delta_seeds_images_low']:+.2f}, {100 * r['delta_seeds_images_high']:+.2f}]"
+        if np.isfinite(r["delta_seeds_images_low"])
+        else "no CI"
+    )
     delta = f"Δ {100 * r['delta_map50_95']:+.2f} pp, {ci}"
     rope = f"±{100 * r['rope']:g} pp"
     if r["verdict"] in (BETTER, WORSE):
-        sig = {True: "significant", False: "not significant"}[bool(r["significant"])] if np.isfinite(r["p_holm"]) \
+        sig = (
+            {True: "significant", False: "not significant"}[bool(r["significant"])]
+            if np.isfinite(r["p_holm"])
             else "no test"
-        return (f"{what}: {r['verdict']} than the baseline beyond {rope} ({delta}, P(Δ>0) {r['p_improve']:.2f}; "
-                f"Holm: {sig}).")
+        )
+        return (
+            f"{what}: {r['verdict']} than the baseline beyond {rope} ({delta}, P(Δ>0) {r['p_improve']:.2f}; "
+            f"Holm: {sig})."
+        )
     if r["verdict"] == EQUIVALENT:
         return f"{what}: equivalent to the baseline within {rope} ({delta})."
     if r["verdict"] == UNDECIDED:
@@ -146,14 +172,16 @@ def _verdict_line(r: dict) -> str:
 
 
 def _more_seeds(r: dict) -> str:
-    """"; about N more seeds (...)": the plan of seeds_needed, in words that say what it assumes."""
+    """ "; about N more seeds (...)": the plan of seeds_needed, in words that say what it assumes."""
     needed = r.get("seeds_needed")
     if needed is None or np.isnan(needed):
         return ""
     m = round(ALPHA / r["seeds_needed_alpha"])
-    plan = (f"80 % power to detect ±{100 * r['seeds_needed_for']:.2f} pp at α = {ALPHA:g}/{m} = "
-            f"{r['seeds_needed_alpha']:.2g} (Bonferroni over the {m} variant(s): the first Holm step), two-sided, "
-            f"if the true sd equals the observed one ({100 * r['delta_sd']:.2f} pp)")
+    plan = (
+        f"80 % power to detect ±{100 * r['seeds_needed_for']:.2f} pp at α = {ALPHA:g}/{m} = "
+        f"{r['seeds_needed_alpha']:.2g} (Bonferroni over the {m} variant(s): the first Holm step), two-sided, "
+        f"if the true sd equals the observed one ({100 * r['delta_sd']:.2f} pp)"
+    )
     if np.isinf(needed):
         return f"; more than 1000 seeds would be needed ({plan})"
     low, high = r.get("seeds_needed_low"), r.get("seeds_needed_high")
@@ -173,8 +201,10 @@ def _capacity_finding(var: pd.DataFrame) -> list[str]:
     for row in var[var["attn"] == "capacity"].itertuples(index=False):
         peers = var[(var["pos"] == row.pos) & (var["attn"] != "capacity")]
         better = peers[peers["delta_map50_95"] > row.delta_map50_95]
-        lines.append(f"  - capacity control @ {row.pos} (parameters without attention): Δ {100 * row.delta_map50_95:+.2f} pp; "
-                     f"{len(better)} of {len(peers)} attention variants there beat it"
-                     + (f" ({', '.join(f'`{a}`' for a in better['attn'])})" if len(better) else "")
-                     + ": a gain not above this line is explained by the added parameters alone.")
+        lines.append(
+            f"  - capacity control @ {row.pos} (parameters without attention): Δ {100 * row.delta_map50_95:+.2f} pp; "
+            f"{len(better)} of {len(peers)} attention variants there beat it"
+            + (f" ({', '.join(f'`{a}`' for a in better['attn'])})" if len(better) else "")
+            + ": a gain not above this line is explained by the added parameters alone."
+        )
     return lines

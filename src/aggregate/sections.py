@@ -4,6 +4,7 @@
 Every format walks the same per-dataset sections (`sections`), built once from the Summary; each
 table inside is written by render.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,6 +68,7 @@ def _short_dir(path) -> str:
 @dataclass(frozen=True)
 class Section:
     """One dataset's share of an aggregation (dataset None: jobs that could not be identified)."""
+
     dataset: str | None
     ablation: pd.DataFrame
     cost: pd.DataFrame
@@ -86,8 +88,10 @@ def sections(s: Summary) -> list[Section]:
             return frame
         return frame[frame["dataset"].isna()] if dataset is None else frame[frame["dataset"] == dataset]
 
-    out = [Section(ds, rows(s.ablation, ds), rows(s.cost, ds), rows(s.problems, ds))
-           for ds in sorted(str(n) for n in names)]
+    out = [
+        Section(ds, rows(s.ablation, ds), rows(s.cost, ds), rows(s.problems, ds))
+        for ds in sorted(str(n) for n in names)
+    ]
     orphans = rows(s.problems, None)
     if not orphans.empty:
         out.append(Section(None, s.ablation.iloc[0:0], s.cost.iloc[0:0], orphans))
@@ -96,7 +100,9 @@ def sections(s: Summary) -> list[Section]:
 
 def render_terminal(s: Summary) -> str:
     out: list[str] = []
-    counts = ", ".join(f"{v} {k.replace('_', '-')}" for k, v in s.counts().items() if v and k not in ("jobs", "duplicates"))
+    counts = ", ".join(
+        f"{v} {k.replace('_', '-')}" for k, v in s.counts().items() if v and k not in ("jobs", "duplicates")
+    )
     out.append(f"Aggregated {s.n_jobs} job(s): {counts or 'nothing found'}")
     for sec in sections(s):
         out.append("")
@@ -122,6 +128,7 @@ def render_terminal(s: Summary) -> str:
             out.extend(problem_line(r) for r in sec.problems.to_dict("records"))
     if s.notes:
         import textwrap
+
         out += ["", "Notes:"]
         for n in s.notes:
             out += textwrap.wrap(n, 118, initial_indent="  - ", subsequent_indent="    ")
@@ -137,6 +144,7 @@ def _one_model(table: pd.DataFrame) -> str:
 
 def _wrap(text: str, width: int) -> str:
     import textwrap
+
     return "\n".join(textwrap.wrap(text, width))
 
 
@@ -145,8 +153,7 @@ def _per_class_of(s: Summary, dataset: str) -> pd.DataFrame:
     return table[table["dataset"] == dataset] if not table.empty else table
 
 
-def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = None,
-                           per_class: bool = False) -> str:
+def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = None, per_class: bool = False) -> str:
     h = "#" * level
     out: list[str] = []
     for sec in sections(s):
@@ -164,8 +171,10 @@ def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = 
         if not cost.empty:
             out.append(f"{h}# Cost{' (dry run only: no trained results)' if ab.empty else ''}\n")
             out.append(R.render_markdown(cost, cost=True))
-            out.append("\nMean over jobs that measured the model; Δ against the baseline 'none' of the same "
-                       "dataset, model and image size; best (lowest) value per model in bold.\n")
+            out.append(
+                "\nMean over jobs that measured the model; Δ against the baseline 'none' of the same "
+                "dataset, model and image size; best (lowest) value per model in bold.\n"
+            )
         if ab.empty and cost.empty:
             out.append("No usable results.\n")
         if per_class and not _per_class_of(s, sec.dataset).empty:

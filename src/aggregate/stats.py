@@ -3,6 +3,7 @@
 The t distribution is scipy's (pinned in requirements.txt): we keep only what scipy does not say
 for us, i.e. how a table row turns into a test.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,19 +33,19 @@ def t_sf_two_sided(t: float, dof: float) -> float:
 @dataclass(frozen=True)
 class Diff:
     """A difference of means with its confidence interval."""
+
     mean: float
     ci_low: float
     ci_high: float
-    n: int          # pairs for the paired test; runs of the variant for Welch
+    n: int  # pairs for the paired test; runs of the variant for Welch
     dof: float
     p_value: float
-    test: str       # "paired" | "welch"
+    test: str  # "paired" | "welch"
     se: float = math.nan  # standard error of `mean` (the t interval's scale)
 
     @property
     def significant(self) -> bool:
-        return bool(np.isfinite(self.ci_low) and np.isfinite(self.ci_high)
-                    and (self.ci_low > 0 or self.ci_high < 0))
+        return bool(np.isfinite(self.ci_low) and np.isfinite(self.ci_high) and (self.ci_low > 0 or self.ci_high < 0))
 
 
 def _ci(mean: float, se: float, dof: float, level: float) -> tuple[float, float, float]:

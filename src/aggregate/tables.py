@@ -7,6 +7,7 @@ counted. Δ mAP50-95 compares each variant with that baseline: paired by seed wh
 (mean of per-seed differences, t interval with n-1 dof), Welch otherwise. columns.py says how
 each column is shown, render.py writes the tables as text, Markdown and LaTeX.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,10 +22,10 @@ from .stats import paired_diff, welch_from_moments
 from .uncertainty import IMAGES, SEEDS, SEEDS_IMAGES, percentiles
 
 BASE_POS = "-"
-BLOCK = ["dataset", "model", TRAIN_KEY]          # what a baseline is shared within
+BLOCK = ["dataset", "model", TRAIN_KEY]  # what a baseline is shared within
 VARIANT = BLOCK + ["pos", "attn"]
 PRIMARY = "map50_95"
-DEFAULT_ROPE = 0.005                             # ±0.5 pp of mAP50-95: a Δ inside it is of no practical interest
+DEFAULT_ROPE = 0.005  # ±0.5 pp of mAP50-95: a Δ inside it is of no practical interest
 EVAL_DEFAULTS = {EVAL_SPLIT: "val", EVAL_CHECKPOINT: "best"}  # what results from before the keys existed did
 ALPHA = 0.05
 
@@ -60,8 +61,7 @@ def prepare(runs: pd.DataFrame) -> pd.DataFrame:
     df["dataset"] = df["dataset"].where(df["dataset"].notna(), "?").astype(str)
     df["model"] = df["model"].where(df["model"].notna(), "?").astype(str)
     # Old results have no train_key: their epochs/imgsz are the best stand-in.
-    legacy = ("legacy:e" + df["epochs"].astype("Int64").astype(str) + "-i"
-              + df["imgsz"].astype("Int64").astype(str))
+    legacy = "legacy:e" + df["epochs"].astype("Int64").astype(str) + "-i" + df["imgsz"].astype("Int64").astype(str)
     df[TRAIN_KEY] = df[TRAIN_KEY].where(df[TRAIN_KEY].notna(), legacy).astype(str)
     seeds = df["seed"].astype("Int64").astype(str)
     df["seed_key"] = seeds.where(df["seed"].notna(), "job:" + df[JOB_DIR].astype(str))
@@ -72,8 +72,10 @@ def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """One run per (variant, seed): the original training over reuses, then the latest."""
     if df.empty:
         return df, 0
-    order = df.assign(_reused=df.get(REUSED_FROM, pd.Series(index=df.index, dtype=object)).notna(),
-                      _fin=df.get(FINISHED_AT, pd.Series(index=df.index, dtype=object)).astype(str))
+    order = df.assign(
+        _reused=df.get(REUSED_FROM, pd.Series(index=df.index, dtype=object)).notna(),
+        _fin=df.get(FINISHED_AT, pd.Series(index=df.index, dtype=object)).astype(str),
+    )
     order = order.sort_values(["_reused", "_fin", JOB_DIR], ascending=[True, False, True], kind="stable")
     kept = order.drop_duplicates(VARIANT + ["seed_key"], keep="first").drop(columns=["_reused", "_fin"])
     return kept.sort_index(), len(df) - len(kept)
@@ -103,9 +105,16 @@ def int_text(v) -> str:
 
 
 # ============================================================================ ablation table
-def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: int = 0, bootstrap_seed: int = 0,
-                   cache_dir=None, min_effect: float | None = None,
-                   rope: float = DEFAULT_ROPE) -> tuple[pd.DataFrame, int]:
+def build_ablation(
+    runs: pd.DataFrame,
+    metric_columns: list[str],
+    *,
+    bootstrap: int = 0,
+    bootstrap_seed: int = 0,
+    cache_dir=None,
+    min_effect: float | None = None,
+    rope: float = DEFAULT_ROPE,
+) -> tuple[pd.DataFrame, int]:
     """The tidy ablation frame (one row per variant) and how many duplicate runs were merged.
 
     `bootstrap` > 0 adds the image level of Δ's uncertainty (paired image bootstrap per seed, see
@@ -148,10 +157,14 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: 
     table = _add_two_level(table, rope, bootstrap_seed)
     table = _add_multiplicity(table, min_effect if min_effect else rope)
     labels = setup_labels(done)
-    table["setup"] = [labels.get((d, m, k), "") for d, m, k in
-                      zip(table["dataset"], table["model"], table[TRAIN_KEY], strict=False)]
-    table = table.sort_values(["dataset", "model", TRAIN_KEY, "is_baseline", "pos", "attn"],
-                              ascending=[True, True, True, False, True, True], kind="stable")
+    table["setup"] = [
+        labels.get((d, m, k), "") for d, m, k in zip(table["dataset"], table["model"], table[TRAIN_KEY], strict=False)
+    ]
+    table = table.sort_values(
+        ["dataset", "model", TRAIN_KEY, "is_baseline", "pos", "attn"],
+        ascending=[True, True, True, False, True, True],
+        kind="stable",
+    )
     front = _leading(["map50", PRIMARY])
     rest = [c for c in table.columns if c not in front]
     return table[front + rest].reset_index(drop=True), n_dupes
@@ -159,16 +172,48 @@ def build_ablation(runs: pd.DataFrame, metric_columns: list[str], *, bootstrap: 
 
 def _leading(metrics: list[str]) -> list[str]:
     """The ablation frame's first columns (ablation.csv's order); the rest follow as built."""
-    return (["dataset", "model", "pos", "attn", "n", "seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
-            + ["delta_map50_95", "delta_seeds_images_low", "delta_seeds_images_high", "delta_ci_covers", "p_improve",
-               "verdict", "rope", "delta_seeds_low", "delta_seeds_high", "delta_images_low", "delta_images_high",
-               "significant", "p_value", "p_holm", "test", "n_pairs", "seeds_needed", "seeds_needed_low",
-               "seeds_needed_high", "seeds_needed_alpha", EVAL_SPLIT, EVAL_CHECKPOINT, "params", "gflops"])
+    return (
+        ["dataset", "model", "pos", "attn", "n", "seeds"]
+        + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+        + [
+            "delta_map50_95",
+            "delta_seeds_images_low",
+            "delta_seeds_images_high",
+            "delta_ci_covers",
+            "p_improve",
+            "verdict",
+            "rope",
+            "delta_seeds_low",
+            "delta_seeds_high",
+            "delta_images_low",
+            "delta_images_high",
+            "significant",
+            "p_value",
+            "p_holm",
+            "test",
+            "n_pairs",
+            "seeds_needed",
+            "seeds_needed_low",
+            "seeds_needed_high",
+            "seeds_needed_alpha",
+            EVAL_SPLIT,
+            EVAL_CHECKPOINT,
+            "params",
+            "gflops",
+        ]
+    )
 
 
 def _empty_ablation(metric_columns: list[str]) -> pd.DataFrame:
-    cols = _leading(metric_columns) + ["delta_params", "delta_gflops", TRAIN_KEY, "setup", "is_baseline",
-                                       "epochs", "imgsz"]
+    cols = _leading(metric_columns) + [
+        "delta_params",
+        "delta_gflops",
+        TRAIN_KEY,
+        "setup",
+        "is_baseline",
+        "epochs",
+        "imgsz",
+    ]
     return pd.DataFrame({c: pd.Series(dtype=object) for c in dict.fromkeys(cols)})
 
 
@@ -177,18 +222,35 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
     var_runs = done[~done["is_base"] & done[PRIMARY].notna()]
     # Per-seed differences where the seeds match: one merge for the whole table.
     pairs = var_runs[VARIANT + ["seed_key", PRIMARY]].merge(
-        base_runs[BLOCK + ["seed_key", PRIMARY]], on=BLOCK + ["seed_key"], suffixes=("", "_base"))
+        base_runs[BLOCK + ["seed_key", PRIMARY]], on=BLOCK + ["seed_key"], suffixes=("", "_base")
+    )
     pairs["d"] = pairs[PRIMARY] - pairs[f"{PRIMARY}_base"]
     pair_groups = {k: v.to_numpy() for k, v in pairs.groupby(VARIANT, sort=False)["d"]}
     table = table.copy()
-    table["delta_sd"] = [np.std(pair_groups[k], ddof=1) if len(pair_groups.get(k, ())) >= 2 else np.nan
-                         for k in zip(*(table[c] for c in VARIANT), strict=False)]
+    table["delta_sd"] = [
+        np.std(pair_groups[k], ddof=1) if len(pair_groups.get(k, ())) >= 2 else np.nan
+        for k in zip(*(table[c] for c in VARIANT), strict=False)
+    ]
     var_groups = {k: v.to_numpy() for k, v in var_runs.groupby(VARIANT, sort=False)[PRIMARY]}
     base_moments = base_runs.groupby(BLOCK, sort=False)[PRIMARY].agg(["mean", "var", "count"])
     base_costs = table[table["is_baseline"]].set_index(BLOCK)
 
-    out = {k: [] for k in ("delta_map50_95", "delta_seeds_low", "delta_seeds_high", "delta_se", "delta_dof",
-                           "significant", "p_value", "test", "n_pairs", "delta_params", "delta_gflops")}
+    out = {
+        k: []
+        for k in (
+            "delta_map50_95",
+            "delta_seeds_low",
+            "delta_seeds_high",
+            "delta_se",
+            "delta_dof",
+            "significant",
+            "p_value",
+            "test",
+            "n_pairs",
+            "delta_params",
+            "delta_gflops",
+        )
+    }
     has_latency = "latency_ms" in table.columns
     if has_latency:
         out["delta_latency_ms"] = []
@@ -208,8 +270,9 @@ def _add_deltas(table: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
                 diff = paired_diff(d, np.zeros_like(d))
             else:
                 bm = base_moments.loc[block]
-                diff = welch_from_moments(v.mean(), v.var(ddof=1) if len(v) > 1 else math.nan, len(v),
-                                          bm["mean"], bm["var"], int(bm["count"]))
+                diff = welch_from_moments(
+                    v.mean(), v.var(ddof=1) if len(v) > 1 else math.nan, len(v), bm["mean"], bm["var"], int(bm["count"])
+                )
         if diff is None:
             for k in ("delta_map50_95", "delta_seeds_low", "delta_seeds_high", "delta_se", "delta_dof", "p_value"):
                 out[k].append(np.nan)
@@ -239,8 +302,9 @@ def _eval_protocol(done: pd.DataFrame, g) -> pd.DataFrame:
     cols = {}
     for key, default in EVAL_DEFAULTS.items():
         values = done[key].where(done[key].notna(), default) if key in done.columns else pd.Series(default, done.index)
-        cols[key] = values.astype(str).groupby([done[k] for k in VARIANT], sort=False).agg(
-            lambda v: ", ".join(sorted(set(v))))
+        cols[key] = (
+            values.astype(str).groupby([done[k] for k in VARIANT], sort=False).agg(lambda v: ", ".join(sorted(set(v))))
+        )
     return pd.DataFrame(cols).rename_axis(VARIANT)
 
 
@@ -257,7 +321,8 @@ def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed:
     done = done.assign(matches=[test_set.matches_path(r) for r in done.itertuples(index=False)])
     base = done[done["is_base"]][BLOCK + ["seed_key", "matches"]]
     pairs = done[~done["is_base"]][VARIANT + ["seed_key", "matches"]].merge(
-        base, on=BLOCK + ["seed_key"], suffixes=("", "_base"))
+        base, on=BLOCK + ["seed_key"], suffixes=("", "_base")
+    )
     if pairs.empty:
         return table
     reps = test_set.paired_replicates(pairs, bootstrap, seed, cache_dir)
@@ -271,8 +336,9 @@ def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed:
         lo, hi = percentiles(mean_reps)
         found[key] = (lo, hi, len(r), mean_reps - grp["boot_point"].to_numpy().mean())
     keys = list(zip(*(table[c] for c in VARIANT), strict=True))
-    for i, (col, default) in enumerate((("delta_images_low", np.nan), ("delta_images_high", np.nan), ("boot_n", 0),
-                                        ("_image_dev", None))):
+    for i, (col, default) in enumerate(
+        (("delta_images_low", np.nan), ("delta_images_high", np.nan), ("boot_n", 0), ("_image_dev", None))
+    ):
         table[col] = [found[k][i] if k in found else default for k in keys]
     table["boot_n"] = table["boot_n"].astype(int)
     return table
@@ -289,8 +355,9 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
     covers = np.full(n, "", dtype=object)
     paired_one = table["test"].eq("paired") & (table["n_pairs"] < 2)  # one pair: no seed level
     se = table["delta_se"].where(~paired_one).to_numpy(float)
-    for i, (mean, s, dof, dev) in enumerate(zip(table["delta_map50_95"], se, table["delta_dof"],
-                                                table["_image_dev"], strict=True)):
+    for i, (mean, s, dof, dev) in enumerate(
+        zip(table["delta_map50_95"], se, table["delta_dof"], table["_image_dev"], strict=True)
+    ):
         if table["is_baseline"].iat[i] or not finite(mean):
             continue
         lo[i], hi[i], p[i] = (float(v) for v in two_level_interval(mean, s, dof, dev, seed=seed))
@@ -298,8 +365,14 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
         covers[i] = SEEDS_IMAGES if len(levels) == 2 else "".join(levels)
     said = verdict(lo, hi, rope)
     said = np.where(covers == IMAGES, "n/a", said)
-    return table.drop(columns="_image_dev").assign(delta_seeds_images_low=lo, delta_seeds_images_high=hi,
-                                                   p_improve=p, delta_ci_covers=covers, verdict=said, rope=rope)
+    return table.drop(columns="_image_dev").assign(
+        delta_seeds_images_low=lo,
+        delta_seeds_images_high=hi,
+        p_improve=p,
+        delta_ci_covers=covers,
+        verdict=said,
+        rope=rope,
+    )
 
 
 def _add_multiplicity(table: pd.DataFrame, min_effect: float) -> pd.DataFrame:
@@ -321,8 +394,9 @@ def _add_multiplicity(table: pd.DataFrame, min_effect: float) -> pd.DataFrame:
     sd_lo, sd_hi = sd_interval(sd, table["n_pairs"].to_numpy(float))
     alpha = table["seeds_needed_alpha"].fillna(ALPHA).to_numpy(float)
     needed = seeds_needed_many(min_effect, np.r_[sd, sd_lo, sd_hi], np.r_[alpha, alpha, alpha]).reshape(3, -1)
-    return table.assign(seeds_needed=needed[0], seeds_needed_low=needed[1], seeds_needed_high=needed[2],
-                        seeds_needed_for=min_effect)
+    return table.assign(
+        seeds_needed=needed[0], seeds_needed_low=needed[1], seeds_needed_high=needed[2], seeds_needed_for=min_effect
+    )
 
 
 # ============================================================================ cost table
@@ -348,8 +422,11 @@ def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
         table["onnx_ok"] = g["onnx_ok"].agg(lambda v: bool(v.dropna().astype(bool).all()) if v.notna().any() else None)
     table = table.reset_index()
     table["is_baseline"] = table["attn"].eq(BASELINE)
-    base = table[table["is_baseline"]].drop_duplicates(["dataset", "model", "imgsz"]).set_index(
-        ["dataset", "model", "imgsz"])[cols]
+    base = (
+        table[table["is_baseline"]]
+        .drop_duplicates(["dataset", "model", "imgsz"])
+        .set_index(["dataset", "model", "imgsz"])[cols]
+    )
     joined = table.join(base, on=["dataset", "model", "imgsz"], rsuffix="_base")
     for c, d in (("params", "delta_params"), ("gflops", "delta_gflops"), ("latency_ms", "delta_latency_ms")):
         if c in cols:
@@ -361,6 +438,9 @@ def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
     dcols = [c for c in table.columns if c.startswith("delta_")]
     table.loc[table["is_baseline"], dcols] = np.nan
     table["imgsz"] = table["imgsz"].where(table["imgsz"] >= 0)
-    table = table.sort_values(["dataset", "model", "imgsz", "is_baseline", "pos", "attn"],
-                              ascending=[True, True, True, False, True, True], kind="stable")
+    table = table.sort_values(
+        ["dataset", "model", "imgsz", "is_baseline", "pos", "attn"],
+        ascending=[True, True, True, False, True, True],
+        kind="stable",
+    )
     return table.reset_index(drop=True)

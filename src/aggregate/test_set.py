@@ -6,6 +6,7 @@ see `src.metrics.paired_replicates`); it measures how much Δ depends on which i
 evaluated, not how it varies with the training seed. The replicates themselves are kept (not only
 a CI): the table averages them over seeds and combines them with the seed level.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ from src import metrics
 from src.files import atomic_write
 from src.results.schema import JOB_DIR, MATCHES_FILE_KEY
 
-CACHE_DIR = ".cache/bootstrap"      # under the aggregation's output dir
+CACHE_DIR = ".cache/bootstrap"  # under the aggregation's output dir
 
 
 def matches_path(run: Any) -> Path | None:
@@ -33,23 +34,30 @@ def matches_path(run: Any) -> Path | None:
     return path if path.is_file() else None
 
 
-def paired_replicates(pairs: pd.DataFrame, n_resamples: int, seed: int = 0,
-                      cache_dir: Path | None = None) -> pd.DataFrame:
+def paired_replicates(
+    pairs: pd.DataFrame, n_resamples: int, seed: int = 0, cache_dir: Path | None = None
+) -> pd.DataFrame:
     """For each row of `pairs` (columns `matches`, `matches_base`: paths), the paired image bootstrap
     of Δ mAP50-95: `boot_point` (Δ on all images), `boot_reps` (the replicate Δs, an array; None
     where either file is missing or unreadable) and `boot_images` (n_images, which replicates of
     different seeds must share to be averaged)."""
-    out = [_cached_replicates(a, b, n_resamples, seed, cache_dir) if a is not None and b is not None else None
-           for a, b in zip(pairs["matches_base"], pairs["matches"], strict=True)]
-    return pairs.assign(boot_point=[o[0] if o else np.nan for o in out],
-                        boot_reps=[o[1] if o else None for o in out],
-                        boot_images=[o[2] if o else -1 for o in out])
+    out = [
+        _cached_replicates(a, b, n_resamples, seed, cache_dir) if a is not None and b is not None else None
+        for a, b in zip(pairs["matches_base"], pairs["matches"], strict=True)
+    ]
+    return pairs.assign(
+        boot_point=[o[0] if o else np.nan for o in out],
+        boot_reps=[o[1] if o else None for o in out],
+        boot_images=[o[2] if o else -1 for o in out],
+    )
 
 
-def _cached_replicates(base: Path, variant: Path, n_resamples: int, seed: int,
-                       cache_dir: Path | None) -> tuple[float, np.ndarray, int] | None:
-    key = hashlib.sha256(json.dumps(["replicates", _fingerprint(base), _fingerprint(variant), n_resamples,
-                                     seed]).encode())
+def _cached_replicates(
+    base: Path, variant: Path, n_resamples: int, seed: int, cache_dir: Path | None
+) -> tuple[float, np.ndarray, int] | None:
+    key = hashlib.sha256(
+        json.dumps(["replicates", _fingerprint(base), _fingerprint(variant), n_resamples, seed]).encode()
+    )
     cached = Path(cache_dir) / f"{key.hexdigest()[:24]}.npy" if cache_dir is not None else None
     if cached is not None and cached.is_file():
         try:

@@ -10,6 +10,7 @@ correction across variants, and the seeds a study would need.
 
 The image bootstrap itself (mAP from matches, resampled) is src.metrics, shared with the job.
 """
+
 from __future__ import annotations
 
 import gc
@@ -24,8 +25,9 @@ SEEDS, IMAGES, SEEDS_IMAGES = "seeds", "images", "seeds+images"  # what an inter
 
 
 # ============================================================================ one interval
-def two_level_interval(mean, seed_se, seed_dof, image_dev=None, level: float = 0.95, draws: int = 2000,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def two_level_interval(
+    mean, seed_se, seed_dof, image_dev=None, level: float = 0.95, draws: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(low, high, p_improve) of the mean Δ over seeds and images, vectorised over leading axes.
 
     Each replicate adds a seed-level and an image-level deviation to the observed mean Δ:
@@ -66,8 +68,7 @@ def verdict(low, high, rope: float) -> np.ndarray:
     (all inside ±rope), `undecided` (else), "" where the interval is undefined."""
     lo, hi = np.asarray(low, float), np.asarray(high, float)
     with np.errstate(invalid="ignore"):
-        out = np.select([lo > rope, hi < -rope, (lo >= -rope) & (hi <= rope)], [BETTER, WORSE, EQUIVALENT],
-                        UNDECIDED)
+        out = np.select([lo > rope, hi < -rope, (lo >= -rope) & (hi <= rope)], [BETTER, WORSE, EQUIVALENT], UNDECIDED)
     return np.where(np.isfinite(lo) & np.isfinite(hi), out, "")
 
 
@@ -88,6 +89,7 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
         out[idx] = p[idx]
     elif idx.size:
         from statsmodels.stats.multitest import multipletests
+
         gc.freeze()
         try:
             out[idx] = multipletests(p[idx], method="holm")[1]
@@ -155,8 +157,9 @@ def _search(d: float, alpha: float, power: float, max_n: int) -> float:
     return float(hi)
 
 
-def seeds_needed(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8,
-                 max_n: int = 1000) -> int | float | None:
+def seeds_needed(
+    delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 1000
+) -> int | float | None:
     """`seeds_needed_many` for one row: an int, math.inf beyond max_n, None where it cannot be said."""
     if delta is None or sd is None:
         return None

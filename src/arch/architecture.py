@@ -1,5 +1,6 @@
 """A job's architecture, resolved once (by the config checks) and used as is by the model-file
 writer and the measurements: the base graph, the scale, each layer's channels there, the position."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,18 +12,19 @@ from src.arch.positions import Layout, Position, resolve_position
 
 @dataclass(frozen=True)
 class Architecture:
-    base: dict[str, Any]         # the base's YAML dict (`base` names it)
+    base: dict[str, Any]  # the base's YAML dict (`base` names it)
     scale: str
-    channels: tuple[int, ...]    # the base's output channels per layer at `scale`
-    position: Position           # resolved in this base's graph
+    channels: tuple[int, ...]  # the base's output channels per layer at `scale`
+    position: Position  # resolved in this base's graph
 
     @property
     def base_name(self) -> str:
         return self.base["base"]
 
 
-def resolve(base_name: str, scale: str, pos: Mapping[str, Any],
-            layout_of: Callable[[dict[str, Any], str], Layout]) -> Architecture:
+def resolve(
+    base_name: str, scale: str, pos: Mapping[str, Any], layout_of: Callable[[dict[str, Any], str], Layout]
+) -> Architecture:
     """Load the base and resolve `pos` in its graph at `scale`; `layout_of(graph, scale)` builds the
     layout (src.ultralytics_glue.layout.base_layout). PositionError names a bad position."""
     base = load_base(base_name)

@@ -2,6 +2,7 @@
 
 They are found in ultralytics' install folder without importing ultralytics (a slow import).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,8 +29,9 @@ def base_yaml_path(base: str = "yolo11") -> Path:
     cfg/models/v8/yolov8.yaml), wherever its folder is."""
     found = sorted(_models_root().rglob(f"{base}.yaml"))
     if not found:
-        raise FileNotFoundError(f"base model {base!r} is not in the installed ultralytics; detection bases: "
-                                f"{', '.join(available_bases())}")
+        raise FileNotFoundError(
+            f"base model {base!r} is not in the installed ultralytics; detection bases: {', '.join(available_bases())}"
+        )
     return found[0]
 
 

@@ -1,6 +1,7 @@
 """Top-level keys of our model YAMLs that ultralytics ignores and our glue reads back; one home each,
 shared by the writer (src/arch/rewrite.py, src/job/model_file.py) and the readers
 (src/ultralytics_glue/inside.py, trainer.py)."""
+
 from __future__ import annotations
 
 # {"layers": [...], "module": <attn name>, "params": {...}, "mode": <one of INSIDE_MODES>}: attention

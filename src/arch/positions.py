@@ -6,6 +6,7 @@ base is chosen, or explicit layer indices. Resolving needs each layer's channels
 count, which only a real build knows: the caller passes that layout in
 (`src.ultralytics_glue.layout.base_layout`), so this module stays plain data.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,12 +18,16 @@ from src.arch.keys import INSIDE_MODES
 KINDS = ("after", "replace", "inside")
 # Roles a position may name, per kind: resolved in each base's own graph by `role_indices`.
 ROLES = {
-    "after": {"neck": "after each layer that feeds Detect",
-              "backbone": "after each backbone layer the head reads, and after the last backbone layer",
-              "backbone_p5": "after the last backbone layer"},
+    "after": {
+        "neck": "after each layer that feeds Detect",
+        "backbone": "after each backbone layer the head reads, and after the last backbone layer",
+        "backbone_p5": "after the last backbone layer",
+    },
     "replace": {"c2psa": "the base's C2PSA block (YOLO11's own attention)"},
-    "inside": {"neck": "inside every bottleneck of the blocks that feed Detect",
-               "backbone": "inside every bottleneck of the backbone's blocks"},
+    "inside": {
+        "neck": "inside every bottleneck of the blocks that feed Detect",
+        "backbone": "inside every bottleneck of the backbone's blocks",
+    },
 }
 
 
@@ -33,7 +38,7 @@ class PositionError(ValueError):
 class Layout(Protocol):
     """What a real build of the base tells (see src/ultralytics_glue/layout.py)."""
 
-    channels: Sequence[int]     # output channels per layer (0 for the Detect head)
+    channels: Sequence[int]  # output channels per layer (0 for the Detect head)
     bottlenecks: Sequence[int]  # Bottleneck modules inside each layer
 
 
@@ -51,8 +56,9 @@ def role_indices(model: dict[str, Any], kind: str, role: str, bottleneck_counts:
     """The layers a role names in this graph; PositionError when the base has none."""
     if role not in ROLES.get(kind, {}):
         valid = ", ".join(ROLES.get(kind, {})) or "(none)"
-        raise PositionError(f"pos.{kind}={role!r} is not a role; valid roles for pos.{kind}: {valid}, "
-                            "or a list of layer indices")
+        raise PositionError(
+            f"pos.{kind}={role!r} is not a role; valid roles for pos.{kind}: {valid}, or a list of layer indices"
+        )
     layers = layers_of(model)
     n_backbone = len(model["backbone"])
     det = detect_index(model)
@@ -69,8 +75,10 @@ def role_indices(model: dict[str, Any], kind: str, role: str, bottleneck_counts:
         found = [i for i, layer in enumerate(layers) if layer[2] == "C2PSA"]
         if not found:
             have = [b for b in available_bases() if any(layer[2] == "C2PSA" for layer in layers_of(load_base(b)))]
-            raise PositionError(f"pos.replace=c2psa: {model.get('base', 'this base')} has no C2PSA layer; "
-                                f"bases that have one: {', '.join(have)}")
+            raise PositionError(
+                f"pos.replace=c2psa: {model.get('base', 'this base')} has no C2PSA layer; "
+                f"bases that have one: {', '.join(have)}"
+            )
         return found
     candidates = feeds_detect if role == "neck" else range(n_backbone)
     found = [i for i in candidates if bottleneck_counts[i] > 0]
@@ -123,22 +131,30 @@ def validate_position(model: dict[str, Any], position: Position, layout: Layout)
     blocks = [i for i, n in enumerate(layout.bottlenecks) if n > 0]
     for idx in position.inside:
         if idx not in blocks:
-            raise PositionError(f"pos.inside index {idx} ({layers[idx][2]}) is not a block with bottlenecks; "
-                                f"blocks with bottlenecks in {model.get('base', 'this base')}: "
-                                f"{', '.join(map(str, blocks))}")
+            raise PositionError(
+                f"pos.inside index {idx} ({layers[idx][2]}) is not a block with bottlenecks; "
+                f"blocks with bottlenecks in {model.get('base', 'this base')}: "
+                f"{', '.join(map(str, blocks))}"
+            )
     if set(position.inside) & set(position.replace):
-        raise PositionError(f"layer(s) {sorted(set(position.inside) & set(position.replace))} are both in "
-                            "pos.inside and pos.replace; pick one")
+        raise PositionError(
+            f"layer(s) {sorted(set(position.inside) & set(position.replace))} are both in "
+            "pos.inside and pos.replace; pick one"
+        )
     for idx in position.replace:
         froms = absolute_froms(layers[idx][0], idx)
         if len(froms) != 1 or froms[0] < 0:
-            raise PositionError(f"pos.replace index {idx} ({layers[idx][2]}) has {len(froms)} inputs; "
-                                "only single-input layers can be replaced by a channel-preserving module")
+            raise PositionError(
+                f"pos.replace index {idx} ({layers[idx][2]}) has {len(froms)} inputs; "
+                "only single-input layers can be replaced by a channel-preserving module"
+            )
         c_in = layout.channels[froms[0]]
         if c_in != layout.channels[idx]:
-            raise PositionError(f"pos.replace index {idx} ({layers[idx][2]}) maps {c_in} -> {layout.channels[idx]} "
-                                "channels; an attention module keeps channels, so it can only replace a "
-                                "layer with equal input and output channels")
+            raise PositionError(
+                f"pos.replace index {idx} ({layers[idx][2]}) maps {c_in} -> {layout.channels[idx]} "
+                "channels; an attention module keeps channels, so it can only replace a "
+                "layer with equal input and output channels"
+            )
 
 
 # ---------------------------------------------------------------------------------- labels
@@ -173,8 +189,9 @@ def edits_position(overrides: list[str]) -> bool:
     return any(k.startswith("pos.") and k not in ("pos.name", "pos.inside_mode") for k in keys)
 
 
-def unedited_preset(pos: Mapping[str, Any], choice: str | None, preset: Mapping[str, Any] | None,
-                    overrides: list[str]) -> str | None:
+def unedited_preset(
+    pos: Mapping[str, Any], choice: str | None, preset: Mapping[str, Any] | None, overrides: list[str]
+) -> str | None:
     """`choice` (the `pos` group option picked) when the job's lists are still that preset's
     (`preset`: the option's own values, None where unknown), else None: edited on the command
     line or by a study file."""

@@ -8,6 +8,7 @@ absolute `from` index that the insertion shifted. Attention inside blocks is rec
 YAML's `inside:` key. The result is plain data, saved next to the run, so resume, checkpoint
 loading, DDP workers and `yolo` CLI users all see the same architecture.
 """
+
 from __future__ import annotations
 
 import copy

@@ -9,6 +9,7 @@ other subprocesses find them too), so nothing else needs editing. The constructo
 single source of truth for the valid params, their defaults and their positional order in the
 model YAML. A class may define `check_knobs(**params)` to reject bad values before anything runs.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -70,8 +71,9 @@ def _checked(name: str, params: dict[str, Any]) -> dict[str, Any]:
     valid = knobs(name)
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0]!r} for attention {name!r}; "
-                         f"valid parameters: {', '.join(valid) or '(none)'}")
+        raise ValueError(
+            f"unknown parameter {unknown[0]!r} for attention {name!r}; valid parameters: {', '.join(valid) or '(none)'}"
+        )
     merged = {**valid, **params}
     missing = [k for k, v in merged.items() if v is inspect.Parameter.empty]
     if missing:
@@ -96,8 +98,9 @@ def build(name: str, channels: int, **params: Any) -> nn.Module:
 def hidden_width(channels: int, reduction: int, owner: str, logger: logging.Logger) -> int:
     """`channels // reduction`, the official hidden size, but at least 1 (logged when raised to 1)."""
     if channels < 1 or reduction < 1:
-        raise ValueError(f"{owner}: channels and reduction must be positive, got channels={channels}, "
-                         f"reduction={reduction}")
+        raise ValueError(
+            f"{owner}: channels and reduction must be positive, got channels={channels}, reduction={reduction}"
+        )
     if channels // reduction < 1:
         logger.info("%s: %d channels / reduction %d < 1; using a hidden size of 1", owner, channels, reduction)
     return max(channels // reduction, 1)
@@ -135,8 +138,15 @@ def capacity_report(model: nn.Module) -> list[dict[str, Any]] | None:
     found = [m for m in model.modules() if cls is not None and isinstance(m, cls)]
     if not found:
         return None
-    return [{"channels": m.channels, "params": sum(p.numel() for p in m.parameters()),
-             "matched_module": m.matched_module, "matched_params": m.matched_params} for m in found]
+    return [
+        {
+            "channels": m.channels,
+            "params": sum(p.numel() for p in m.parameters()),
+            "matched_module": m.matched_module,
+            "matched_params": m.matched_params,
+        }
+        for m in found
+    ]
 
 
 MODULE_PATH_ENV = "ATTENTION_MODULE_PATH"
@@ -174,8 +184,10 @@ def import_search_path(paths: str | None = None) -> list[str]:
             loaded = sys.modules.get(name)
             if loaded is not None:
                 if Path(loaded.__file__).resolve() != file:
-                    raise ValueError(f"{MODULE_PATH_ENV}: two attention files named {file.name!r} "
-                                     f"({loaded.__file__} and {file}); rename one")
+                    raise ValueError(
+                        f"{MODULE_PATH_ENV}: two attention files named {file.name!r} "
+                        f"({loaded.__file__} and {file}); rename one"
+                    )
                 continue
             spec = importlib.util.spec_from_file_location(name, file)
             module = importlib.util.module_from_spec(spec)
@@ -193,5 +205,17 @@ def import_search_path(paths: str | None = None) -> list[str]:
 _import_all()
 import_search_path()
 
-__all__ = ["BatchNorm2d", "MODULE_PATH_ENV", "available", "build", "capacity_report", "get_class", "hidden_width",
-           "import_search_path", "knobs", "nearest_divisor", "register", "yaml_args"]
+__all__ = [
+    "BatchNorm2d",
+    "MODULE_PATH_ENV",
+    "available",
+    "build",
+    "capacity_report",
+    "get_class",
+    "hidden_width",
+    "import_search_path",
+    "knobs",
+    "nearest_divisor",
+    "register",
+    "yaml_args",
+]

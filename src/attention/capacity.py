@@ -8,6 +8,7 @@ even a self-gate x * sigmoid(x); only convs, BN and a pointwise activation. Wher
 within 5 % (a module with almost or exactly no parameters, like eca or simam) the closest one is
 used and logged. `capacity_report` (src.attention) lists the counts of every such layer.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,15 +66,22 @@ class CapacityControl(nn.Module):
         self.n_params = block_params(channels, self.width)
         mismatch = abs(self.n_params - self.matched_params) / max(self.matched_params, 1)
         if mismatch > TOLERANCE:
-            log.info("capacity: %s has %d params at %d channels; the closest block (width %d) has %d (%+.0f %%)",
-                     match, self.matched_params, channels, self.width, self.n_params,
-                     100 * (self.n_params - self.matched_params) / max(self.matched_params, 1))
+            log.info(
+                "capacity: %s has %d params at %d channels; the closest block (width %d) has %d (%+.0f %%)",
+                match,
+                self.matched_params,
+                channels,
+                self.width,
+                self.n_params,
+                100 * (self.n_params - self.matched_params) / max(self.matched_params, 1),
+            )
 
     @staticmethod
     def check_knobs(match: str = "cot") -> None:
         if match not in matchable():
-            raise ValueError(f"capacity: match={match!r} is not a module to match; valid choices: "
-                             f"{', '.join(matchable())}")
+            raise ValueError(
+                f"capacity: match={match!r} is not a module to match; valid choices: {', '.join(matchable())}"
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.bn2(self.cv2(self.act(self.bn1(self.cv1(x)))))

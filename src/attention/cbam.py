@@ -12,6 +12,7 @@ MLP, no max pool). Changed, with the same numbers: the pools are plain means/max
 to ONNX); the BN is `src.attention.BatchNorm2d` (same state_dict), so batch 1 on a 1x1 map trains.
 Where `channels // reduction_ratio` is 0 the hidden size is 1 (logged).
 """
+
 from __future__ import annotations
 
 import logging

@@ -8,6 +8,7 @@ Channels in = channels out (the official `oup` is `inp`). Changed, with the same
 adaptive pools are plain means (they export to ONNX, deterministic backward); h_swish is
 `nn.Hardswish` (the same x * relu6(x + 3) / 6); the BN is `src.attention.BatchNorm2d`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,8 +22,9 @@ class CoordAtt(nn.Module):
     def __init__(self, channels: int, reduction: int = 32):
         super().__init__()
         if channels < 1 or reduction < 1:
-            raise ValueError(f"CoordAtt: channels and reduction must be positive, got channels={channels}, "
-                             f"reduction={reduction}")
+            raise ValueError(
+                f"CoordAtt: channels and reduction must be positive, got channels={channels}, reduction={reduction}"
+            )
         mip = max(8, channels // reduction)
         self.conv1 = nn.Conv2d(channels, mip, kernel_size=1)
         self.bn1 = BatchNorm2d(mip)

@@ -19,6 +19,7 @@ Channels in = channels out, so it drops in anywhere. Where the official 4 key gr
 sees one pooled value per channel and sample, at batch 1). The aggregation is an einsum, so FLOP
 counters (torch's FlopCounterMode) see its cost.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,10 @@ class CoTBlock(nn.Module):
     def __init__(self, dim: int, kernel_size: int = 3, share_planes: int = 8):
         super().__init__()
         if dim < 1 or kernel_size < 1 or kernel_size % 2 == 0 or share_planes < 1:
-            raise ValueError(f"CoTBlock: needs dim >= 1, an odd kernel_size and share_planes >= 1, got "
-                             f"dim={dim}, kernel_size={kernel_size}, share_planes={share_planes}")
+            raise ValueError(
+                f"CoTBlock: needs dim >= 1, an odd kernel_size and share_planes >= 1, got "
+                f"dim={dim}, kernel_size={kernel_size}, share_planes={share_planes}"
+            )
         self.kernel_size = kernel_size
         kk = kernel_size * kernel_size
         key_groups = _gcd_fallback("key groups", dim, 4)

@@ -12,6 +12,7 @@ Departures from the seed, none of which changes its numbers where the seed runs:
   batch of one value per channel (batch 1 on a 1x1 map) with the running statistics instead of
   raising.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,9 @@ class CoTAttention(nn.Module):
     def __init__(self, dim: int = 512, kernel_size: int = 3):
         super().__init__()
         if dim < 2 or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"CoTAttention: needs dim >= 2 and an odd kernel_size, got dim={dim}, "
-                             f"kernel_size={kernel_size}")
+            raise ValueError(
+                f"CoTAttention: needs dim >= 2 and an odd kernel_size, got dim={dim}, kernel_size={kernel_size}"
+            )
         self.dim = dim
         self.kernel_size = kernel_size
         key_groups = math.gcd(dim, 4)  # the seed's 4 whenever it divides dim

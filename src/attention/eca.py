@@ -7,6 +7,7 @@ k = |log2(C)/2 + 1/2| rounded down, made odd (+1 when even): 3 below 128 channel
 to 2047, 7 from 2048. The official layer takes k as given (its ResNets pass 3). Changed, with the same
 numbers: the adaptive pool is a plain mean (exports to ONNX, deterministic backward).
 """
+
 from __future__ import annotations
 
 import math

@@ -9,6 +9,7 @@ state_dict loads unchanged and gives the same output. Changed, with the same num
   input-independent constant and is computed from `gn.bias` directly, one reduction less;
 - `factor` (the number of channel groups) falls back where the seed fails (see `ema_groups`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,13 @@ def ema_groups(channels: int, factor: int) -> int:
     if channels % factor == 0:
         return factor
     groups = nearest_divisor(channels, factor, min_quotient=2)
-    log.info("EMA: %d channels are not divisible by factor=%d; using %d groups (%d channels each)",
-             channels, factor, groups, channels // groups)
+    log.info(
+        "EMA: %d channels are not divisible by factor=%d; using %d groups (%d channels each)",
+        channels,
+        factor,
+        groups,
+        channels // groups,
+    )
     return groups
 
 

@@ -5,6 +5,7 @@ bias), so its state_dict loads unchanged and gives the same output. Changed, wit
 numbers: the adaptive average pool is a plain mean (exports to ONNX, deterministic backward).
 Where `channels // reduction` is 0 the hidden size is 1 (logged) instead of an empty Linear.
 """
+
 from __future__ import annotations
 
 import logging

@@ -10,6 +10,7 @@ code gives NaN or inf and identical numbers elsewhere:
   activations of a few hundred, beyond float16's 65504 (inf / inf = NaN), which is what
   ultralytics' half-precision validation would feed it.
 """
+
 from __future__ import annotations
 
 import torch

@@ -11,6 +11,7 @@ Writes BENCH.md (tables) and bench.json (the same numbers) into the output direc
 
 seed_reference.py holds the seeds' original EMA and CoTAttention (reference implementations).
 """
+
 from __future__ import annotations
 
 SECTIONS = ("overhead", "modules", "throughput", "aggregation", "sweep", "bootstrap", "load")

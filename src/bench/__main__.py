@@ -1,4 +1,5 @@
 """`python -m src.bench [--quick] [--out DIR] [--only a,b]`: run the benchmarks, write BENCH.md and bench.json."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="every section at its smallest size (1-3 minutes)")
     parser.add_argument("--out", default="outputs/bench", help="output directory (default: outputs/bench)")
-    parser.add_argument("--only", default=None,
-                        help=f"comma-separated sections: {','.join(SECTIONS)}; the other sections of an earlier "
-                             "run of the same kind in --out are kept in the report")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated sections: {','.join(SECTIONS)}; the other sections of an earlier "
+        "run of the same kind in --out are kept in the report",
+    )
     args = parser.parse_args(argv)
     only = SECTIONS if not args.only else tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = [s for s in only if s not in SECTIONS]
@@ -34,9 +38,13 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     kept = _earlier_sections(out, mode.quick) if args.only else {}
-    bench = {"schema": 1, "quick": mode.quick,
-             "command": "python -m src.bench" + " ".join(["", *(argv if argv is not None else sys.argv[1:])]).rstrip(),
-             "machine": machine(), "sections": []}
+    bench = {
+        "schema": 1,
+        "quick": mode.quick,
+        "command": "python -m src.bench" + " ".join(["", *(argv if argv is not None else sys.argv[1:])]).rstrip(),
+        "machine": machine(),
+        "sections": [],
+    }
     ran: dict[str, dict] = {}
     for name in only:
         print(f"[bench] {name} ...", flush=True)
@@ -44,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             section = importlib.import_module(f"src.bench.{name}").run(out, mode, cache)
         except Exception as exc:  # one broken section never hides the others' numbers
-            section = {"name": name, "title": name, "error": f"{type(exc).__name__}: {exc}\n\n"
-                                                              + traceback.format_exc()[-3000:],
-                       "seconds": time.perf_counter() - t0}
+            section = {
+                "name": name,
+                "title": name,
+                "error": f"{type(exc).__name__}: {exc}\n\n" + traceback.format_exc()[-3000:],
+                "seconds": time.perf_counter() - t0,
+            }
             print(f"[bench] {name} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         section.update(date=bench["machine"]["date"], git_commit=git_commit())
         ran[name] = section
@@ -72,8 +83,11 @@ def _earlier_sections(out: Path, quick: bool) -> dict[str, dict]:
     if earlier.get("quick") != quick:
         return {}
     then = earlier.get("machine") or {}
-    return {s["name"]: {"date": then.get("date"), "git_commit": then.get("git_commit"), **s}
-            for s in earlier.get("sections", []) if s.get("name") in SECTIONS and not s.get("error")}
+    return {
+        s["name"]: {"date": then.get("date"), "git_commit": then.get("git_commit"), **s}
+        for s in earlier.get("sections", [])
+        if s.get("name") in SECTIONS and not s.get("error")
+    }
 
 
 if __name__ == "__main__":

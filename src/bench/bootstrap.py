@@ -7,6 +7,7 @@ positives of random classes, matched detections more confident than the others. 
 process: one `bootstrap_replicates` call per repeat (the plan, the resample draws and every chunk),
 the median over repeats.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,9 +28,16 @@ SETS = {
 }
 
 
-def synthetic_matches(n_images: int, n_classes: int, gt_per_image: float, max_dets: int, seed: int = 0,
-                      found: float = 0.7, iouv: np.ndarray = IOUV,
-                      min_dets: int | None = None) -> dict[str, np.ndarray]:
+def synthetic_matches(
+    n_images: int,
+    n_classes: int,
+    gt_per_image: float,
+    max_dets: int,
+    seed: int = 0,
+    found: float = 0.7,
+    iouv: np.ndarray = IOUV,
+    min_dets: int | None = None,
+) -> dict[str, np.ndarray]:
     """Matches arrays (the matches.npz keys) of a plausible detector on a synthetic validation set.
 
     Per image: Poisson(gt_per_image) boxes of random classes; each found (prob. `found`) by one
@@ -50,9 +58,16 @@ def synthetic_matches(n_images: int, n_classes: int, gt_per_image: float, max_de
     conf = np.concatenate([rng.beta(4.0, 2.0, iou.size), rng.beta(1.0, 6.0, fp_image.size)]).astype(np.float32)
     pred_cls = np.concatenate([gt_cls[hit], rng.integers(0, n_classes, fp_image.size)])
     pred_image = np.concatenate([gt_image[hit], fp_image])
-    return {"tp": tp, "conf": conf, "pred_cls": pred_cls.astype(np.float32), "pred_image": pred_image,
-            "gt_cls": gt_cls.astype(np.float32), "gt_image": gt_image, "n_images": np.int64(n_images),
-            "iouv": iouv}
+    return {
+        "tp": tp,
+        "conf": conf,
+        "pred_cls": pred_cls.astype(np.float32),
+        "pred_image": pred_image,
+        "gt_cls": gt_cls.astype(np.float32),
+        "gt_image": gt_image,
+        "n_images": np.int64(n_images),
+        "iouv": iouv,
+    }
 
 
 def time_bootstrap(matches, n_resamples: int, seed: int) -> float:
@@ -71,9 +86,11 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
 
     started = time.perf_counter()
     n_resamples = 1000
-    plan = {"embedded": (n_resamples, 1 if mode.quick else 5),
-            "embedded_dense": (n_resamples if not mode.quick else 100, 1 if mode.quick else 3),
-            "coco": (100 if mode.quick else n_resamples, 1 if mode.quick else 3)}
+    plan = {
+        "embedded": (n_resamples, 1 if mode.quick else 5),
+        "embedded_dense": (n_resamples if not mode.quick else 100, 1 if mode.quick else 3),
+        "coco": (100 if mode.quick else n_resamples, 1 if mode.quick else 3),
+    }
     time_bootstrap(as_matches(synthetic_matches(16, 3, 3.0, 8, seed=99)), 10, 0)  # warm-up: not timed
     sets: dict[str, Any] = {}
     for name, (n_img, n_cls, gt, (low, high), what) in SETS.items():
@@ -84,37 +101,85 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
         point_seconds = time.perf_counter() - t0
         times = [time_bootstrap(m, resamples, seed=i) for i in range(repeats)]
         per_1000 = median(times) * 1000.0 / resamples
-        sets[name] = {"what": what, "images": n_img, "classes": n_cls, "predictions": m.n_predictions,
-                      "gt_boxes": m.n_gt, "true_positives_at_50": int(m.tp[:, 0].sum()),
-                      "resamples": resamples, "repeats": repeats, "seconds": times,
-                      "median_seconds": median(times), "range": spread(times),
-                      "seconds_per_1000": per_1000, "extrapolated": resamples != n_resamples,
-                      "point_seconds": point_seconds, "map50_95": point[0], "map50": point[1]}
+        sets[name] = {
+            "what": what,
+            "images": n_img,
+            "classes": n_cls,
+            "predictions": m.n_predictions,
+            "gt_boxes": m.n_gt,
+            "true_positives_at_50": int(m.tp[:, 0].sum()),
+            "resamples": resamples,
+            "repeats": repeats,
+            "seconds": times,
+            "median_seconds": median(times),
+            "range": spread(times),
+            "seconds_per_1000": per_1000,
+            "extrapolated": resamples != n_resamples,
+            "point_seconds": point_seconds,
+            "map50_95": point[0],
+            "map50": point[1],
+        }
     emb, coco = sets["embedded"], sets["coco"]
-    rows = [[name, f"{v['images']:,}", v["classes"], f"{v['predictions']:,}", f"{v['gt_boxes']:,}",
-             f"{v['point_seconds'] * 1000:.1f}", v["resamples"], v["repeats"], f"{v['median_seconds']:.2f}",
-             f"{v['seconds_per_1000']:.1f}" + (" (extrapolated)" if v["extrapolated"] else "")]
-            for name, v in sets.items()]
+    rows = [
+        [
+            name,
+            f"{v['images']:,}",
+            v["classes"],
+            f"{v['predictions']:,}",
+            f"{v['gt_boxes']:,}",
+            f"{v['point_seconds'] * 1000:.1f}",
+            v["resamples"],
+            v["repeats"],
+            f"{v['median_seconds']:.2f}",
+            f"{v['seconds_per_1000']:.1f}" + (" (extrapolated)" if v["extrapolated"] else ""),
+        ]
+        for name, v in sets.items()
+    ]
     return {
         "name": "bootstrap",
         "title": "6. Test-set bootstrap",
-        "about": ("`src.metrics.bootstrap_replicates(matches, 1000)`: images resampled with "
-                  "replacement, mAP50-95 and mAP50 recomputed per replicate from the stored matches "
-                  "(numpy over replicates, chunked to 64 MiB), on synthetic matches; in-process, one call "
-                  "per repeat."),
+        "about": (
+            "`src.metrics.bootstrap_replicates(matches, 1000)`: images resampled with "
+            "replacement, mAP50-95 and mAP50 recomputed per replicate from the stored matches "
+            "(numpy over replicates, chunked to 64 MiB), on synthetic matches; in-process, one call "
+            "per repeat."
+        ),
         "figures": {"sets": sets},
         "headline": [
-            [f"bootstrap 1,000 resamples, embedded val (64 img, {emb['predictions']:,} det) (s)",
-             f"{emb['seconds_per_1000']:.2f}", "<= 60"],
-            [f"bootstrap 1,000 resamples, COCO-sized ({coco['predictions']:,} det) (s)"
-             + (" (extrapolated)" if coco["extrapolated"] else ""), f"{coco['seconds_per_1000']:.1f}", "<= 600"],
+            [
+                f"bootstrap 1,000 resamples, embedded val (64 img, {emb['predictions']:,} det) (s)",
+                f"{emb['seconds_per_1000']:.2f}",
+                "<= 60",
+            ],
+            [
+                f"bootstrap 1,000 resamples, COCO-sized ({coco['predictions']:,} det) (s)"
+                + (" (extrapolated)" if coco["extrapolated"] else ""),
+                f"{coco['seconds_per_1000']:.1f}",
+                "<= 600",
+            ],
         ],
-        "tables": [{"title": "Seconds per bootstrap (median over repeats)",
-                    "columns": ["set", "images", "classes", "detections", "GT boxes", "point mAP ms",
-                                "resamples", "runs", "median s", "s per 1,000 resamples"],
-                    "rows": rows}],
-        "notes": ["A paired Δ bootstrap costs two of these (the same resamples scored for both jobs).",
-                  "Time grows with detections x resamples plus true positives x thresholds x resamples; "
-                  "memory is bounded by the chunk size, not by the number of resamples."],
+        "tables": [
+            {
+                "title": "Seconds per bootstrap (median over repeats)",
+                "columns": [
+                    "set",
+                    "images",
+                    "classes",
+                    "detections",
+                    "GT boxes",
+                    "point mAP ms",
+                    "resamples",
+                    "runs",
+                    "median s",
+                    "s per 1,000 resamples",
+                ],
+                "rows": rows,
+            }
+        ],
+        "notes": [
+            "A paired Δ bootstrap costs two of these (the same resamples scored for both jobs).",
+            "Time grows with detections x resamples plus true positives x thresholds x resamples; "
+            "memory is bounded by the chunk size, not by the number of resamples.",
+        ],
         "seconds": time.perf_counter() - started,
     }

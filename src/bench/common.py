@@ -3,6 +3,7 @@
 Every figure is a median over repeats, and every comparison a median of ratios of runs made
 back to back in the same loop (A B A B ...), so slow drift of the machine hits both sides alike.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,11 +26,26 @@ from src.runtime import PROJECT_ROOT, set_environment
 PY = sys.executable
 
 # The small embedded-dataset setting of the whole-process comparisons (overhead, sweep).
-TINY = ["dataset.generator.n_train=32", "dataset.generator.n_val=16", "train.imgsz=64", "train.epochs=2",
-        "logger=none", "measure.ap_by_size=false", "measure.latency_runs=3"]
+TINY = [
+    "dataset.generator.n_train=32",
+    "dataset.generator.n_val=16",
+    "train.imgsz=64",
+    "train.epochs=2",
+    "logger=none",
+    "measure.ap_by_size=false",
+    "measure.latency_runs=3",
+]
 # --quick: the smallest size that still trains.
-TINY_QUICK = ["dataset.generator.n_train=16", "dataset.generator.n_val=8", "train.imgsz=64", "train.epochs=1",
-              "train.batch=8", "logger=none", "measure.ap_by_size=false", "measure.latency_runs=3"]
+TINY_QUICK = [
+    "dataset.generator.n_train=16",
+    "dataset.generator.n_val=8",
+    "train.imgsz=64",
+    "train.epochs=1",
+    "train.batch=8",
+    "logger=none",
+    "measure.ap_by_size=false",
+    "measure.latency_runs=3",
+]
 
 
 @dataclass(frozen=True)
@@ -52,14 +68,30 @@ class Mode:
         return list(TINY_QUICK if self.quick else TINY)
 
 
-FULL = Mode(quick=False, overhead_repeats=3, module_repeats=15, module_shapes=("P3", "P4", "P5"),
-            throughput_repeats=2, throughput_variants=(BASELINE, "ema", "cot", "cot_lite"),
-            aggregation_sizes=(1000, 10000), aggregation_repeats={1000: 5, 10000: 3},
-            sweep_repeats=2, sweep_attn=(BASELINE, "ema", "cot", "cot_lite"))
-QUICK = Mode(quick=True, overhead_repeats=1, module_repeats=3, module_shapes=("P5",),
-             throughput_repeats=1, throughput_variants=(BASELINE,),
-             aggregation_sizes=(100,), aggregation_repeats={100: 1},
-             sweep_repeats=1, sweep_attn=(BASELINE, "ema"))
+FULL = Mode(
+    quick=False,
+    overhead_repeats=3,
+    module_repeats=15,
+    module_shapes=("P3", "P4", "P5"),
+    throughput_repeats=2,
+    throughput_variants=(BASELINE, "ema", "cot", "cot_lite"),
+    aggregation_sizes=(1000, 10000),
+    aggregation_repeats={1000: 5, 10000: 3},
+    sweep_repeats=2,
+    sweep_attn=(BASELINE, "ema", "cot", "cot_lite"),
+)
+QUICK = Mode(
+    quick=True,
+    overhead_repeats=1,
+    module_repeats=3,
+    module_shapes=("P5",),
+    throughput_repeats=1,
+    throughput_variants=(BASELINE,),
+    aggregation_sizes=(100,),
+    aggregation_repeats={100: 1},
+    sweep_repeats=1,
+    sweep_attn=(BASELINE, "ema"),
+)
 
 
 # ----------------------------------------------------------------------------------- statistics
@@ -110,8 +142,14 @@ def timed_run(cmd: Sequence[str], log: Path, timeout: float = 900, env: Mapping[
         fh.write("$ " + " ".join(map(str, cmd)) + "\n")
         fh.flush()
         start = time.perf_counter()
-        proc = subprocess.run(list(map(str, cmd)), cwd=PROJECT_ROOT, env=dict(env or bench_env()), stdout=fh,
-                              stderr=subprocess.STDOUT, timeout=timeout)
+        proc = subprocess.run(
+            list(map(str, cmd)),
+            cwd=PROJECT_ROOT,
+            env=dict(env or bench_env()),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
         seconds = time.perf_counter() - start
     if proc.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:]
@@ -132,8 +170,16 @@ def prepare_dataset(overrides: Sequence[str], cache: Path) -> Path:
     return data.prepare(OmegaConf.to_container(cfg.dataset, resolve=True), cache)
 
 
-def src_run(overrides: Sequence[str], out: Path, cache: Path, *, run_dir: Path | None = None,
-            sweep_dir: Path | None = None, multirun: bool = False, prefix: Sequence[str] = ()) -> list[str]:
+def src_run(
+    overrides: Sequence[str],
+    out: Path,
+    cache: Path,
+    *,
+    run_dir: Path | None = None,
+    sweep_dir: Path | None = None,
+    multirun: bool = False,
+    prefix: Sequence[str] = (),
+) -> list[str]:
     """The command line of `python -m src.run ...` writing under `out` with the bench's dataset cache."""
     cmd = [PY, *prefix, "-m", "src.run"]
     if multirun:

@@ -8,6 +8,7 @@ then its best.pt is validated with `YOLO(best).val()` in float32 and in float16,
 timed at batch 1 in float16 and float32. At most 8 minutes in all: what does not fit is reported as
 skipped. Without a CUDA GPU it says so and exits 0, having run and written nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,11 @@ def cuda_missing() -> str | None:
 def missing_packages() -> list[str]:
     import importlib.util
 
-    return [name for name in ("ultralytics", "hydra", "omegaconf", "yaml", "pandas")
-            if importlib.util.find_spec(name) is None]
+    return [
+        name
+        for name in ("ultralytics", "hydra", "omegaconf", "yaml", "pandas")
+        if importlib.util.find_spec(name) is None
+    ]
 
 
 def train(attn: str, out: Path, epochs: int, imgsz: int, timeout: float) -> dict[str, Any]:
@@ -56,9 +60,20 @@ def train(attn: str, out: Path, epochs: int, imgsz: int, timeout: float) -> dict
     job_dir = out / "runs" / attn
     shutil.rmtree(job_dir, ignore_errors=True)  # a fresh run each time, never a skipped one
     job_dir.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "src.run", f"attn={attn}", f"train.epochs={epochs}", f"train.imgsz={imgsz}",
-           "train.amp=true", f"train.device={DEVICE}", "logger=none", "measure.onnx=false", f"paths.outputs={out}",
-           f"hydra.run.dir={job_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.run",
+        f"attn={attn}",
+        f"train.epochs={epochs}",
+        f"train.imgsz={imgsz}",
+        "train.amp=true",
+        f"train.device={DEVICE}",
+        "logger=none",
+        "measure.onnx=false",
+        f"paths.outputs={out}",
+        f"hydra.run.dir={job_dir}",
+    ]
     log = out / "runs" / f"{attn}.log"
     started = time.perf_counter()
     try:
@@ -80,8 +95,18 @@ def validate(best: Path, data_yaml: str, imgsz: int, half: bool, out: Path, name
     """`YOLO(best).val(half=...)`; ultralytics 8.4 spells half=True `quantize=16` (half is a deprecated alias)."""
     from ultralytics import YOLO
 
-    metrics = YOLO(str(best)).val(data=data_yaml, imgsz=imgsz, batch=16, quantize=16 if half else None, device=DEVICE,
-                                  plots=False, verbose=False, project=str(out / "val"), name=name, exist_ok=True)
+    metrics = YOLO(str(best)).val(
+        data=data_yaml,
+        imgsz=imgsz,
+        batch=16,
+        quantize=16 if half else None,
+        device=DEVICE,
+        plots=False,
+        verbose=False,
+        project=str(out / "val"),
+        name=name,
+        exist_ok=True,
+    )
     return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}
 
 
@@ -114,9 +139,14 @@ def latency_ms(best: Path, imgsz: int, half: bool, runs: int = 50) -> float:
 def check(attn: str, out: Path, epochs: int, imgsz: int, timeout: float) -> dict[str, Any]:
     row: dict[str, Any] = {"attn": attn}
     result = train(attn, out, epochs, imgsz, timeout)
-    row.update(status=result[STATUS], error=result.get(ERROR), params=result.get("params"),
-               train_seconds=result.get(TRAIN_SECONDS), wall_seconds=result.get("wall_seconds"),
-               train_map50_95=(result.get(METRICS) or {}).get("map50_95"))
+    row.update(
+        status=result[STATUS],
+        error=result.get(ERROR),
+        params=result.get("params"),
+        train_seconds=result.get(TRAIN_SECONDS),
+        wall_seconds=result.get("wall_seconds"),
+        train_map50_95=(result.get(METRICS) or {}).get("map50_95"),
+    )
     best = JobDir(result.get(JOB_DIR, "")).best
     if result[STATUS] != COMPLETED or not best.is_file():
         return row
@@ -135,7 +165,8 @@ def _fmt(value: Any, spec: str = ".2f", scale: float = 1.0) -> str:
 
 def report(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
     lines = [
-        "# GPU check", "",
+        "# GPU check",
+        "",
         f"{header['date']} on {header['gpu']} (torch {header['torch']}, CUDA {header['cuda']}, "
         f"ultralytics {header['ultralytics']}); {header['epochs']} epochs at {header['imgsz']} px on the embedded "
         f"dataset with AMP, then the best checkpoint validated in fp32 and fp16. Total {header['total_s']:.0f} s.",
@@ -153,12 +184,17 @@ def report(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
             f"| {_fmt(r.get('train_map50_95'), '.2f', 100)} | {_fmt(fp32.get('map50'), '.2f', 100)} "
             f"| {_fmt(fp16.get('map50'), '.2f', 100)} | {_fmt(fp32.get('map50_95'), '.2f', 100)} "
             f"| {_fmt(fp16.get('map50_95'), '.2f', 100)} | {_fmt(delta, '+.2f')} "
-            f"| {_fmt(r.get('latency_fp16_ms'))} | {_fmt(r.get('latency_fp32_ms'))} |")
+            f"| {_fmt(r.get('latency_fp16_ms'))} | {_fmt(r.get('latency_fp32_ms'))} |"
+        )
     problems = [f"- {r['attn']}: {r['error']}" for r in rows if r.get("error")]
     if problems:
         lines += ["", "Problems:", *problems]
-    lines += ["", "Latency: median of 50 batch-1 forward passes of the fused model after 10 warm-up passes.",
-              "Runs, logs and validation outputs: runs/, val/ next to this file; all figures in report.json.", ""]
+    lines += [
+        "",
+        "Latency: median of 50 batch-1 forward passes of the fused model after 10 warm-up passes.",
+        "Runs, logs and validation outputs: runs/, val/ next to this file; all figures in report.json.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -177,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     missing = missing_packages()
     if missing:
-        print(f"gpu-check: missing packages {', '.join(missing)}; on a machine without network install the "
-              f"wheels from `make gpu-wheels`: python -m pip install --no-index --no-deps .whl/*.whl", file=sys.stderr)
+        print(
+            f"gpu-check: missing packages {', '.join(missing)}; on a machine without network install the "
+            f"wheels from `make gpu-wheels`: python -m pip install --no-index --no-deps .whl/*.whl",
+            file=sys.stderr,
+        )
         return 1
 
     out = args.out.resolve()
@@ -200,9 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(check(attn, out, args.epochs, args.imgsz, left))
         print(f"[gpu-check] {attn}: {rows[-1]['status']}", flush=True)
     gpu = "cpu" if DEVICE == "cpu" else torch.cuda.get_device_name(int(DEVICE))
-    header = {"date": datetime.date.today().isoformat(), "gpu": gpu,
-              "torch": torch.__version__, "cuda": torch.version.cuda, "ultralytics": ultralytics.__version__,
-              "epochs": args.epochs, "imgsz": args.imgsz, "total_s": time.perf_counter() - started}
+    header = {
+        "date": datetime.date.today().isoformat(),
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "ultralytics": ultralytics.__version__,
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "total_s": time.perf_counter() - started,
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps({"header": header, "rows": rows}, indent=2))
     text = report(rows, header)

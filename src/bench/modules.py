@@ -24,6 +24,7 @@ is given too. tracemalloc
 does not see torch's CPU allocations and RSS high-water marks include the allocator's reuse, so
 this is the figure that belongs to the module. It is deterministic: measured once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -115,18 +116,26 @@ def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:
             results[label] = measure_shape(shape, mode.module_repeats, torch)
     finally:
         torch.set_num_threads(threads)
-    figures = {"shapes": {k: list(v) for k, v in shapes.items()}, "repeats": mode.module_repeats,
-               "warmup": WARMUP, "threads": THREADS, "target": TARGET, "results": results}
+    figures = {
+        "shapes": {k: list(v) for k, v in shapes.items()},
+        "repeats": mode.module_repeats,
+        "warmup": WARMUP,
+        "threads": THREADS,
+        "target": TARGET,
+        "results": results,
+    }
     return {
         "name": "modules",
         "title": "2. Attention modules: forward+backward on the CPU",
-        "about": (f"Batch 2 in train mode at YOLO11n's feature shapes for 640 px input; {mode.module_repeats} "
-                  f"interleaved repeats after {WARMUP} warm-ups, {THREADS} torch thread. "
-                  "Time: median of forward + backward (into the input and all parameters). Peak memory: the "
-                  "most bytes live at once among those the step allocated (torch.profiler CPU allocation "
-                  "records, summed in time order; input and parameters not counted; deterministic); allocated: "
-                  "the step's allocations in total. Time ratios: ours / seed, median of the per-repeat ratios; "
-                  "the seed's state_dict is loaded into ours."),
+        "about": (
+            f"Batch 2 in train mode at YOLO11n's feature shapes for 640 px input; {mode.module_repeats} "
+            f"interleaved repeats after {WARMUP} warm-ups, {THREADS} torch thread. "
+            "Time: median of forward + backward (into the input and all parameters). Peak memory: the "
+            "most bytes live at once among those the step allocated (torch.profiler CPU allocation "
+            "records, summed in time order; input and parameters not counted; deterministic); allocated: "
+            "the step's allocations in total. Time ratios: ours / seed, median of the per-repeat ratios; "
+            "the seed's state_dict is loaded into ours."
+        ),
         "figures": figures,
         "headline": _headline(figures),
         "tables": _tables(figures),
@@ -171,15 +180,16 @@ def measure_shape(shape: tuple[int, ...], repeats: int, torch) -> dict[str, Any]
         rows[name]["seconds"] = times[name]
         rows[name]["median_ms"] = 1000 * median(times[name])
         mem = memory(module, x, grad)
-        rows[name]["peak_mib"] = mem["peak"] / 2 ** 20
-        rows[name]["allocated_mib"] = mem["allocated"] / 2 ** 20
+        rows[name]["peak_mib"] = mem["peak"] / 2**20
+        rows[name]["allocated_mib"] = mem["allocated"] / 2**20
     for row in rows.values():
         seed = row.get("compared_with")
         if seed and "seconds" in row and "seconds" in rows[seed]:
             row["time_ratio_vs_seed"] = paired_ratio(row["seconds"], rows[seed]["seconds"])
             row["memory_ratio_vs_seed"] = row["peak_mib"] / rows[seed]["peak_mib"] if rows[seed]["peak_mib"] else None
-            row["allocated_ratio_vs_seed"] = (row["allocated_mib"] / rows[seed]["allocated_mib"]
-                                              if rows[seed]["allocated_mib"] else None)
+            row["allocated_ratio_vs_seed"] = (
+                row["allocated_mib"] / rows[seed]["allocated_mib"] if rows[seed]["allocated_mib"] else None
+            )
     return {"shape": list(shape), "rows": rows}
 
 
@@ -198,28 +208,62 @@ def _tables(f: dict[str, Any]) -> list[dict[str, Any]]:
             vs = r.get("compared_with")
             note = ""
             if vs:
-                note = (f"vs {vs}" + (f", same output (max diff {r['max_abs_diff_vs_seed']:.1e})"
-                                      if r.get("same_function") else ", a different block"))
-            rows.append([name, f"{r['params']:,}", _f(r["median_ms"], 1), _f(r["peak_mib"], 2),
-                         _f(r["allocated_mib"], 1),
-                         _f(r.get("time_ratio_vs_seed"), 3) if vs else "",
-                         _f(r.get("memory_ratio_vs_seed"), 3) if vs else "",
-                         note])
-        tables.append({"title": f"{label}: input {tuple(res['shape'])}",
-                       "columns": ["module", "params", "fwd+bwd ms (median)", "peak MiB", "allocated MiB",
-                                   "time ours/seed", "peak ours/seed", "compared"],
-                       "rows": rows})
+                note = f"vs {vs}" + (
+                    f", same output (max diff {r['max_abs_diff_vs_seed']:.1e})"
+                    if r.get("same_function")
+                    else ", a different block"
+                )
+            rows.append(
+                [
+                    name,
+                    f"{r['params']:,}",
+                    _f(r["median_ms"], 1),
+                    _f(r["peak_mib"], 2),
+                    _f(r["allocated_mib"], 1),
+                    _f(r.get("time_ratio_vs_seed"), 3) if vs else "",
+                    _f(r.get("memory_ratio_vs_seed"), 3) if vs else "",
+                    note,
+                ]
+            )
+        tables.append(
+            {
+                "title": f"{label}: input {tuple(res['shape'])}",
+                "columns": [
+                    "module",
+                    "params",
+                    "fwd+bwd ms (median)",
+                    "peak MiB",
+                    "allocated MiB",
+                    "time ours/seed",
+                    "peak ours/seed",
+                    "compared",
+                ],
+                "rows": rows,
+            }
+        )
     summary = []
     for label, res in f["results"].items():
         for name, r in res["rows"].items():
             if r.get("same_function"):
                 t, m = r.get("time_ratio_vs_seed"), r.get("memory_ratio_vs_seed")
                 ok = within(t, f["target"]) and within(m, f["target"])
-                summary.append([label, f"{name} / {r['compared_with']}", _f(t, 3), _f(m, 3),
-                                _f(r.get("allocated_ratio_vs_seed"), 3), "yes" if ok else "**no**"])
-    tables.append({"title": f"Ours / seed, same function (target <= {f['target']})",
-                   "columns": ["shape", "pair", "time ratio", "peak memory ratio", "allocated ratio", "within"],
-                   "rows": summary})
+                summary.append(
+                    [
+                        label,
+                        f"{name} / {r['compared_with']}",
+                        _f(t, 3),
+                        _f(m, 3),
+                        _f(r.get("allocated_ratio_vs_seed"), 3),
+                        "yes" if ok else "**no**",
+                    ]
+                )
+    tables.append(
+        {
+            "title": f"Ours / seed, same function (target <= {f['target']})",
+            "columns": ["shape", "pair", "time ratio", "peak memory ratio", "allocated ratio", "within"],
+            "rows": summary,
+        }
+    )
     return tables
 
 
@@ -233,19 +277,25 @@ def _headline(f: dict[str, Any]) -> list[list[str]]:
     for label, res in f["results"].items():
         for name, r in res["rows"].items():
             if r.get("same_function"):
-                rows.append([f"{name} / {r['compared_with']} at {label}: time, peak memory",
-                             f"{_f(r.get('time_ratio_vs_seed'), 3)}, {_f(r.get('memory_ratio_vs_seed'), 3)}",
-                             f"<= {f['target']}"])
+                rows.append(
+                    [
+                        f"{name} / {r['compared_with']} at {label}: time, peak memory",
+                        f"{_f(r.get('time_ratio_vs_seed'), 3)}, {_f(r.get('memory_ratio_vs_seed'), 3)}",
+                        f"<= {f['target']}",
+                    ]
+                )
     return rows
 
 
 def _notes(f: dict[str, Any]) -> list[str]:
-    return [f"{f['threads']} torch thread: many small ops; with more threads one busy core elsewhere stalls every "
-            "parallel region, and the figure would measure the machine's load rather than the module.",
-            "`cot_lite` runs the seed's forward op for op (identical allocations), so its time ratio is 1 within "
-            "the run-to-run noise; `ema` saves work (plain means, the GroupNorm-mean branch from gn.bias) but "
-            "keeps the same largest tensors alive, so its peak equals the seed's and its total allocation is lower.",
-            "`cot` is the paper's CoT block (local k x k aggregation, split-attention fusion), not the "
-            "seed's simplified CoTAttention (that is `cot_lite`): its ratio prices the real block.",
-            "C2PSA is built as YOLO11n has it at P5 (n=1, max(c/2 // 64, 1) heads) and, for reference only, at "
-            "P3/P4 with the same recipe: YOLO11 itself has it at P5 only."]
+    return [
+        f"{f['threads']} torch thread: many small ops; with more threads one busy core elsewhere stalls every "
+        "parallel region, and the figure would measure the machine's load rather than the module.",
+        "`cot_lite` runs the seed's forward op for op (identical allocations), so its time ratio is 1 within "
+        "the run-to-run noise; `ema` saves work (plain means, the GroupNorm-mean branch from gn.bias) but "
+        "keeps the same largest tensors alive, so its peak equals the seed's and its total allocation is lower.",
+        "`cot` is the paper's CoT block (local k x k aggregation, split-attention fusion), not the "
+        "seed's simplified CoTAttention (that is `cot_lite`): its ratio prices the real block.",
+        "C2PSA is built as YOLO11n has it at P5 (n=1, max(c/2 // 64, 1) heads) and, for reference only, at "
+        "P3/P4 with the same recipe: YOLO11 itself has it at P5 only.",
+    ]

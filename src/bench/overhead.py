@@ -12,6 +12,7 @@ plain side reuses, and its profile gives the breakdown of where the extra time g
 default settings, 3 of its 12 epochs, the default measurements) gives the headline ratio: the
 fixed cost does not grow with the job, so the ratio is a matter of how long the job is.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,10 @@ learning curve (results.csv)                         | src/job/training.py      
 final validation's extras (per class, AP by size, matches, PR curve) | src/job/training.py | final_validation | -
 result.json writes                                   | src/results.py                   | write_result       | -
 """
-_STEPS = [tuple(None if cell == "-" else cell for cell in (part.strip() for part in line.split("|")))
-          for line in _STEPS_TABLE.strip().splitlines()]
+_STEPS = [
+    tuple(None if cell == "-" else cell for cell in (part.strip() for part in line.split("|")))
+    for line in _STEPS_TABLE.strip().splitlines()
+]
 
 
 def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
@@ -80,8 +83,10 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     # 0. a profiled first job: dataset, model YAML, data YAML, and the breakdown
     prep = work / "prep" / "job"
     prof = work / "prep" / "src_run.prof"
-    prep_seconds = timed_run(src_run(overrides, work, cache, run_dir=prep, prefix=["-m", "cProfile", "-o", str(prof)]),
-                             work / "prep" / "log.txt")
+    prep_seconds = timed_run(
+        src_run(overrides, work, cache, run_dir=prep, prefix=["-m", "cProfile", "-o", str(prof)]),
+        work / "prep" / "log.txt",
+    )
     result = _completed(prep)
     plain_args = plain_train_args(prep, result)
 
@@ -93,8 +98,10 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
 
     # 2. where the time goes
     steps = profile_breakdown(prof)
-    imports = {"src.run": import_times("import src.run", work / "importtime_src_run.txt"),
-               "plain": import_times("from ultralytics import YOLO", work / "importtime_plain.txt")}
+    imports = {
+        "src.run": import_times("import src.run", work / "importtime_src_run.txt"),
+        "plain": import_times("from ultralytics import YOLO", work / "importtime_plain.txt"),
+    }
     wandb = None
     if not mode.quick:  # the default logger: one extra job, reported next to logger=none
         job = work / "wandb" / "job"
@@ -124,29 +131,40 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     return {
         "name": "overhead",
         "title": "1. Framework overhead",
-        "about": ("One training job as whole processes: `python -m src.run` against plain "
-                  "`YOLO(model_yaml).train(...)` in a `python -c` process, same model YAML, data, seed and "
-                  "train arguments. Runs alternate (ours, plain, ours, ...); a ratio is the median of the "
-                  "per-repeat ratios. Two job sizes: a short real job (the embedded dataset's default job, "
-                  f"`{' '.join(REAL_JOB)}`) for the ratio, and a tiny one (`{' '.join(overrides)}`) that "
-                  "isolates the fixed cost per process and shows where it goes."),
+        "about": (
+            "One training job as whole processes: `python -m src.run` against plain "
+            "`YOLO(model_yaml).train(...)` in a `python -c` process, same model YAML, data, seed and "
+            "train arguments. Runs alternate (ours, plain, ours, ...); a ratio is the median of the "
+            "per-repeat ratios. Two job sizes: a short real job (the embedded dataset's default job, "
+            f"`{' '.join(REAL_JOB)}`) for the ratio, and a tiny one (`{' '.join(overrides)}`) that "
+            "isolates the fixed cost per process and shows where it goes."
+        ),
         "figures": figures,
-        "headline": [[f"framework overhead: src.run / plain ultralytics, wall time per job "
-                      f"({'default embedded job, 3 epochs' if real else 'tiny job'})",
-                      "n/a" if headline_ratio is None else f"{headline_ratio:.3f}", f"<= {TARGET}"],
-                     ["framework fixed cost per job (tiny job: src.run - plain, median)",
-                      "n/a" if ours_median is None or plain_median is None
-                      else f"{ours_median - plain_median:+.2f} s", ""]],
+        "headline": [
+            [
+                f"framework overhead: src.run / plain ultralytics, wall time per job "
+                f"({'default embedded job, 3 epochs' if real else 'tiny job'})",
+                "n/a" if headline_ratio is None else f"{headline_ratio:.3f}",
+                f"<= {TARGET}",
+            ],
+            [
+                "framework fixed cost per job (tiny job: src.run - plain, median)",
+                "n/a" if ours_median is None or plain_median is None else f"{ours_median - plain_median:+.2f} s",
+                "",
+            ],
+        ],
         "tables": _tables(figures),
         "notes": _notes(figures, work),
         "seconds": time.perf_counter() - started,
     }
 
 
-def alternate(work: Path, overrides: list[str], cache: Path, repeats: int,
-              plain_args: dict[str, Any]) -> dict[str, list[float]]:
+def alternate(
+    work: Path, overrides: list[str], cache: Path, repeats: int, plain_args: dict[str, Any]
+) -> dict[str, list[float]]:
     """Whole-process wall times of src.run jobs and plain calls, alternately. Empty `plain_args`
     are filled from our first job (its model YAML, data YAML and train arguments)."""
+
     def ours(i: int) -> float:
         job = work / f"rep{i}" / "src_run" / "job"  # its own parent: no baseline reuse between repeats
         seconds = timed_run(src_run(overrides, work, cache, run_dir=job), work / f"rep{i}" / "src_run.log")
@@ -167,10 +185,14 @@ def real_job(work: Path, cache: Path) -> dict[str, Any]:
     prepare_dataset(REAL_JOB, cache)
     times = alternate(work, REAL_JOB, cache, REAL_REPEATS, {})
     ours_median, plain_median = median(times["src.run"]), median(times["plain"])
-    return {"overrides": REAL_JOB, "repeats": REAL_REPEATS, "seconds": times,
-            "median_seconds": {"src.run": ours_median, "plain": plain_median},
-            "ratio": paired_ratio(times["src.run"], times["plain"]),
-            "extra_seconds": None if ours_median is None or plain_median is None else ours_median - plain_median}
+    return {
+        "overrides": REAL_JOB,
+        "repeats": REAL_REPEATS,
+        "seconds": times,
+        "median_seconds": {"src.run": ours_median, "plain": plain_median},
+        "ratio": paired_ratio(times["src.run"], times["plain"]),
+        "extra_seconds": None if ours_median is None or plain_median is None else ours_median - plain_median,
+    }
 
 
 def _completed(job_dir: Path) -> dict[str, Any]:
@@ -189,8 +211,13 @@ def plain_train_args(job_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
     from src.job.training import train_args
 
     cfg = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "config.yaml"), resolve=True)
-    return {"model": str(job_dir / result["model_yaml"]), "data": result["data_yaml"], **train_args(cfg),
-            "name": "train", "exist_ok": True}
+    return {
+        "model": str(job_dir / result["model_yaml"]),
+        "data": result["data_yaml"],
+        **train_args(cfg),
+        "name": "train",
+        "exist_ok": True,
+    }
 
 
 # ----------------------------------------------------------------------------------- breakdown
@@ -235,8 +262,14 @@ def import_times(statement: str, log: Path) -> dict[str, Any]:
 
     from src.bench.common import PROJECT_ROOT, bench_env
 
-    proc = subprocess.run([PY, "-X", "importtime", "-c", statement], cwd=PROJECT_ROOT, env=bench_env(),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [PY, "-X", "importtime", "-c", statement],
+        cwd=PROJECT_ROOT,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     log.write_text(proc.stderr)
     return parse_importtime(proc.stderr)
 
@@ -266,46 +299,74 @@ def _tables(f: dict[str, Any]) -> list[dict[str, Any]]:
     for job, figures in jobs:
         for side, label in (("src.run", "`python -m src.run`"), ("plain", "plain `YOLO(yaml).train()`")):
             lo_hi = spread(figures["seconds"][side])
-            rows.append([job, label, _s(figures["median_seconds"][side]),
-                         f"{_s(lo_hi[0])} - {_s(lo_hi[1])}" if lo_hi else "n/a", len(figures["seconds"][side])])
-    main = {"title": "Wall time per process", "columns": ["job", "side", "median s", "min - max s", "runs"],
-            "rows": rows}
+            rows.append(
+                [
+                    job,
+                    label,
+                    _s(figures["median_seconds"][side]),
+                    f"{_s(lo_hi[0])} - {_s(lo_hi[1])}" if lo_hi else "n/a",
+                    len(figures["seconds"][side]),
+                ]
+            )
+    main = {
+        "title": "Wall time per process",
+        "columns": ["job", "side", "median s", "min - max s", "runs"],
+        "rows": rows,
+    }
     ratio_rows = []
     for job, figures in jobs:
         within = "n/a" if figures["ratio"] is None else ("yes" if figures["ratio"] <= f["target"] else "**no**")
         ratio_rows.append([job, _s(figures["ratio"], 3), _s(figures["extra_seconds"]), f"<= {f['target']}", within])
-    ratio = {"title": "Ratio", "columns": ["job", "src.run / plain (median of paired ratios)", "extra s (medians)",
-                                           "target", "within"], "rows": ratio_rows}
+    ratio = {
+        "title": "Ratio",
+        "columns": ["job", "src.run / plain (median of paired ratios)", "extra s (medians)", "target", "within"],
+        "rows": ratio_rows,
+    }
     prof = f["profile"]
-    steps = {"title": f"Where the src.run job's time goes (cProfile of the first job, "
-                      f"{prof['total_seconds']:.1f} s under the profiler)",
-             "columns": ["step", "s (profiled)", "share", "~ s of the median job"],
-             "rows": [[r["step"], _s(r["seconds"]), f"{100 * r['share']:.1f}%" if r["share"] is not None else "n/a",
-                       _s(r["share"] * f["median_seconds"]["src.run"]) if r["share"] is not None
-                       and f["median_seconds"]["src.run"] else "n/a"]
-                      for r in prof["steps"]]}
+    steps = {
+        "title": f"Where the src.run job's time goes (cProfile of the first job, "
+        f"{prof['total_seconds']:.1f} s under the profiler)",
+        "columns": ["step", "s (profiled)", "share", "~ s of the median job"],
+        "rows": [
+            [
+                r["step"],
+                _s(r["seconds"]),
+                f"{100 * r['share']:.1f}%" if r["share"] is not None else "n/a",
+                _s(r["share"] * f["median_seconds"]["src.run"])
+                if r["share"] is not None and f["median_seconds"]["src.run"]
+                else "n/a",
+            ]
+            for r in prof["steps"]
+        ],
+    }
     imp = f["imports"]
     names = list(dict.fromkeys([*list(imp["src.run"]["packages"])[:8], *list(imp["plain"]["packages"])[:8]]))
-    imports = {"title": "Import time by package (`python -X importtime`: self time of each module imported, "
-                        "summed per top-level package; s)",
-               "columns": ["package", "`import src.run`", "`from ultralytics import YOLO`"],
-               "rows": [[n, _s(imp["src.run"]["packages"].get(n), 3), _s(imp["plain"]["packages"].get(n), 3)]
-                        for n in names]
-               + [["**total**", _s(imp["src.run"]["total_seconds"], 3), _s(imp["plain"]["total_seconds"], 3)]]}
+    imports = {
+        "title": "Import time by package (`python -X importtime`: self time of each module imported, "
+        "summed per top-level package; s)",
+        "columns": ["package", "`import src.run`", "`from ultralytics import YOLO`"],
+        "rows": [[n, _s(imp["src.run"]["packages"].get(n), 3), _s(imp["plain"]["packages"].get(n), 3)] for n in names]
+        + [["**total**", _s(imp["src.run"]["total_seconds"], 3), _s(imp["plain"]["total_seconds"], 3)]],
+    }
     return [main, ratio, steps, imports]
 
 
 def _notes(f: dict[str, Any], work: Path) -> list[str]:
     notes = []
     if f["extra_seconds"] is not None:
-        notes.append(f"src.run takes {f['extra_seconds']:.2f} s more than the plain call per tiny job (median): "
-                     "a fixed cost per process, which the profile below breaks down.")
+        notes.append(
+            f"src.run takes {f['extra_seconds']:.2f} s more than the plain call per tiny job (median): "
+            "a fixed cost per process, which the profile below breaks down."
+        )
     if f["wandb_job_seconds"] is not None and f["median_seconds"]["src.run"]:
-        notes.append(f"With `logger=wandb` (the default, offline) one job took {f['wandb_job_seconds']:.2f} s, "
-                     f"{f['wandb_job_seconds'] - f['median_seconds']['src.run']:+.2f} s against the logger=none "
-                     f"median (one run).")
-    notes.append("The profile's seconds are inflated by cProfile (Python-heavy code more than torch kernels); "
-                 "the last column scales each share to the median unprofiled job.")
-    notes.append(f"Profile: `{rel(work / 'prep' / 'src_run.prof')}` (`python -m pstats`); logs under "
-                 f"`{rel(work)}/`.")
+        notes.append(
+            f"With `logger=wandb` (the default, offline) one job took {f['wandb_job_seconds']:.2f} s, "
+            f"{f['wandb_job_seconds'] - f['median_seconds']['src.run']:+.2f} s against the logger=none "
+            f"median (one run)."
+        )
+    notes.append(
+        "The profile's seconds are inflated by cProfile (Python-heavy code more than torch kernels); "
+        "the last column scales each share to the median unprofiled job."
+    )
+    notes.append(f"Profile: `{rel(work / 'prep' / 'src_run.prof')}` (`python -m pstats`); logs under `{rel(work)}/`.")
     return notes

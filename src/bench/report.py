@@ -3,6 +3,7 @@
 A bench run is a dict: `machine`, `command`, `quick`, `total_seconds`, `sections` (each with
 `name, title, about, headline, tables, notes, figures, seconds`, or `name, title, error`).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,24 +46,52 @@ def render_markdown(bench: dict[str, Any]) -> str:
     m = bench.get("machine", {})
     out = ["# Benchmarks", ""]
     if bench.get("quick"):
-        out += ["> **--quick run**: every section at its smallest size; the numbers only show that the bench "
-                "works. Run `make bench` for the real figures.", ""]
-    out += [f"`{bench.get('command', 'python -m src.bench')}`: {_duration(bench.get('total_seconds'))} in all, "
-            f"{m.get('date', '')}.", ""]
+        out += [
+            "> **--quick run**: every section at its smallest size; the numbers only show that the bench "
+            "works. Run `make bench` for the real figures.",
+            "",
+        ]
+    out += [
+        f"`{bench.get('command', 'python -m src.bench')}`: {_duration(bench.get('total_seconds'))} in all, "
+        f"{m.get('date', '')}.",
+        "",
+    ]
     kept = bench.get("kept_from_earlier_run") or []
     if kept:
         out += [f"Kept from an earlier run: {', '.join(kept)} (date and commit under each section).", ""]
-    out += ["## Machine", "", md_table(["", ""], [
-        ["CPU", m.get("cpu")], ["cores", m.get("cores")], ["torch threads", m.get("torch_threads")],
-        ["GPU", m.get("gpu") or "none (everything on the CPU)"], ["python", m.get("python")],
-        ["torch", m.get("torch")], ["ultralytics", m.get("ultralytics")], ["platform", m.get("platform")],
-        ["git commit", f"{m.get('git_commit')}{' (uncommitted changes)' if m.get('git_dirty') else ''}"],
-        ["date (UTC)", m.get("date")],
-        ["load average at start (1, 5, 15 min)", ", ".join(map(str, m.get("load_avg_at_start") or [])) or "n/a"],
-    ]), ""]
-    out += ["## How to reproduce", "", REPRODUCE, "",
-            "Each figure is a median over repeated runs; each comparison is the median of per-repeat ratios "
-            "of runs made back to back (A B A B ...), so drift of the machine hits both sides.", ""]
+    out += [
+        "## Machine",
+        "",
+        md_table(
+            ["", ""],
+            [
+                ["CPU", m.get("cpu")],
+                ["cores", m.get("cores")],
+                ["torch threads", m.get("torch_threads")],
+                ["GPU", m.get("gpu") or "none (everything on the CPU)"],
+                ["python", m.get("python")],
+                ["torch", m.get("torch")],
+                ["ultralytics", m.get("ultralytics")],
+                ["platform", m.get("platform")],
+                ["git commit", f"{m.get('git_commit')}{' (uncommitted changes)' if m.get('git_dirty') else ''}"],
+                ["date (UTC)", m.get("date")],
+                [
+                    "load average at start (1, 5, 15 min)",
+                    ", ".join(map(str, m.get("load_avg_at_start") or [])) or "n/a",
+                ],
+            ],
+        ),
+        "",
+    ]
+    out += [
+        "## How to reproduce",
+        "",
+        REPRODUCE,
+        "",
+        "Each figure is a median over repeated runs; each comparison is the median of per-repeat ratios "
+        "of runs made back to back (A B A B ...), so drift of the machine hits both sides.",
+        "",
+    ]
     headline = [row for s in bench.get("sections", []) for row in s.get("headline", [])]
     errors = [s for s in bench.get("sections", []) if s.get("error")]
     if headline:

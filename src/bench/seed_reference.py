@@ -9,6 +9,7 @@
 Their state_dicts load unchanged into ours (`src.attention.ema.EMA`, `src.attention.cot_lite.CoTAttention`),
 which compute the same function. Keep this module free of anything but torch.
 """
+
 from __future__ import annotations
 
 import torch

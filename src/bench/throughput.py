@@ -8,6 +8,7 @@ train_seconds from result.json (ultralytics' whole train() call: both epochs, th
 the final validation), n_train counted in the data YAML's train image folder. Variants alternate
 when repeated; per-epoch figures from ultralytics' results.csv are given as a second view.
 """
+
 from __future__ import annotations
 
 import time
@@ -57,20 +58,28 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     def job(variant: str):
         def one(i: int) -> dict[str, Any]:
             job_dir = work / f"r{i}_{variant}" / "job"  # own parent: the `none` job is never a reused baseline
-            wall = timed_run(src_run([f"attn={variant}", *args], work, cache, run_dir=job_dir),
-                             work / f"r{i}_{variant}.log")
+            wall = timed_run(
+                src_run([f"attn={variant}", *args], work, cache, run_dir=job_dir), work / f"r{i}_{variant}.log"
+            )
             result = read_result(JobDir(job_dir).result)
             if result.get(STATUS) != COMPLETED:
                 raise BenchError(f"{job_dir}: {result.get('status')}: {result.get('error')}")
             n_train = count_train_images(Path(result["data_yaml"]))
             epochs = int(result["epochs"])
             per_epoch = epoch_seconds(JobDir(job_dir).results_csv)
-            return {"wall_seconds": wall, TRAIN_SECONDS: result[TRAIN_SECONDS], "n_train": n_train,
-                    "epochs": epochs, "imgsz": result["imgsz"], "batch": _batch(job_dir),
-                    "images_per_second": images_per_second(n_train, epochs, result[TRAIN_SECONDS]),
-                    "epoch_seconds": per_epoch,
-                    "epoch_images_per_second": [n_train / s for s in per_epoch if s > 0],
-                    JOB_DIR: rel(job_dir)}
+            return {
+                "wall_seconds": wall,
+                TRAIN_SECONDS: result[TRAIN_SECONDS],
+                "n_train": n_train,
+                "epochs": epochs,
+                "imgsz": result["imgsz"],
+                "batch": _batch(job_dir),
+                "images_per_second": images_per_second(n_train, epochs, result[TRAIN_SECONDS]),
+                "epoch_seconds": per_epoch,
+                "epoch_images_per_second": [n_train / s for s in per_epoch if s > 0],
+                JOB_DIR: rel(job_dir),
+            }
+
         return one
 
     jobs = interleave({v: job(v) for v in mode.throughput_variants}, mode.throughput_repeats)
@@ -93,14 +102,18 @@ def run(out: Path, mode: Mode, cache: Path) -> dict[str, Any]:
     return {
         "name": "throughput",
         "title": "3. Training throughput",
-        "about": (f"`python -m src.run attn=<variant> {' '.join(args)}` at the "
-                  f"{'tiny --quick' if mode.quick else 'default embedded-dataset'} settings "
-                  f"(n_train={first['n_train']}, imgsz={first['imgsz']}, batch={first['batch']}, "
-                  f"{first['epochs']} epochs, position `neck`). images/s = n_train x epochs / train_seconds "
-                  "(ultralytics' train() call, validation included)."),
+        "about": (
+            f"`python -m src.run attn=<variant> {' '.join(args)}` at the "
+            f"{'tiny --quick' if mode.quick else 'default embedded-dataset'} settings "
+            f"(n_train={first['n_train']}, imgsz={first['imgsz']}, batch={first['batch']}, "
+            f"{first['epochs']} epochs, position `neck`). images/s = n_train x epochs / train_seconds "
+            "(ultralytics' train() call, validation included)."
+        ),
         "figures": figures,
-        "headline": [[f"training images/s, attn={name}", _f(v["images_per_second"]), ""]
-                     for name, v in figures["variants"].items()],
+        "headline": [
+            [f"training images/s, attn={name}", _f(v["images_per_second"]), ""]
+            for name, v in figures["variants"].items()
+        ],
         "tables": _tables(figures),
         "notes": _notes(figures),
         "seconds": time.perf_counter() - started,
@@ -120,17 +133,31 @@ def _f(x: float | None, digits: int = 1) -> str:
 
 
 def _tables(f: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = [[f"`{name}`", _f(v["images_per_second"]), _f(v["relative_to_none"], 3), _f(v[TRAIN_SECONDS]),
-             _f(v["epoch_images_per_second"]), len(v["runs"])]
-            for name, v in f["variants"].items()]
-    return [{"title": "Images per second (median over runs)",
-             "columns": ["attn", "images/s", "vs none", TRAIN_SECONDS, "images/s per epoch (results.csv)", "runs"],
-             "rows": rows}]
+    rows = [
+        [
+            f"`{name}`",
+            _f(v["images_per_second"]),
+            _f(v["relative_to_none"], 3),
+            _f(v[TRAIN_SECONDS]),
+            _f(v["epoch_images_per_second"]),
+            len(v["runs"]),
+        ]
+        for name, v in f["variants"].items()
+    ]
+    return [
+        {
+            "title": "Images per second (median over runs)",
+            "columns": ["attn", "images/s", "vs none", TRAIN_SECONDS, "images/s per epoch (results.csv)", "runs"],
+            "rows": rows,
+        }
+    ]
 
 
 def _notes(f: dict[str, Any]) -> list[str]:
-    notes = ["`train_seconds` includes each epoch's validation and the final validation of best.pt; the "
-             "per-epoch column (from results.csv's cumulative `time`) leaves the final validation out."]
+    notes = [
+        "`train_seconds` includes each epoch's validation and the final validation of best.pt; the "
+        "per-epoch column (from results.csv's cumulative `time`) leaves the final validation out."
+    ]
     if f["repeats"] == 1:
         notes.append("One run per variant; the per-epoch column is the median over its epochs.")
     return notes

@@ -3,6 +3,7 @@
 traceback from Hydra, or only after work has begun. Registered first in conf/config.yaml
 `hydra.callbacks`; each job checks its own config again (src/job/runner.py), for swept values.
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,11 @@ class CheckBeforeLaunch(Callback):
 
 
 def _check(config: DictConfig) -> None:
-    own = {key: OmegaConf.to_container(config[key], resolve=True) if OmegaConf.is_config(config[key])
-           else config[key] for key in config if key != "hydra"}
+    own = {
+        key: OmegaConf.to_container(config[key], resolve=True) if OmegaConf.is_config(config[key]) else config[key]
+        for key in config
+        if key != "hydra"
+    }
     try:
         check_values(own)
     except ConfigError as exc:

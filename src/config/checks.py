@@ -6,6 +6,7 @@ registry, positions against the chosen base's graph, train arguments against ult
 The position is resolved here, once per job: the checks return the resolved architecture, and the
 model-file writer and the measurements use it as it is.
 """
+
 from __future__ import annotations
 
 import errno
@@ -45,18 +46,47 @@ NON_NEGATIVE, POSITIVE, SHARE = Range(False, 0), Range(False, 0, False), Range(F
 # Every number of our own config groups. A key absent from the job's config (logger.* under logger=none, the
 # generator of a yolo dataset) is skipped.
 NUMBERS: dict[str, Range] = {
-    **dict.fromkeys(("measure.latency_runs", "measure.throughput_batch", "measure.threads", "dataset.imgsz",
-                     "dataset.epochs", "dataset.batch", "dataset.generator.n_train", "dataset.generator.n_val",
-                     "dataset.generator.min_objects", "dataset.generator.max_objects", "dataset.generator.min_size"),
-                    COUNT),
-    **dict.fromkeys(("seed", "dataset.generator.seed",  # numpy's seeds must be >= 0
-                     "aggregate.bootstrap", "dataset.generator.clutter", "train.workers", "train.close_mosaic",
-                     "train.patience"), NON_NEGATIVE_INT),
+    **dict.fromkeys(
+        (
+            "measure.latency_runs",
+            "measure.throughput_batch",
+            "measure.threads",
+            "dataset.imgsz",
+            "dataset.epochs",
+            "dataset.batch",
+            "dataset.generator.n_train",
+            "dataset.generator.n_val",
+            "dataset.generator.min_objects",
+            "dataset.generator.max_objects",
+            "dataset.generator.min_size",
+        ),
+        COUNT,
+    ),
+    **dict.fromkeys(
+        (
+            "seed",
+            "dataset.generator.seed",  # numpy's seeds must be >= 0
+            "aggregate.bootstrap",
+            "dataset.generator.clutter",
+            "train.workers",
+            "train.close_mosaic",
+            "train.patience",
+        ),
+        NON_NEGATIVE_INT,
+    ),
     **dict.fromkeys(("aggregate.rope", "aggregate.min_effect"), Range(False, 0, nullable=True)),
     **dict.fromkeys(("sweep.stale_after", "logger.init_timeout", "train.lr0"), POSITIVE),
     **dict.fromkeys(("logger.finish_timeout", "train.warmup_epochs"), NON_NEGATIVE),
-    **dict.fromkeys(("dataset.generator.small", "dataset.generator.medium", "dataset.generator.large",
-                     "dataset.generator.overlap", "train.mosaic"), SHARE),
+    **dict.fromkeys(
+        (
+            "dataset.generator.small",
+            "dataset.generator.medium",
+            "dataset.generator.large",
+            "dataset.generator.overlap",
+            "train.mosaic",
+        ),
+        SHARE,
+    ),
     **dict.fromkeys(("dataset.fraction", "dataset.generator.max_size_frac"), Range(False, 0, False, 1)),
     "dataset.max_images": Range(True, 1, nullable=True),
     "dataset.generator.n_test": Range(True, 0, nullable=True),  # null: twice n_val; 0: no test split
@@ -92,8 +122,7 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
 
     model = cfg["model"]
     if model["base"] not in bases.available_bases():
-        raise ConfigError(f"unknown model.base {model['base']!r}; valid choices: "
-                          f"{', '.join(bases.available_bases())}")
+        raise ConfigError(f"unknown model.base {model['base']!r}; valid choices: {', '.join(bases.available_bases())}")
     scales = bases.load_base(model["base"])["scales"]
     if model["scale"] not in scales:
         raise ConfigError(f"unknown model scale {model['scale']!r}; valid choices: {', '.join(scales)}")
@@ -106,17 +135,24 @@ def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None
     train = cfg["train"]
     for key in ("epochs", "imgsz", "batch"):
         value = train.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or (value < 1 and not (key == "batch" and value == -1)):
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or (value < 1 and not (key == "batch" and value == -1))
+        ):
             raise ConfigError(f"train.{key} must be a positive integer, got {value!r}")
     managed = sorted(set(train) & MANAGED_TRAIN_ARGS)
     if managed:
-        raise ConfigError(f"train.{managed[0]} is set by the framework; use the top-level option instead "
-                          f"(seed=..., dataset=..., model=...)")
+        raise ConfigError(
+            f"train.{managed[0]} is set by the framework; use the top-level option instead "
+            f"(seed=..., dataset=..., model=...)"
+        )
     if train_arg_names is not None:
         unknown = sorted(set(train) - train_arg_names)
         if unknown:
-            raise ConfigError(f"train.{unknown[0]} is not an ultralytics train argument; "
-                              f"see `yolo cfg` for the valid ones")
+            raise ConfigError(
+                f"train.{unknown[0]} is not an ultralytics train argument; see `yolo cfg` for the valid ones"
+            )
         _ultralytics_check({k: v for k, v in train.items() if k in train_arg_names})
     return _resolved(cfg)
 
@@ -138,13 +174,17 @@ def check_values(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
     generator = (cfg.get("dataset") or {}).get("generator") or {}
     if generator.get("min_objects", 0) > generator.get("max_objects", float("inf")):
-        raise ConfigError(f"dataset.generator.min_objects={generator['min_objects']} is above "
-                          f"dataset.generator.max_objects={generator['max_objects']}")
+        raise ConfigError(
+            f"dataset.generator.min_objects={generator['min_objects']} is above "
+            f"dataset.generator.max_objects={generator['max_objects']}"
+        )
     imgsz = (cfg.get("train") or {}).get("imgsz")
     if isinstance(imgsz, int) and not isinstance(imgsz, bool) and imgsz > 0 and imgsz % MAX_STRIDE:
         near = [s for s in (imgsz // MAX_STRIDE * MAX_STRIDE, (imgsz // MAX_STRIDE + 1) * MAX_STRIDE) if s]
-        raise ConfigError(f"train.imgsz={imgsz} is not a multiple of the model's max stride {MAX_STRIDE}; "
-                          f"use {' or '.join(map(str, near))}")
+        raise ConfigError(
+            f"train.imgsz={imgsz} is not a multiple of the model's max stride {MAX_STRIDE}; "
+            f"use {' or '.join(map(str, near))}"
+        )
     for key in ("paths.outputs", "paths.cache"):
         present, value = _lookup(cfg, key)
         if present:
@@ -215,13 +255,15 @@ def check_eval(cfg: Mapping[str, Any]) -> None:
     dataset in YOLO layout, on disk too, unless the job only builds and measures)."""
     split, checkpoint = evaluation.protocol(cfg)
     if checkpoint not in evaluation.CHECKPOINTS:
-        raise ConfigError(f"unknown eval.checkpoint {checkpoint!r}; "
-                          f"valid choices: {', '.join(evaluation.CHECKPOINTS)}")
+        raise ConfigError(f"unknown eval.checkpoint {checkpoint!r}; valid choices: {', '.join(evaluation.CHECKPOINTS)}")
     dataset = cfg["dataset"]
     offered = data.eval_splits(dataset)
     if split not in offered:
-        what = (f"eval.split {split!r}: dataset {dataset.get('name')!r} has no {split} split"
-                if split in evaluation.SPLITS else f"unknown eval.split {split!r}")
+        what = (
+            f"eval.split {split!r}: dataset {dataset.get('name')!r} has no {split} split"
+            if split in evaluation.SPLITS
+            else f"unknown eval.split {split!r}"
+        )
         raise ConfigError(f"{what}; valid choices: {', '.join(offered)}")
     if split != "val" and not cfg.get("dry_run"):
         try:

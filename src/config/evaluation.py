@@ -5,13 +5,14 @@ every gain upward (most for noisy variants), so `eval.split=test` reports on a h
 `eval.checkpoint=last` reports the last epoch's weights, with no selection at all. A config without
 an `eval` block (a sweep from before it existed) is (val, best), what jobs always did.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-SPLITS = ("val", "test")        # data YAML roles, mapped to each dataset's own splits (README "Datasets")
+SPLITS = ("val", "test")  # data YAML roles, mapped to each dataset's own splits (README "Datasets")
 CHECKPOINTS = ("best", "last")  # best: chosen on val by fitness; last: no selection
-LEGACY = ("val", "best")        # the protocol of results without eval keys
+LEGACY = ("val", "best")  # the protocol of results without eval keys
 # ultralytics' own final validation is exactly this pass: no second one is needed for it
 FINAL_PASS = LEGACY
 

@@ -6,6 +6,7 @@ what does not change the trained model (where it runs, how it is logged and meas
 evaluation protocol (`eval`: split and checkpoint) is in both: a job reported on another split is
 other work, and a variant is compared only with a baseline evaluated the same way.
 """
+
 from __future__ import annotations
 
 import hashlib

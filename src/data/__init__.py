@@ -5,6 +5,7 @@ in YOLO layout (COCO and VisDrone after conversion). Both fail with a clear erro
 model is built when the data is not there. Each data YAML names its splits by role: `train`,
 `val` (selects best.pt) and, where the dataset has one, `test` (README "Evaluation protocol").
 """
+
 from __future__ import annotations
 
 import importlib
@@ -49,6 +50,8 @@ def check_split_ready(cfg: Mapping[str, Any], role: str) -> None:
     except DatasetNotFoundError as exc:
         fmt, split = registry().get(str(cfg.get("name"))), split_name(cfg, role)
         if fmt is not None and split in fmt.splits:
-            exc.args = (f"{exc}\nIts {role} split {split!r} is converted from {', '.join(fmt.splits[split])}: put "
-                        f"that in DIR and run `make {fmt.make_target} ARCHIVES=DIR`.",)
+            exc.args = (
+                f"{exc}\nIts {role} split {split!r} is converted from {', '.join(fmt.splits[split])}: put "
+                f"that in DIR and run `make {fmt.make_target} ARCHIVES=DIR`.",
+            )
         raise

@@ -3,6 +3,7 @@
 Nothing here knows a dataset: the formats (src/data/formats/) list their archives as `Archive`s
 and find their files in what `extract` unpacked; src.data.fetch drives the whole.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-CONNECT_TIMEOUT = 5.0   # seconds to reach a host before giving up
-READ_TIMEOUT = 60.0     # seconds without data during a download
+CONNECT_TIMEOUT = 5.0  # seconds to reach a host before giving up
+READ_TIMEOUT = 60.0  # seconds without data during a download
 
 
 @dataclass(frozen=True)
 class Archive:
-    name: str          # official file name, looked for in --archives DIR
+    name: str  # official file name, looked for in --archives DIR
     url: str
-    size: str          # for the messages
+    size: str  # for the messages
     required: bool = True
 
 
@@ -32,6 +33,7 @@ class FetchError(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------------- network
+
 
 def endpoint(url: str) -> tuple[str, int]:
     """host, port to connect to for `url` (its proxy when one is configured)."""
@@ -64,8 +66,9 @@ def check_reachable(url: str, timeout: float = CONNECT_TIMEOUT) -> None:
         raise FetchError(f"cannot reach {host}:{port}: {outcome[0]} (no network?)")
 
 
-def download(url: str, dest: Path, log: Callable[[str], None] = print,
-             connect_timeout: float = CONNECT_TIMEOUT) -> Path:
+def download(
+    url: str, dest: Path, log: Callable[[str], None] = print, connect_timeout: float = CONNECT_TIMEOUT
+) -> Path:
     """Stream `url` to `dest` (via dest.part, renamed when the size matches). An existing `dest` is reused."""
     if dest.is_file():
         log(f"  {dest.name}: already downloaded")
@@ -90,6 +93,7 @@ def download(url: str, dest: Path, log: Callable[[str], None] = print,
 
 
 # --------------------------------------------------------------------------------------------- extraction
+
 
 def extract(zip_path: Path, dest: Path, members: Callable[[str], bool] | None = None) -> Path:
     """Extract (a selection of) `zip_path` into `dest` (zipfile drops absolute paths and '..')."""

@@ -8,6 +8,7 @@ OUT_DIR/images/<split> and OUT_DIR/labels/<split> safely (src.data.yolo_layout),
 images, boxes and dropped boxes is printed, and OUT_DIR/data.yaml is written once a train and a
 val split are both complete. Exit status 2 when the input is not what the format expects.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ def main(argv: list[str] | None = None) -> int:
             s.add_argument(arg, type=Path)
         s.add_argument("out_dir", type=Path)
         s.add_argument("--split", default=None, help="split name (default: from the folder / json name)")
-        s.add_argument("--link", default="auto", choices=LINK_MODES,
-                       help="how images are placed: auto = hardlink, else symlink, else copy")
+        s.add_argument(
+            "--link",
+            default="auto",
+            choices=LINK_MODES,
+            help="how images are placed: auto = hardlink, else symlink, else copy",
+        )
     args = p.parse_args(argv)
     fmt = table[args.dataset]
     set_environment("outputs")  # paths.outputs' default: ultralytics (asked for image suffixes) keeps its files there

@@ -8,6 +8,7 @@ Box sizes use COCO's area thresholds (small < 32^2 <= medium < 96^2 <= large) me
 training size: the image is letterboxed to long side = imgsz, so a box's area is scaled by
 (imgsz / max(w, h))^2. Image sizes are read from the file headers (PIL, no decoding).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,10 @@ def load_dataset_yaml(path: Path) -> dict[str, Any]:
 
         cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
         root = Path(str(cfg["root"])).expanduser().resolve()
-        splits = {"train": [f"images/{cfg.get('train_split', 'train')}"],
-                  "val": [f"images/{cfg.get('val_split', 'val')}"]}
+        splits = {
+            "train": [f"images/{cfg.get('train_split', 'train')}"],
+            "val": [f"images/{cfg.get('val_split', 'val')}"],
+        }
         if cfg.get("test_split") and (root / "images" / str(cfg["test_split"])).is_dir():  # eval.split=test's
             splits["test"] = [f"images/{cfg['test_split']}"]
         return {"root": root, "splits": splits, "names": list(cfg.get("names") or []), "imgsz": cfg.get("imgsz")}
@@ -96,8 +99,13 @@ def split_stats(images: list[Path], names: list[str], imgsz: int, workers: int =
             for c in (counts, totals):
                 c["boxes"] += 1
                 c[size] += 1
-    return {"images": len(images), "background_images": background, **totals, "classes": per_class,
-            "notes": dict(notes)}
+    return {
+        "images": len(images),
+        "background_images": background,
+        **totals,
+        "classes": per_class,
+        "notes": dict(notes),
+    }
 
 
 def _safe_size(path: Path) -> tuple[int, int] | None:
@@ -112,8 +120,9 @@ def dataset_stats(dataset_yaml: Path, imgsz: int | None = None, workers: int = 4
     classes: {name: {boxes, small, medium, large}}, notes}}}."""
     ds = load_dataset_yaml(dataset_yaml)
     imgsz = int(imgsz or ds["imgsz"] or 640)
-    splits = {key: split_stats(images_of(src, ds["root"]), ds["names"], imgsz, workers)
-              for key, src in ds["splits"].items()}
+    splits = {
+        key: split_stats(images_of(src, ds["root"]), ds["names"], imgsz, workers) for key, src in ds["splits"].items()
+    }
     return {"imgsz": imgsz, "root": str(ds["root"]), "names": ds["names"], "splits": splits}
 
 
@@ -144,8 +153,9 @@ def format_stats(stats: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m src.data.dataset_stats", description=__doc__.split("\n\n")[0])
     p.add_argument("dataset_yaml", type=Path)
-    p.add_argument("--imgsz", type=int, default=None,
-                   help="training image size (long side); default: the config's imgsz, else 640")
+    p.add_argument(
+        "--imgsz", type=int, default=None, help="training image size (long side); default: the config's imgsz, else 640"
+    )
     p.add_argument("--workers", type=int, default=4, help="threads reading image headers")
     args = p.parse_args(argv)
     set_environment("outputs")  # paths.outputs' default: ultralytics (asked for the label rule) keeps its files there

@@ -14,6 +14,7 @@ Archives are extracted into ROOT/.fetch/ (same file system, so images are hardli
 converted, and the temp area is removed at the end. Splits already complete are skipped unless
 --force; a split made only from optional archives is converted only when they are in --archives.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,14 +41,17 @@ def manual_instructions(name: str, root: Path) -> str:
     width = max(len(a.name) for a in fmt.archives)
     for a in fmt.archives:
         lines.append(f"  {a.name:<{width}}  {a.size:>7}  {a.url}{'' if a.required else '  (optional)'}")
-    lines += ["then run:",
-              f"  make {fmt.make_target} ARCHIVES=DIR",
-              f"  (or: python -m src.data.fetch {name} --root {root} --archives DIR)"]
+    lines += [
+        "then run:",
+        f"  make {fmt.make_target} ARCHIVES=DIR",
+        f"  (or: python -m src.data.fetch {name} --root {root} --archives DIR)",
+    ]
     return "\n".join(lines)
 
 
-def _locate_archives(fmt: NativeFormat, root: Path, todo: list[str], archives: Path | None,
-                     log: Callable[[str], None]) -> dict[str, Path]:
+def _locate_archives(
+    fmt: NativeFormat, root: Path, todo: list[str], archives: Path | None, log: Callable[[str], None]
+) -> dict[str, Path]:
     """archive name -> local zip, for the splits in `todo` (optional archives only when given)."""
     by_name = {a.name: a for a in fmt.archives}
     needed = list(dict.fromkeys(n for split in todo for n in fmt.splits[split]))
@@ -55,8 +59,9 @@ def _locate_archives(fmt: NativeFormat, root: Path, todo: list[str], archives: P
         archives = Path(archives)
         missing = [n for n in needed if by_name[n].required and not (archives / n).is_file()]
         if missing:
-            raise FetchError(f"missing in {archives.resolve()}: {', '.join(missing)}\n"
-                             + manual_instructions(fmt.name, root))
+            raise FetchError(
+                f"missing in {archives.resolve()}: {', '.join(missing)}\n" + manual_instructions(fmt.name, root)
+            )
         return {n: archives / n for n in needed if (archives / n).is_file()}
     downloads = root / ".fetch" / "downloads"
     wanted = [by_name[n] for n in needed if by_name[n].required]
@@ -76,8 +81,15 @@ def _locate_archives(fmt: NativeFormat, root: Path, todo: list[str], archives: P
     return found
 
 
-def fetch(name: str, root: Path | None = None, archives: Path | None = None, *, force: bool = False,
-          keep_archives: bool = False, log: Callable[[str], None] = print) -> Path | None:
+def fetch(
+    name: str,
+    root: Path | None = None,
+    archives: Path | None = None,
+    *,
+    force: bool = False,
+    keep_archives: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path | None:
     """Get dataset `name` ready under `root`; returns ROOT/data.yaml (None if train or val is still missing)."""
     if name not in registry():
         raise FetchError(f"unknown dataset {name!r}; valid choices: {', '.join(registry())}")
@@ -113,8 +125,9 @@ def fetch(name: str, root: Path | None = None, archives: Path | None = None, *, 
     return write_data_yaml(root, log)
 
 
-def _convert_split(fmt: NativeFormat, split: str, found: dict[str, Path], work: Path, root: Path,
-                   log: Callable[[str], None]) -> None:
+def _convert_split(
+    fmt: NativeFormat, split: str, found: dict[str, Path], work: Path, root: Path, log: Callable[[str], None]
+) -> None:
     started = time.perf_counter()
     inputs = fmt.unpack(split, [found[n] for n in fmt.splits[split]], work, log)
     log(f"  extracted in {time.perf_counter() - started:.0f} s; converting")
@@ -129,8 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dataset", choices=sorted(table))
     roots = " or ".join(f"$DATASETS_DIR/{fmt.folder}" for fmt in table.values())
     p.add_argument("--root", type=Path, default=None, help=f"dataset root (default {roots}, DATASETS_DIR=datasets)")
-    p.add_argument("--archives", type=Path, default=None,
-                   help="folder holding the official zip files already downloaded; nothing is downloaded")
+    p.add_argument(
+        "--archives",
+        type=Path,
+        default=None,
+        help="folder holding the official zip files already downloaded; nothing is downloaded",
+    )
     p.add_argument("--force", action="store_true", help="convert again splits that are already complete")
     p.add_argument("--keep-archives", action="store_true", help="keep downloaded zips in ROOT/.fetch/downloads")
     args = p.parse_args(argv)

@@ -3,6 +3,7 @@ split (datasets, figures, benchmarks).
 
 The image suffixes and the label rule are ultralytics' own (src/ultralytics_glue/dataset_rules.py).
 """
+
 from __future__ import annotations
 
 import os

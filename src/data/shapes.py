@@ -21,6 +21,7 @@ Backgrounds are a random low-saturation gradient with grey clutter (irregular bl
 Gaussian pixel noise. Each image is rendered at 3x and box-filtered down (anti-aliased edges).
 Images are PNGs; same params and same library versions give byte-identical files.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -46,12 +47,12 @@ DATA_YAML = "data.yaml"
 
 # shape -> hue in degrees (each class has its own colour, jittered by `hue_jitter`)
 CATALOGUE: dict[str, float] = {
-    "circle": 0.0,     # red
-    "square": 120.0,   # green
+    "circle": 0.0,  # red
+    "square": 120.0,  # green
     "triangle": 225.0,  # blue
-    "cross": 50.0,     # yellow
-    "ring": 295.0,     # magenta
-    "star": 180.0,     # cyan
+    "cross": 50.0,  # yellow
+    "ring": 295.0,  # magenta
+    "star": 180.0,  # cyan
 }
 
 SMALL, MEDIUM = math.isqrt(SMALL_MAX_AREA), math.isqrt(MEDIUM_MAX_AREA)  # box sides at COCO's size-bin areas
@@ -61,24 +62,25 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "n_train": 256,
     "n_val": 64,
-    "n_test": None,        # None: twice n_val
+    "n_test": None,  # None: twice n_val
     "min_objects": 4,
     "max_objects": 10,
-    "small": 0.5,          # share of objects with box area < 32^2 px (at the generated size)
-    "medium": 0.42,        # share with 32^2 <= area < 96^2
-    "large": 0.08,         # share with area >= 96^2 (only where the image allows)
-    "min_size": 10,        # smallest box side in px
+    "small": 0.5,  # share of objects with box area < 32^2 px (at the generated size)
+    "medium": 0.42,  # share with 32^2 <= area < 96^2
+    "large": 0.08,  # share with area >= 96^2 (only where the image allows)
+    "min_size": 10,  # smallest box side in px
     "max_size_frac": 0.75,  # largest box side as a fraction of the image size
-    "hue_jitter": 12.0,    # degrees
-    "clutter": 6,          # max grey blobs + lines per image
-    "noise": 8.0,          # std of the Gaussian pixel noise (0-255 scale)
-    "overlap": 0.0,        # allowed overlap: max intersection / area of the smaller box
+    "hue_jitter": 12.0,  # degrees
+    "clutter": 6,  # max grey blobs + lines per image
+    "noise": 8.0,  # std of the Gaussian pixel noise (0-255 scale)
+    "overlap": 0.0,  # allowed overlap: max intersection / area of the smaller box
 }
 
 
 # --------------------------------------------------------------------------------------------
 # prepare: config -> cached dataset -> data YAML
 # --------------------------------------------------------------------------------------------
+
 
 def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
     """Return the data YAML of the dataset `cfg` describes, generating it on first use."""
@@ -159,8 +161,9 @@ def generation_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
     gen = _plain(cfg.get("generator") or {})
     unknown = set(gen) - set(DEFAULTS) - {"imgsz"}
     if unknown:
-        raise ValueError(f"dataset.generator: unknown key(s) {sorted(unknown)}; "
-                         f"valid: {sorted(set(DEFAULTS) | {'imgsz'})}")
+        raise ValueError(
+            f"dataset.generator: unknown key(s) {sorted(unknown)}; valid: {sorted(set(DEFAULTS) | {'imgsz'})}"
+        )
     params = {**DEFAULTS, **gen}
     params["imgsz"] = int(gen.get("imgsz") or cfg["imgsz"])
     if params["n_test"] is None:  # a test-set CI narrower than val's would be, whatever n_val is
@@ -193,9 +196,18 @@ def _plain(obj: Any) -> Any:
 # generate: params -> images and labels
 # --------------------------------------------------------------------------------------------
 
-def generate(out_dir: Path, *, seed: int, n_train: int, n_val: int, imgsz: int, n_test: int = 0,
-             names: Sequence[str] = ("circle", "square", "triangle", "cross", "ring"),
-             **options: Any) -> dict[str, Any]:
+
+def generate(
+    out_dir: Path,
+    *,
+    seed: int,
+    n_train: int,
+    n_val: int,
+    imgsz: int,
+    n_test: int = 0,
+    names: Sequence[str] = ("circle", "square", "triangle", "cross", "ring"),
+    **options: Any,
+) -> dict[str, Any]:
     """Write images/<split> and labels/<split> for train, val and (n_test > 0) test under out_dir;
     return per-split statistics.
 
@@ -283,8 +295,7 @@ def _sample_side(rng: np.random.Generator, imgsz: int, opts: Mapping[str, Any]) 
     """A box (w, h) in px whose area falls in a COCO size bin chosen by the configured shares."""
     lo = float(opts["min_size"])
     hi = max(lo + 1, float(opts["max_size_frac"]) * imgsz)
-    bins = [("small", lo, min(SMALL - 2, hi)), ("medium", SMALL + 1, min(MEDIUM - 3, hi)),
-            ("large", MEDIUM + 1, hi)]
+    bins = [("small", lo, min(SMALL - 2, hi)), ("medium", SMALL + 1, min(MEDIUM - 3, hi)), ("large", MEDIUM + 1, hi)]
     bins = [(name, a, b) for name, a, b in bins if b > a]
     weights = np.array([float(opts[name]) for name, _, _ in bins])
     if weights.sum() <= 0:
@@ -315,8 +326,23 @@ def _shape_outline(rng: np.random.Generator, shape: str, w: float, h: float):
         unit = np.array([[math.cos(a), math.sin(a)] for a in np.deg2rad([-90, 30, 150])])
     elif shape == "cross":
         t = rng.uniform(0.28, 0.4)
-        unit = np.array([[-t, -1], [t, -1], [t, -t], [1, -t], [1, t], [t, t], [t, 1], [-t, 1],
-                         [-t, t], [-1, t], [-1, -t], [-t, -t]], dtype=float)
+        unit = np.array(
+            [
+                [-t, -1],
+                [t, -1],
+                [t, -t],
+                [1, -t],
+                [1, t],
+                [t, t],
+                [t, 1],
+                [-t, 1],
+                [-t, t],
+                [-1, t],
+                [-1, -t],
+                [-t, -t],
+            ],
+            dtype=float,
+        )
     elif shape == "star":
         r_in = rng.uniform(0.42, 0.5)
         ang = np.deg2rad(-90 + 36 * np.arange(10))
@@ -354,12 +380,14 @@ def _draw_shape(rng, draw: ImageDraw.ImageDraw, kind: str, pts: np.ndarray, shap
 
 def _background(rng: np.random.Generator, S: int) -> Image.Image:
     """A low-saturation linear gradient between two random colours, S x S px."""
-    c0, c1 = (np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.25), rng.uniform(0.25, 0.85)))
-              * 255 for _ in range(2))
+    c0, c1 = (
+        np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.25), rng.uniform(0.25, 0.85))) * 255
+        for _ in range(2)
+    )
     theta = rng.uniform(0, 2 * math.pi)
     n = S // _SS  # computed at the output size; the nearest upscale is undone exactly by the box downscale
     yy, xx = np.mgrid[0:n, 0:n] / (n - 1)
-    t = (xx * math.cos(theta) + yy * math.sin(theta))
+    t = xx * math.cos(theta) + yy * math.sin(theta)
     t = (t - t.min()) / max(t.max() - t.min(), 1e-6)
     img = c0[None, None, :] * (1 - t[..., None]) + c1[None, None, :] * t[..., None]
     return Image.fromarray(np.rint(img).astype(np.uint8)).resize((S, S), Image.NEAREST)
@@ -379,7 +407,9 @@ def _clutter(rng: np.random.Generator, draw: ImageDraw.ImageDraw, S: int, most: 
             cx, cy = rng.uniform(0, S, 2)
             ang = np.sort(rng.uniform(0, 2 * math.pi, k))
             rad = r * rng.uniform(0.4, 1.0, k)
-            draw.polygon([(cx + a * math.cos(t), cy + a * math.sin(t)) for a, t in zip(rad, ang, strict=False)], fill=_grey(rng))
+            draw.polygon(
+                [(cx + a * math.cos(t), cy + a * math.sin(t)) for a, t in zip(rad, ang, strict=False)], fill=_grey(rng)
+            )
         else:
             x1, y1, x2, y2 = rng.uniform(0, S, 4)
             draw.line([(x1, y1), (x2, y2)], fill=_grey(rng), width=int(rng.integers(1, 3)) * _SS)

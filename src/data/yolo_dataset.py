@@ -12,6 +12,7 @@ Roles: `val` (selects best.pt) is `val_split`, or with `minival: true` a carve-o
 train images (its own fixed seed) that training never sees; `test` is `test_split` when that split
 is there (eval.split=test needs it: `check_complete(cfg, ("test",))`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,14 +58,19 @@ def check_complete(cfg: Mapping[str, Any], roles: tuple[str, ...] = ("train", "v
     target = cfg.get("make_target")
     problems = [p for p in (split_problem(root, split_name(cfg, role)) for role in roles) if p]
     if problems:
-        how = (f"Get it ready with `make {target}` (downloads the official archives), or "
-               f"`make {target} ARCHIVES=DIR` with the archives already in DIR"
-               if target else "Convert it to YOLO layout first (python -m src.data.convert)")
+        how = (
+            f"Get it ready with `make {target}` (downloads the official archives), or "
+            f"`make {target} ARCHIVES=DIR` with the archives already in DIR"
+            if target
+            else "Convert it to YOLO layout first (python -m src.data.convert)"
+        )
         raise DatasetNotFoundError(
             f"dataset {name!r} is not ready at {root}: {'; '.join(problems)}.\n"
             f"{how}; or point dataset.root=PATH at a copy in YOLO layout "
             f"(images/<split>, labels/<split>). The default location is $DATASETS_DIR (default ./datasets).",
-            path=root, make_target=target)
+            path=root,
+            make_target=target,
+        )
     return root
 
 
@@ -76,13 +82,13 @@ def split_name(cfg: Mapping[str, Any], role: str) -> str:
 def check_subset_args(fraction: Any, max_images: Any) -> None:
     if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction <= 1:
         raise ValueError(f"dataset.fraction must be in (0, 1], got {fraction!r}")
-    if max_images is not None and (not isinstance(max_images, int) or isinstance(max_images, bool)
-                                   or max_images < 1):
+    if max_images is not None and (not isinstance(max_images, int) or isinstance(max_images, bool) or max_images < 1):
         raise ValueError(f"dataset.max_images must be a positive integer or null, got {max_images!r}")
 
 
-def subset(images: list[Path], fraction: float = 1.0, max_images: int | None = None,
-           seed: int = SUBSET_SEED) -> list[Path]:
+def subset(
+    images: list[Path], fraction: float = 1.0, max_images: int | None = None, seed: int = SUBSET_SEED
+) -> list[Path]:
     """A deterministic subset: seeded shuffle of the sorted list, first max(1, int(N * fraction)) (capped at
     max_images), returned sorted. The same inputs give the same subset on any machine."""
     check_subset_args(fraction, max_images)
@@ -128,8 +134,11 @@ def prepare(cfg: Mapping[str, Any], cache_root: Path) -> Path:
             pool = sorted(set(pool) - set(held_out))
         chosen = subset(pool, fraction, max_images, seed)
         if not chosen:
-            raise DatasetNotFoundError(f"dataset {cfg.get('name')!r}: no images in {root / 'images' / train_split}",
-                                       path=root, make_target=cfg.get("make_target"))
+            raise DatasetNotFoundError(
+                f"dataset {cfg.get('name')!r}: no images in {root / 'images' / train_split}",
+                path=root,
+                make_target=cfg.get("make_target"),
+            )
         train = _write_listing(out / f"{train_split}.txt", chosen)
     data = {"path": str(root), "train": train, "val": val}
     if test_split:
@@ -153,8 +162,10 @@ def _minival_size(cfg: Mapping[str, Any]) -> int:
 def carve_out(images: list[Path], size: int, cfg: Mapping[str, Any]) -> list[Path]:
     """The minival: `size` train images chosen by a fixed seed, sorted; the same on every machine."""
     if size >= len(images):
-        raise ValueError(f"dataset.minival_size={size} leaves no training image: the train split "
-                         f"{split_name(cfg, 'train')!r} has {len(images)}")
+        raise ValueError(
+            f"dataset.minival_size={size} leaves no training image: the train split "
+            f"{split_name(cfg, 'train')!r} has {len(images)}"
+        )
     return subset(images, 1.0, size, MINIVAL_SEED)
 
 

@@ -14,6 +14,7 @@ left as it was unless the new one is entirely built. Converting twice gives byte
 and markers. OUT_DIR/data.yaml (path, train, val[, test], names) is (re)written whenever a train
 and a val split are both complete.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,12 +57,12 @@ class Summary:
     split: str
     out_dir: str = ""
     images: int = 0
-    background: int = 0                                   # images written with an empty label file
+    background: int = 0  # images written with an empty label file
     boxes: int = 0
     per_class: Counter = field(default_factory=Counter)  # class index -> boxes written
-    dropped: Counter = field(default_factory=Counter)    # reason key -> boxes dropped
-    notes: Counter = field(default_factory=Counter)      # other per-image events, e.g. no annotation file
-    linked: Counter = field(default_factory=Counter)     # hardlink / symlink / copy -> images
+    dropped: Counter = field(default_factory=Counter)  # reason key -> boxes dropped
+    notes: Counter = field(default_factory=Counter)  # other per-image events, e.g. no annotation file
+    linked: Counter = field(default_factory=Counter)  # hardlink / symlink / copy -> images
     reasons: Mapping[str, str] = field(default_factory=lambda: dict(DROP_REASONS))  # reason key -> wording
 
     def add_image(self, lines: list[str]) -> None:
@@ -85,11 +86,15 @@ class Summary:
         }
 
     def format(self, names: list[str] | None = None) -> str:
-        out = [f"{self.dataset} {self.split}: {self.images} images ({self.background} without boxes), "
-               f"{self.boxes} boxes -> {self.out_dir}"]
+        out = [
+            f"{self.dataset} {self.split}: {self.images} images ({self.background} without boxes), "
+            f"{self.boxes} boxes -> {self.out_dir}"
+        ]
         if self.per_class:
+
             def label(k: int) -> str:
                 return names[k] if names and 0 <= k < len(names) else str(k)
+
             out.append("  boxes per class: " + ", ".join(f"{label(k)} {v}" for k, v in sorted(self.per_class.items())))
         total = sum(self.dropped.values())
         if total:
@@ -105,6 +110,7 @@ class Summary:
 
 
 # --------------------------------------------------------------------------------------------- boxes, images
+
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) as stored in the file, from its header only (PIL opens lazily)."""
@@ -127,8 +133,9 @@ def yolo_line(cls: int, x: float, y: float, w: float, h: float, img_w: float, im
     return f"{cls} {cx:.6f} {cy:.6f} {nw:.6f} {nh:.6f}\n"
 
 
-def append_box(lines: list[str], dropped: Counter, cls: int, x: float, y: float, w: float, h: float,
-               img_w: float, img_h: float) -> None:
+def append_box(
+    lines: list[str], dropped: Counter, cls: int, x: float, y: float, w: float, h: float, img_w: float, img_h: float
+) -> None:
     """Append the `yolo_line` of a pixel box to `lines`, or count it in `dropped` when clipping leaves no area."""
     line = yolo_line(cls, x, y, w, h, img_w, img_h)
     if line is None:
@@ -157,6 +164,7 @@ def link_file(src: Path, dst: Path, mode: str = "auto") -> str:
 
 
 # --------------------------------------------------------------------------------------------- completeness
+
 
 def check_split(split: str) -> str:
     if not _SPLIT_RE.match(split or ""):
@@ -249,6 +257,7 @@ def write_data_yaml(out_dir: Path, log: Callable[[str], None] = print) -> Path |
 
 # --------------------------------------------------------------------------------------------- building a split
 
+
 class SplitBuilder:
     """Builds one split in a temp dir next to its target and swaps it in at the end (see module doc)."""
 
@@ -290,8 +299,9 @@ class SplitBuilder:
         marker = marker_path(self.out, self.split)
         partial = partial_path(self.out, self.split)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text("a conversion of this split is being swapped in; if it stays, re-run the converter\n",
-                           encoding="utf-8")
+        partial.write_text(
+            "a conversion of this split is being swapped in; if it stays, re-run the converter\n", encoding="utf-8"
+        )
         marker.unlink(missing_ok=True)
         for kind in ("images", "labels"):
             self._swap_in(kind)
@@ -311,8 +321,9 @@ class SplitBuilder:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def build_split(builder: SplitBuilder, body: Callable[[], list[str]], summary: Summary,
-                log: Callable[[str], None]) -> Summary:
+def build_split(
+    builder: SplitBuilder, body: Callable[[], list[str]], summary: Summary, log: Callable[[str], None]
+) -> Summary:
     """Run a converter's `body` (it adds every image to `builder`, returns the class names), swap the
     split in, print the summary and (re)write data.yaml; on any failure the split is left as it was."""
     try:

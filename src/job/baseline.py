@@ -7,6 +7,7 @@ ends at once, holding no GPU; the aggregator takes the twin's result when it bui
 Otherwise this job trains it: the first live job of the group does, and the others see its
 `running` result.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,14 @@ log = logging.getLogger(__name__)
 WHY = {DONE: COMPLETED, ELSEWHERE: "live", RESUMABLE: "resumable"}
 
 
-def share_baseline(plain: dict[str, Any], job_dir: Path, result: dict[str, Any], stale_after: float,
-                   previous: dict[str, Any] | None = None, can_resume: bool = False) -> dict[str, Any] | None:
+def share_baseline(
+    plain: dict[str, Any],
+    job_dir: Path,
+    result: dict[str, Any],
+    stale_after: float,
+    previous: dict[str, Any] | None = None,
+    can_resume: bool = False,
+) -> dict[str, Any] | None:
     """This job's final result when a twin trains (or trained) its baseline, written here; None
     when this job trains it. `result` is the job's `running` result, already written (which
     is how later twins see it); `previous` what the dir held before this run; `can_resume`: this
@@ -48,15 +55,21 @@ def share_baseline(plain: dict[str, Any], job_dir: Path, result: dict[str, Any],
             shared = reused_result(owner, {**result, FINISHED_AT: now()})
             log.info("baseline already trained in %s: reused", owner_dir.name)
         else:
-            shared = {**result, STATUS: DEFERRED, DEFERRED_TO: str(owner_dir), DEFERRED_BECAUSE: why,
-                      FINISHED_AT: now()}
+            shared = {
+                **result,
+                STATUS: DEFERRED,
+                DEFERRED_TO: str(owner_dir),
+                DEFERRED_BECAUSE: why,
+                FINISHED_AT: now(),
+            }
             log.info("baseline deferred to %s (%s); this job ends here", owner_dir.name, why)
         write_result(job_dir, shared)
     return shared
 
 
-def choose_owner(twins: list[tuple[Path, dict[str, Any]]], stale_after: float, previous: dict[str, Any] | None,
-                 can_resume: bool) -> tuple[Path, dict[str, Any], str] | None:
+def choose_owner(
+    twins: list[tuple[Path, dict[str, Any]]], stale_after: float, previous: dict[str, Any] | None, can_resume: bool
+) -> tuple[Path, dict[str, Any], str] | None:
     """The twin this job takes its baseline from, and why; None: this job trains it.
 
     The election's order, with this job ranked among the resumable ones when it can resume its
@@ -73,8 +86,11 @@ def choose_owner(twins: list[tuple[Path, dict[str, Any]]], stale_after: float, p
             return DONE
         if is_live(owner_dir, owner, stale_after):
             return ELSEWHERE
-        if owner[STATUS] == RUNNING and checkpoint_complete(owner_dir / LAST_CHECKPOINT) \
-                and not _deferred_before(previous, owner_dir):
+        if (
+            owner[STATUS] == RUNNING
+            and checkpoint_complete(owner_dir / LAST_CHECKPOINT)
+            and not _deferred_before(previous, owner_dir)
+        ):
             return RESUMABLE
         return NEW
 
@@ -86,6 +102,9 @@ def choose_owner(twins: list[tuple[Path, dict[str, Any]]], stale_after: float, p
 
 
 def _deferred_before(previous: dict[str, Any] | None, owner_dir: Path) -> bool:
-    return bool(previous) and previous.get(STATUS) == DEFERRED \
-        and Path(str(previous.get(DEFERRED_TO))).name == owner_dir.name \
+    return (
+        bool(previous)
+        and previous.get(STATUS) == DEFERRED
+        and Path(str(previous.get(DEFERRED_TO))).name == owner_dir.name
         and previous.get(DEFERRED_BECAUSE) == WHY[RESUMABLE]
+    )

@@ -5,6 +5,7 @@ Why two GFLOPs: papers quote ultralytics' figure (thop on a small stride-sized p
 640 px), which misses work that grows faster than H*W and anything thop does not know. The exact
 figure runs the real input size through torch's FlopCounterMode. See README "How we measure".
 """
+
 from __future__ import annotations
 
 import statistics
@@ -26,15 +27,26 @@ def measure_model(cfg: dict[str, Any], arch: Architecture, model, model_file: Pa
     """Params (also as added over the plain model), both GFLOPs, latency and, if asked, ONNX export."""
     opts, imgsz = cfg["measure"], cfg["train"]["imgsz"]
     nc = len(cfg["dataset"]["names"])
-    baseline = model if cfg["attn"]["name"] == BASELINE else build_model({**plain_graph(arch.base), "scale": arch.scale},
-                                                                        nc=nc)
+    baseline = (
+        model
+        if cfg["attn"]["name"] == BASELINE
+        else build_model({**plain_graph(arch.base), "scale": arch.scale}, nc=nc)
+    )
     fused = _inference_copy(model)  # one fused copy for every count and timing
     figures = {**params(model, params(baseline)["params"]), **gflops(fused, imgsz)}
     capacity = attention.capacity_report(model)  # a capacity control: its params next to the matched module's
     if capacity:
         figures["capacity"] = capacity
-    figures.update(latency(fused, imgsz, device=measure_device(cfg["train"].get("device")),
-                           threads=opts.get("threads"), runs=opts["latency_runs"], batch=opts["throughput_batch"]))
+    figures.update(
+        latency(
+            fused,
+            imgsz,
+            device=measure_device(cfg["train"].get("device")),
+            threads=opts.get("threads"),
+            runs=opts["latency_runs"],
+            batch=opts["throughput_batch"],
+        )
+    )
     if opts.get("onnx"):
         figures.update(onnx_export(model_file, job_dir / "export", imgsz, nc))
     return figures
@@ -54,8 +66,11 @@ def measure_device(device: Any) -> str:
 def gflops(model: torch.nn.Module, imgsz: int) -> dict[str, Any]:
     """Both GFLOPs figures: ultralytics' (at 640 px) and the exact one at the job's image size."""
     fused = _inference_copy(model)
-    return {"gflops": round(ultralytics_gflops(fused, 640), 3), "gflops_exact": round(exact_gflops(fused, imgsz), 4),
-            "gflops_exact_imgsz": imgsz}
+    return {
+        "gflops": round(ultralytics_gflops(fused, 640), 3),
+        "gflops_exact": round(exact_gflops(fused, imgsz), 4),
+        "gflops_exact_imgsz": imgsz,
+    }
 
 
 def params(model: torch.nn.Module, baseline_params: int | None = None) -> dict[str, int | None]:
@@ -80,8 +95,16 @@ def exact_gflops(model: torch.nn.Module, imgsz: int) -> float:
     return total / 1e9
 
 
-def latency(model: torch.nn.Module, imgsz: int, *, device: str = "cpu", threads: int | None = None,
-            runs: int = 20, warmup: int = 3, batch: int = 8) -> dict[str, Any]:
+def latency(
+    model: torch.nn.Module,
+    imgsz: int,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    runs: int = 20,
+    warmup: int = 3,
+    batch: int = 8,
+) -> dict[str, Any]:
     """Median ms per image at batch 1 and images/s at `batch`, fused model, fixed thread count."""
     previous_threads = torch.get_num_threads()
     if threads:

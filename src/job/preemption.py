@@ -10,6 +10,7 @@ Two regimes, chosen by who already handles the signals when the job starts:
 - otherwise (basic and parallel launchers) SIGTERM and SIGUSR1 raise Preempted in the job, which
   records itself as interrupted, and the next run of the sweep resumes it.
 """
+
 from __future__ import annotations
 
 import signal
@@ -72,6 +73,7 @@ class preemption_signals:
         def handle(signum, frame):
             self.received.append(signal.Signals(signum).name)
             requeue(signum, frame)  # submitit: checkpoint, `scontrol requeue`, SystemExit
+
         return handle
 
     def __exit__(self, *exc) -> None:

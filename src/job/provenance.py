@@ -1,4 +1,5 @@
 """Versions and times a result records, so a number can be traced to the code that made it."""
+
 from __future__ import annotations
 
 import platform
@@ -13,8 +14,13 @@ def versions() -> dict[str, str | None]:
     import hydra
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": version("ultralytics"),
-            "hydra": hydra.__version__, "git_commit": git_commit()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "ultralytics": version("ultralytics"),
+        "hydra": hydra.__version__,
+        "git_commit": git_commit(),
+    }
 
 
 def git_commit() -> str | None:

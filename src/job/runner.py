@@ -6,6 +6,7 @@ skips it ("running elsewhere"), and keeps its result.json's heartbeat fresh whil
 written atomically, whatever happened: a failure is recorded there instead of propagating, so one
 bad job never takes the rest of a sweep down.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,9 +72,15 @@ from src.ultralytics_glue.console import EPOCHS, epoch_line, job_console
 log = logging.getLogger(__name__)
 
 
-def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None = None,
-            placement: Placement | None = None, tracking_group: str | None = None,
-            pos_label: str | None = None, resume_command: str | None = None) -> dict[str, Any]:
+def run_job(
+    cfg: DictConfig | dict,
+    job_dir: Path,
+    overrides: list[str] | None = None,
+    placement: Placement | None = None,
+    tracking_group: str | None = None,
+    pos_label: str | None = None,
+    resume_command: str | None = None,
+) -> dict[str, Any]:
     """Run one job, or skip / resume it when its directory already holds this config's work, or
     skip it when it is live elsewhere (another launch of the sweep, another host).
 
@@ -92,8 +99,9 @@ def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None =
     stale_after = stale_after_of(plain)
     with job_lock(job_dir) as locked:  # at most one live run per job dir, on any launch
         previous = read_result_or_none(job_dir)
-        state = job_state(job_dir, previous, config_hash(plain), bool(plain.get("dry_run")), stale_after,
-                          own_lock=locked)
+        state = job_state(
+            job_dir, previous, config_hash(plain), bool(plain.get("dry_run")), stale_after, own_lock=locked
+        )
         if not locked and state.kind != DONE:  # its lock is held: another process has it in hand
             state = JobState(ELSEWHERE)
         if state.kind == DONE:
@@ -105,13 +113,30 @@ def run_job(cfg: DictConfig | dict, job_dir: Path, overrides: list[str] | None =
             return {**(previous or empty_result(**{JOB_DIR: str(job_dir)})), SKIPPED: f"running elsewhere ({where})"}
         if previous is not None and state.detail:
             log.info("%s: %s", job_dir.name, state)
-        return _attempt(plain, job_dir, previous, state.kind == RESUMABLE, stale_after, overrides,
-                        tracking_group, pos_label, resume_command)
+        return _attempt(
+            plain,
+            job_dir,
+            previous,
+            state.kind == RESUMABLE,
+            stale_after,
+            overrides,
+            tracking_group,
+            pos_label,
+            resume_command,
+        )
 
 
-def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | None, resume: bool,
-             stale_after: float, overrides: list[str] | None, tracking_group: str | None,
-             pos_label: str | None, resume_command: str | None = None) -> dict[str, Any]:
+def _attempt(
+    plain: dict[str, Any],
+    job_dir: Path,
+    previous: dict[str, Any] | None,
+    resume: bool,
+    stale_after: float,
+    overrides: list[str] | None,
+    tracking_group: str | None,
+    pos_label: str | None,
+    resume_command: str | None = None,
+) -> dict[str, Any]:
     """The job itself, under its lock: announce, share the baseline or train, record."""
     last = job_dir / LAST_CHECKPOINT
     try:
@@ -119,10 +144,20 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
         ident = identity(plain, pos_label)
     except (KeyError, TypeError, ValueError, AttributeError):  # malformed config: the checks name the problem
         ident = {}
-    result = empty_result(**ident, **{JOB_DIR: str(job_dir), OVERRIDES: list(overrides or []),
-                                      CONFIG_HASH: config_hash(plain), TRAIN_KEY: train_key(plain),
-                                      "versions": versions(), STARTED_AT: now(), HOST: socket.gethostname(),
-                                      PID: os.getpid(), STALE_AFTER: stale_after})
+    result = empty_result(
+        **ident,
+        **{
+            JOB_DIR: str(job_dir),
+            OVERRIDES: list(overrides or []),
+            CONFIG_HASH: config_hash(plain),
+            TRAIN_KEY: train_key(plain),
+            "versions": versions(),
+            STARTED_AT: now(),
+            HOST: socket.gethostname(),
+            PID: os.getpid(),
+            STALE_AFTER: stale_after,
+        },
+    )
     try:  # before the announce, the baseline share, W&B, the dataset and the model: a bad value costs nothing
         arch = _checked(plain)
     except Exception as exc:  # recorded, not raised: see the module docstring
@@ -135,14 +170,26 @@ def _attempt(plain: dict[str, Any], job_dir: Path, previous: dict[str, Any] | No
     if shared is not None:
         return shared
     tracker = tracking.start_job_run(
-        plain.get("logger"), plain, job_dir, group=tracking_group or f"run-{job_dir.name}",
-        name=run_name(overrides), tags=[ident.get(k) for k in (DATASET, MODEL, ATTN, POS) if ident.get(k)],
-        identity={k: ident[k] for k in (ATTN, POS, DATASET, MODEL, SEED) if k in ident})
+        plain.get("logger"),
+        plain,
+        job_dir,
+        group=tracking_group or f"run-{job_dir.name}",
+        name=run_name(overrides),
+        tags=[ident.get(k) for k in (DATASET, MODEL, ATTN, POS) if ident.get(k)],
+        identity={k: ident[k] for k in (ATTN, POS, DATASET, MODEL, SEED) if k in ident},
+    )
     with preemption_signals() as received, Heartbeat(job_dir / RESULT_FILE, interval(stale_after)):
         try:
             with job_console(job_dir, plain.get("console", EPOCHS)) as console:
-                _run(plain, arch, job_dir, result, ident.get("pos"), resume_from=last if resume else None,
-                     on_epoch=_beating(job_dir, result, tracker.log_epoch, console, plain["train"]["epochs"]))
+                _run(
+                    plain,
+                    arch,
+                    job_dir,
+                    result,
+                    ident.get("pos"),
+                    resume_from=last if resume else None,
+                    on_epoch=_beating(job_dir, result, tracker.log_epoch, console, plain["train"]["epochs"]),
+                )
         except BaseException as exc:  # recorded, not raised: see the module docstring
             if received:  # Preempted, or submitit's SystemExit after it requeued the job
                 result.update({STATUS: RUNNING, INTERRUPTED: True, ERROR: interrupted_by(received[0], resume_command)})
@@ -181,10 +228,12 @@ def _checked(plain: dict[str, Any]):
     return check_config(plain, settings.train_arg_names())
 
 
-def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable, console: IO[str] | None = None,
-             epochs: int = 0) -> Callable:
+def _beating(
+    job_dir: Path, result: dict[str, Any], log_epoch: Callable, console: IO[str] | None = None, epochs: int = 0
+) -> Callable:
     """The on_epoch callback: record the epoch in result.json (a heartbeat too), log it, and print
     its line on `console` (None: ultralytics prints its own)."""
+
     def on_epoch(epoch: int, values: dict[str, float]) -> None:
         result[EPOCHS_DONE] = epoch
         try:
@@ -194,11 +243,19 @@ def _beating(job_dir: Path, result: dict[str, Any], log_epoch: Callable, console
         log_epoch(epoch, values)
         if console is not None:
             print(epoch_line(job_dir.name, epoch, epochs, values), file=console, flush=True)
+
     return on_epoch
 
 
-def _run(plain: dict[str, Any], arch, job_dir: Path, result: dict[str, Any], pos_label: str,
-         resume_from: Path | None, on_epoch=None) -> None:
+def _run(
+    plain: dict[str, Any],
+    arch,
+    job_dir: Path,
+    result: dict[str, Any],
+    pos_label: str,
+    resume_from: Path | None,
+    on_epoch=None,
+) -> None:
     from src.ultralytics_glue import settings
     from src.ultralytics_glue.model import build_model
 
@@ -210,9 +267,13 @@ def _run(plain: dict[str, Any], arch, job_dir: Path, result: dict[str, Any], pos
         result.update(pos_after=None, pos_replace=None, pos_inside=None, pos_inside_mode=None)
     else:  # the indices the position resolved to in this base (as configured: `pos_configured`)
         position = arch.position
-        result.update(pos_after=position.after, pos_replace=position.replace, pos_inside=position.inside,
-                      pos_inside_mode=position.inside_mode if position.inside else None,
-                      inside_blocks=rewrite.inside)
+        result.update(
+            pos_after=position.after,
+            pos_replace=position.replace,
+            pos_inside=position.inside,
+            pos_inside_mode=position.inside_mode if position.inside else None,
+            inside_blocks=rewrite.inside,
+        )
     if not plain.get("dry_run"):  # a missing dataset fails here, before any model is built
         data_yaml = data.prepare(plain["dataset"], Path(plain["paths"]["cache"]))
         result["data_yaml"] = str(data_yaml)
@@ -226,4 +287,3 @@ def _run(plain: dict[str, Any], arch, job_dir: Path, result: dict[str, Any], pos
     write_result(job_dir, result)  # the heartbeat, and when setup ended (how long twins may take)
     result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch))
     result[STATUS] = COMPLETED
-

@@ -1,5 +1,6 @@
 """The job's ultralytics training, and what is read back from it: metrics, curve, and the
 evaluation pass's per-class AP, AP by size, PR curve and matches (README "Evaluation protocol")."""
+
 from __future__ import annotations
 
 import time
@@ -38,17 +39,27 @@ def train_args(cfg: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def train_and_read(cfg: dict[str, Any], model_file: Path, data_yaml: Path, job_dir: Path,
-                   resume_from: Path | None, on_epoch: Callable | None = None) -> dict[str, Any]:
+def train_and_read(
+    cfg: dict[str, Any],
+    model_file: Path,
+    data_yaml: Path,
+    job_dir: Path,
+    resume_from: Path | None,
+    on_epoch: Callable | None = None,
+) -> dict[str, Any]:
     """Train (or resume) into `job_dir/train`; the result fields the run gives."""
     by_size = cfg["measure"]["ap_by_size"]
     if resume_from is not None and trainer.training_finished(resume_from):
         return _finished_run(cfg, data_yaml, job_dir, by_size)
     started = time.perf_counter()
-    metrics, run = trainer.train(model_file, data_yaml, job_dir, train_args(cfg), resume_from,
-                                 on_epoch=on_epoch, ap_by_size=by_size)
-    fields: dict[str, Any] = {METRICS: metrics, TRAIN_SECONDS: round(time.perf_counter() - started, 2),
-                              "transferred": getattr(run, "transferred", None)}
+    metrics, run = trainer.train(
+        model_file, data_yaml, job_dir, train_args(cfg), resume_from, on_epoch=on_epoch, ap_by_size=by_size
+    )
+    fields: dict[str, Any] = {
+        METRICS: metrics,
+        TRAIN_SECONDS: round(time.perf_counter() - started, 2),
+        "transferred": getattr(run, "transferred", None),
+    }
     fields.update(learning_curve(JobDir(job_dir).results_csv))
     kept = final_validation(cfg, run, data_yaml, job_dir, by_size)
     scores = kept.pop("scores")
@@ -74,8 +85,10 @@ def learning_curve(results_csv: Path) -> dict[str, Any]:
     """Where the per-epoch curve is and which epoch was best (by mAP50-95, ultralytics' fitness)."""
     if not results_csv.exists():
         return {CURVE: None, BEST_EPOCH: None}
-    return {CURVE: str(results_csv.relative_to(results_csv.parents[1])),
-            BEST_EPOCH: names.best_epoch(names.read_results_csv(results_csv))}
+    return {
+        CURVE: str(results_csv.relative_to(results_csv.parents[1])),
+        BEST_EPOCH: names.best_epoch(names.read_results_csv(results_csv)),
+    }
 
 
 def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, by_size: bool) -> dict[str, Any]:
@@ -92,15 +105,29 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
     source = FINAL_VALIDATION
     if record is None:
         train = cfg["train"]
-        record = validation.revalidate(_checkpoint(run, job_dir, checkpoint), data_yaml, job_dir, train["imgsz"],
-                                       train["batch"], train_args(cfg).get("device"), ap_by_size=by_size, split=split)
+        record = validation.revalidate(
+            _checkpoint(run, job_dir, checkpoint),
+            data_yaml,
+            job_dir,
+            train["imgsz"],
+            train["batch"],
+            train_args(cfg).get("device"),
+            ap_by_size=by_size,
+            split=split,
+        )
         source = SECOND_VALIDATION if final else EVALUATION_PASS
     write_pr_curve(JobDir(job_dir).pr_curve, *record.pr_curve)
     atomic_write(JobDir(job_dir).matches, lambda fh: np.savez_compressed(fh, **record.matches), binary=True)
-    return {METRICS: record.metrics, "scores": record.scores, PER_CLASS: record.per_class,
-            CLASS_NAMES: list(record.per_class), AP_BY_SIZE_FROM: source,
-            MATCHES_FILE_KEY: MATCHES_FILE, PR_CURVE_FILE_KEY: PR_CURVE_FILE,
-            "metrics_ci": test_set_ci(record.matches, int((cfg.get("aggregate") or {}).get("bootstrap", 0)))}
+    return {
+        METRICS: record.metrics,
+        "scores": record.scores,
+        PER_CLASS: record.per_class,
+        CLASS_NAMES: list(record.per_class),
+        AP_BY_SIZE_FROM: source,
+        MATCHES_FILE_KEY: MATCHES_FILE,
+        PR_CURVE_FILE_KEY: PR_CURVE_FILE,
+        "metrics_ci": test_set_ci(record.matches, int((cfg.get("aggregate") or {}).get("bootstrap", 0))),
+    }
 
 
 def _checkpoint(run, job_dir: Path, checkpoint: str) -> Path:

@@ -6,11 +6,21 @@ aggregator still never imports the job or torch. One job per module: `matches` (
 `matches.npz`, validated), `engine` (ultralytics' mAP from them, any image weights), `bootstrap`
 (resampling images: one run's CI, two runs' paired Δ).
 """
+
 from __future__ import annotations
 
 from .bootstrap import bootstrap_ci, bootstrap_replicates, paired_bootstrap_delta, paired_replicates, resample_counts
 from .engine import map_from_matches
 from .matches import Matches, as_matches, load_matches
 
-__all__ = ["Matches", "as_matches", "bootstrap_ci", "bootstrap_replicates", "load_matches", "map_from_matches",
-           "paired_bootstrap_delta", "paired_replicates", "resample_counts"]
+__all__ = [
+    "Matches",
+    "as_matches",
+    "bootstrap_ci",
+    "bootstrap_replicates",
+    "load_matches",
+    "map_from_matches",
+    "paired_bootstrap_delta",
+    "paired_replicates",
+    "resample_counts",
+]

@@ -6,6 +6,7 @@ the precision envelope, 101-point interpolation with `np.interp` and the trapezo
 mean over the classes that have ground truth (a class with ground truth but no detections counts
 as AP 0; detections of a class without ground truth are ignored; no ground truth at all gives 0).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -15,10 +16,10 @@ import numpy as np
 
 from .matches import Matches, as_matches, integral
 
-AP_X = np.linspace(0, 1, 101)        # ultralytics' _AP_X: the 101 recall points (COCO)
+AP_X = np.linspace(0, 1, 101)  # ultralytics' _AP_X: the 101 recall points (COCO)
 _AP_DX = np.diff(AP_X)
 _AP_X_EXT = np.append(AP_X, np.inf)  # index 101: "beyond every recall point"
-_EPS = 1e-16                         # ultralytics' ap_per_class eps in recall = tp / (n + eps)
+_EPS = 1e-16  # ultralytics' ap_per_class eps in recall = tp / (n + eps)
 
 
 class Plan:
@@ -54,13 +55,13 @@ class Plan:
         cls_start = np.searchsorted(ci, np.arange(C), "left")
         cls_end = np.searchsorted(ci, np.arange(C), "right")
         self.cls_start, self.cls_end = cls_start, cls_end
-        tj, ti = np.nonzero(m.tp[order].T)          # threshold-major, then class, then confidence
+        tj, ti = np.nonzero(m.tp[order].T)  # threshold-major, then class, then confidence
         seg = tj * C + ci[ti]
         E = ti.size
         self.ent_pred, self.ent_cls_start = ti, cls_start[ci[ti]]
         per_seg = np.bincount(seg, minlength=K)
         seg_ent_start = np.concatenate([[0], np.cumsum(per_seg)[:-1]])
-        self.ent_seg_start = seg_ent_start[seg]     # first entry of each entry's segment
+        self.ent_seg_start = seg_ent_start[seg]  # first entry of each entry's segment
         self.seg_ent_start, self.seg_ent_end = seg_ent_start, seg_ent_start + per_seg
         self.seg_cls = np.arange(K) % C
         L = 3 * per_seg + 1
@@ -76,7 +77,7 @@ class Plan:
         pt_seg = np.repeat(np.arange(K), L)
         self.pt_cls = pt_seg % C
         self.pt_seg = pt_seg
-        self.offset = 2.0 * (K - pt_seg)             # keeps the reverse running max inside a segment
+        self.offset = 2.0 * (K - pt_seg)  # keeps the reverse running max inside a segment
         gt_order = np.argsort(gt_ci, kind="stable")
         self.gt_image = m.gt_image[gt_order]
         self.gt_cls_start = np.searchsorted(gt_ci[gt_order], np.arange(C), "left")
@@ -105,11 +106,11 @@ class Plan:
         # detections: weights, running totals per class
         w = counts[:, self.pred_image]
         W = np.zeros((B, self.P + 1), it)
-        np.cumsum(w, axis=1, dtype=it, out=W[:, 1:])           # W[:, i] = weight of detections before i
-        w_tot = W[:, self.cls_end] - W[:, self.cls_start]       # (B, C)
+        np.cumsum(w, axis=1, dtype=it, out=W[:, 1:])  # W[:, i] = weight of detections before i
+        w_tot = W[:, self.cls_end] - W[:, self.cls_start]  # (B, C)
         ep = self.ent_pred
         w_e = w[:, ep]
-        before = W[:, ep] - W[:, self.ent_cls_start]            # same-class detections ranked before (tp + fp)
+        before = W[:, ep] - W[:, self.ent_cls_start]  # same-class detections ranked before (tp + fp)
         cs = np.zeros((B, self.E + 1), it)
         np.cumsum(w_e, axis=1, dtype=it, out=cs[:, 1:])
         tp_after = cs[:, 1:] - cs[:, self.ent_seg_start]
@@ -121,9 +122,9 @@ class Plan:
         del w, W, w_e, before, cs, tp_after, tp_prev, u
         tp_f = tp_pts.astype(np.float64)
         prec = np.ones((B, M))
-        np.divide(tp_f, den_pts, out=prec, where=den_pts > 0)   # no detection yet: precision 1 (the sentinel's)
+        np.divide(tp_f, den_pts, out=prec, where=den_pts > 0)  # no detection yet: precision 1 (the sentinel's)
         del den_pts
-        recall = tp_f / (n_gt[:, self.pt_cls] + _EPS)           # as ultralytics: tpc / (n_l + eps)
+        recall = tp_f / (n_gt[:, self.pt_cls] + _EPS)  # as ultralytics: tpc / (n_l + eps)
         del tp_f, tp_pts
         # precision envelope: running max from the right within each segment
         prec += self.offset
@@ -137,8 +138,8 @@ class Plan:
         k += (np.arange(B, dtype=np.int64)[:, None] * K + self.pt_seg) * 102
         hist = np.bincount(k.ravel(), minlength=B * K * 102).reshape(B, K, 102)
         del k
-        cnt = np.cumsum(hist, axis=2)[:, :, :101]               # >= 1: each segment starts at recall 0
-        full = cnt >= self.L[None, :, None]                     # x >= the last recall: ultralytics gives 0
+        cnt = np.cumsum(hist, axis=2)[:, :, :101]  # >= 1: each segment starts at recall 0
+        full = cnt >= self.L[None, :, None]  # x >= the last recall: ultralytics gives 0
         left = self.pt_start[None, :, None] + cnt - 1
         right = np.minimum(left + 1, (self.pt_start + self.L - 1)[None, :, None])
         rows = (np.arange(B) * M)[:, None, None]
@@ -147,7 +148,7 @@ class Plan:
         xr, yr = rf[rows + right], ef[rows + right]
         dx = np.where(full, 1.0, xr - xl)
         slope = (yr - yl) / dx
-        y = np.where(full, 0.0, slope * (AP_X - xl) + yl)       # np.interp between the two points
+        y = np.where(full, 0.0, slope * (AP_X - xl) + yl)  # np.interp between the two points
         ap = (_AP_DX * (y[:, :, 1:] + y[:, :, :-1]) / 2.0).sum(axis=2).reshape(B, T, C)  # trapezoid
         present = n_gt > 0
         nc = present.sum(axis=1)
@@ -158,8 +159,9 @@ class Plan:
         return out
 
 
-def map_from_matches(m: Matches | Mapping[str, Any], weights: Sequence[int] | np.ndarray | None = None) \
-        -> tuple[float, float]:
+def map_from_matches(
+    m: Matches | Mapping[str, Any], weights: Sequence[int] | np.ndarray | None = None
+) -> tuple[float, float]:
     """(mAP50-95, mAP50) of the matches, exactly as ultralytics' ap_per_class computes it.
 
     `weights`: one whole number per image, how many times it is in the set (a bootstrap resample);
@@ -175,4 +177,3 @@ def map_from_matches(m: Matches | Mapping[str, Any], weights: Sequence[int] | np
         counts = integral("weights", counts, "map_from_matches")[None]
     r = Plan(m).evaluate(counts)[0]
     return float(r[0]), float(r[1])
-

@@ -1,6 +1,7 @@
 """One validation's matches (what `matches.npz` holds), validated: shapes, dtypes, index ranges,
 one-to-one matching; every error names the array at fault.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,14 +18,14 @@ KEYS = ("tp", "conf", "pred_cls", "pred_image", "gt_cls", "gt_image", "n_images"
 class Matches:
     """One validation's matches: what ultralytics' DetectionValidator accumulates, plus image indices."""
 
-    tp: np.ndarray          # bool (P, T): prediction p is a true positive at IoU threshold t
-    conf: np.ndarray        # float (P,), dtype kept as saved (the sort order of ties depends on it)
-    pred_cls: np.ndarray    # int64 (P,)
+    tp: np.ndarray  # bool (P, T): prediction p is a true positive at IoU threshold t
+    conf: np.ndarray  # float (P,), dtype kept as saved (the sort order of ties depends on it)
+    pred_cls: np.ndarray  # int64 (P,)
     pred_image: np.ndarray  # int64 (P,) in [0, n_images)
-    gt_cls: np.ndarray      # int64 (G,)
-    gt_image: np.ndarray    # int64 (G,) in [0, n_images)
+    gt_cls: np.ndarray  # int64 (G,)
+    gt_image: np.ndarray  # int64 (G,) in [0, n_images)
     n_images: int
-    iouv: np.ndarray        # float (T,); column 0 is mAP50's threshold, as in ultralytics
+    iouv: np.ndarray  # float (T,); column 0 is mAP50's threshold, as in ultralytics
 
     @property
     def n_predictions(self) -> int:
@@ -60,8 +61,10 @@ def as_matches(data: Matches | Mapping[str, Any], source: str = "matches") -> Ma
         raise ValueError(f"{source}: missing {', '.join(missing)} (need {', '.join(KEYS)})")
     arr = {k: np.asarray(data[k]) for k in KEYS}
     n_images = arr["n_images"]
-    if n_images.shape != () or not (np.issubdtype(n_images.dtype, np.integer)
-                                    or (np.issubdtype(n_images.dtype, np.floating) and float(n_images).is_integer())):
+    if n_images.shape != () or not (
+        np.issubdtype(n_images.dtype, np.integer)
+        or (np.issubdtype(n_images.dtype, np.floating) and float(n_images).is_integer())
+    ):
         raise ValueError(f"{source}: n_images must be one whole number, got {n_images!r}")
     n_images = int(n_images)
     if n_images < 1:
@@ -70,8 +73,10 @@ def as_matches(data: Matches | Mapping[str, Any], source: str = "matches") -> Ma
     if tp.ndim != 2 or tp.shape[1] < 1:
         raise ValueError(f"{source}: tp must be 2-D (predictions, IoU thresholds), got shape {tp.shape}")
     if tp.dtype != bool:
-        if not (np.issubdtype(tp.dtype, np.integer) or np.issubdtype(tp.dtype, np.floating)) \
-                or not np.isin(tp, (0, 1)).all():
+        if (
+            not (np.issubdtype(tp.dtype, np.integer) or np.issubdtype(tp.dtype, np.floating))
+            or not np.isin(tp, (0, 1)).all()
+        ):
             raise ValueError(f"{source}: tp must be boolean (or 0/1), got dtype {tp.dtype}")
         tp = tp.astype(bool)
     n_pred, n_thr = tp.shape
@@ -88,8 +93,9 @@ def as_matches(data: Matches | Mapping[str, Any], source: str = "matches") -> Ma
         raise ValueError(f"{source}: conf holds NaN or infinite values")
     gt_cls, gt_image = arr["gt_cls"], arr["gt_image"]
     if gt_cls.ndim != 1 or gt_image.shape != gt_cls.shape:
-        raise ValueError(f"{source}: gt_cls and gt_image must be 1-D of one length, got {gt_cls.shape} "
-                         f"and {gt_image.shape}")
+        raise ValueError(
+            f"{source}: gt_cls and gt_image must be 1-D of one length, got {gt_cls.shape} and {gt_image.shape}"
+        )
     pred_cls = integral("pred_cls", arr["pred_cls"], source)
     pred_image = integral("pred_image", arr["pred_image"], source)
     gt_cls, gt_image = integral("gt_cls", gt_cls, source), integral("gt_image", gt_image, source)
@@ -97,8 +103,16 @@ def as_matches(data: Matches | Mapping[str, Any], source: str = "matches") -> Ma
         if a.size and a.max() >= n_images:
             raise ValueError(f"{source}: {k} holds image {int(a.max())}, but n_images is {n_images}")
     _check_one_to_one(tp, pred_cls, pred_image, gt_cls, gt_image, iouv, source)
-    return Matches(tp=tp, conf=conf, pred_cls=pred_cls, pred_image=pred_image, gt_cls=gt_cls,
-                   gt_image=gt_image, n_images=n_images, iouv=iouv.astype(np.float64))
+    return Matches(
+        tp=tp,
+        conf=conf,
+        pred_cls=pred_cls,
+        pred_image=pred_image,
+        gt_cls=gt_cls,
+        gt_image=gt_image,
+        n_images=n_images,
+        iouv=iouv.astype(np.float64),
+    )
 
 
 def _check_one_to_one(tp, pred_cls, pred_image, gt_cls, gt_image, iouv, source) -> None:
@@ -110,16 +124,18 @@ def _check_one_to_one(tp, pred_cls, pred_image, gt_cls, gt_image, iouv, source) 
     gt_key = gt_image * n_cls + gt_cls
     p_key = pred_image[hit] * n_cls + pred_cls[hit]
     keys, inv = np.unique(np.concatenate([gt_key, p_key]), return_inverse=True)
-    n_gt = np.bincount(inv[:gt_key.size], minlength=keys.size)
+    n_gt = np.bincount(inv[: gt_key.size], minlength=keys.size)
     n_tp = np.zeros((keys.size, tp.shape[1]), np.int64)
-    np.add.at(n_tp, inv[gt_key.size:], tp[hit].astype(np.int64))
+    np.add.at(n_tp, inv[gt_key.size :], tp[hit].astype(np.int64))
     bad = np.argwhere(n_tp > n_gt[:, None])
     if bad.size:
         k, t = bad[0]
         img, cls = divmod(int(keys[k]), n_cls)
-        raise ValueError(f"{source}: image {img}, class {cls}: {int(n_tp[k, t])} true positives at IoU "
-                         f"{float(iouv[t]):.2f} but {int(n_gt[k])} ground-truth boxes; tp must come from "
-                         f"one-to-one matching")
+        raise ValueError(
+            f"{source}: image {img}, class {cls}: {int(n_tp[k, t])} true positives at IoU "
+            f"{float(iouv[t]):.2f} but {int(n_gt[k])} ground-truth boxes; tp must come from "
+            f"one-to-one matching"
+        )
 
 
 def load_matches(path: str | Path) -> Matches:

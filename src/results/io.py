@@ -3,6 +3,7 @@
 A job writes exactly one `result.json` into its job directory, whatever happened, and the
 aggregator reads nothing else (plus Hydra's `.hydra/` files where it needs the choices).
 """
+
 from __future__ import annotations
 
 import json

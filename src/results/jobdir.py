@@ -4,6 +4,7 @@ the figures read there, and none of them builds a path of its own.
 `train/` is ultralytics' run dir (its `project/name`): checkpoints and `results.csv` are where
 ultralytics puts them; the rest is ours.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULT_FILE = "result.json"
-RUN_LOG = "run.log"                             # the job's log: Hydra's job log and, by default, ultralytics' output
-TRAIN_DIR = Path("train")                       # ultralytics' run dir inside the job dir
+RUN_LOG = "run.log"  # the job's log: Hydra's job log and, by default, ultralytics' output
+TRAIN_DIR = Path("train")  # ultralytics' run dir inside the job dir
 WEIGHTS_DIR = TRAIN_DIR / "weights"
 LAST_CHECKPOINT = WEIGHTS_DIR / "last.pt"
 BEST_CHECKPOINT = WEIGHTS_DIR / "best.pt"
-RESULTS_CSV = TRAIN_DIR / "results.csv"         # ultralytics' per-epoch log
-MATCHES_FILE = "matches.npz"                    # the final validation's per-prediction matches
-PR_CURVE_FILE = "pr_curve.csv"                  # its mean precision-recall curve at IoU 0.5
+RESULTS_CSV = TRAIN_DIR / "results.csv"  # ultralytics' per-epoch log
+MATCHES_FILE = "matches.npz"  # the final validation's per-prediction matches
+PR_CURVE_FILE = "pr_curve.csv"  # its mean precision-recall curve at IoU 0.5
 
 
 def _inside(relative: str | Path) -> property:

@@ -5,6 +5,7 @@ The one home of these names. Jobs write them (src/job), the sweep judges job dir
 src/visualize); none of them spells a key or a status itself. Torch-free: reporting must work on a
 machine that only has the results.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -18,17 +19,17 @@ class Status(StrEnum):
 
     COMPLETED = "completed"
     FAILED = "failed"
-    DRY_RUN = "dry_run"    # built and measured the model, no training
-    RUNNING = "running"    # live, or stopped (interrupted / died) with the work so far recorded
+    DRY_RUN = "dry_run"  # built and measured the model, no training
+    RUNNING = "running"  # live, or stopped (interrupted / died) with the work so far recorded
     DEFERRED = "deferred"  # a baseline whose twin (same train_key and seed) trains it: see DEFERRED_TO
-    MISSING = "missing"    # aggregator only: a Hydra job dir without result.json
-    CORRUPT = "corrupt"    # aggregator only: a result.json that cannot be read
+    MISSING = "missing"  # aggregator only: a Hydra job dir without result.json
+    CORRUPT = "corrupt"  # aggregator only: a result.json that cannot be read
 
 
 COMPLETED, FAILED, DRY_RUN, RUNNING, DEFERRED, MISSING, CORRUPT = Status
 STATUSES = (COMPLETED, FAILED, DRY_RUN, RUNNING, DEFERRED)  # what a job writes
-TERMINAL = (COMPLETED, FAILED, DRY_RUN, DEFERRED)           # a job that has ended
-PROBLEMS = (FAILED, RUNNING, MISSING, CORRUPT)              # rows a table lists as problems
+TERMINAL = (COMPLETED, FAILED, DRY_RUN, DEFERRED)  # a job that has ended
+PROBLEMS = (FAILED, RUNNING, MISSING, CORRUPT)  # rows a table lists as problems
 
 # ------------------------------------------------------------------------------- top-level keys
 STATUS, ERROR, TRACEBACK = "status", "error", "traceback"
@@ -36,9 +37,9 @@ JOB_DIR, OVERRIDES, CONFIG_HASH, TRAIN_KEY = "job_dir", "overrides", "config_has
 HOST, PID, STALE_AFTER = "host", "pid", "stale_after"
 STARTED_AT, TRAIN_STARTED_AT, FINISHED_AT = "started_at", "train_started_at", "finished_at"
 TRAIN_SECONDS, EPOCHS_DONE, INTERRUPTED, RESUMED_FROM = "train_seconds", "epochs_done", "interrupted", "resumed_from"
-REUSED_FROM = "reused_from"                                   # a baseline copied from the twin that trained it
+REUSED_FROM = "reused_from"  # a baseline copied from the twin that trained it
 DEFERRED_TO, DEFERRED_BECAUSE = "deferred_to", "deferred_because"
-SKIPPED = "skipped"                                           # not a stored key: the runner's answer for a skip
+SKIPPED = "skipped"  # not a stored key: the runner's answer for a skip
 METRICS = "metrics"
 CURVE, BEST_EPOCH = "curve", "best_epoch"
 MATCHES_FILE_KEY, PR_CURVE_FILE_KEY = "matches_file", "pr_curve_file"
@@ -46,11 +47,11 @@ PER_CLASS, CLASS_NAMES = "per_class", "class_names"
 # Which split and checkpoint the final metrics, per-class AP, matches and PR curve come from (README
 # "Evaluation protocol"); results from before these keys are (val, best).
 EVAL_SPLIT, EVAL_CHECKPOINT = "eval_split", "eval_checkpoint"
-AP_BY_SIZE_FROM = "ap_by_size_from"                           # which validation pass the figures come from:
-FINAL_VALIDATION = "final_validation"                         # ultralytics' own, at the end of training (val, best)
-SECOND_VALIDATION = "second_validation"                       # best.pt on val again (multi-GPU runs keep none)
-EVALUATION_PASS = "evaluation_pass"                           # eval.checkpoint validated on eval.split once
-FINISHED_RUN = "validation_of_a_finished_run"                 # recorded after a kill past the last epoch
+AP_BY_SIZE_FROM = "ap_by_size_from"  # which validation pass the figures come from:
+FINAL_VALIDATION = "final_validation"  # ultralytics' own, at the end of training (val, best)
+SECOND_VALIDATION = "second_validation"  # best.pt on val again (multi-GPU runs keep none)
+EVALUATION_PASS = "evaluation_pass"  # eval.checkpoint validated on eval.split once
+FINISHED_RUN = "validation_of_a_finished_run"  # recorded after a kill past the last epoch
 
 # Keys every result carries (values may be None for a job that failed early).
 DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ = "dataset", "attn", "pos", "model", "seed", "epochs", "imgsz"
@@ -61,4 +62,16 @@ METRIC_KEYS = ("map50", "map50_95", "precision", "recall")  # under METRICS: our
 COST_KEYS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
 
 # What stays the job's own when it takes its numbers from the twin that trained its baseline.
-OWN_KEYS = (JOB_DIR, CONFIG_HASH, POS, POS_CONFIGURED, "pos_after", "pos_replace", OVERRIDES, HOST, PID, STARTED_AT, FINISHED_AT)
+OWN_KEYS = (
+    JOB_DIR,
+    CONFIG_HASH,
+    POS,
+    POS_CONFIGURED,
+    "pos_after",
+    "pos_replace",
+    OVERRIDES,
+    HOST,
+    PID,
+    STARTED_AT,
+    FINISHED_AT,
+)

@@ -1,5 +1,6 @@
 """Durations as people read them, and the sweep's ETA: shared by the progress lines, `plan` and the
 whereabouts of a running job."""
+
 from __future__ import annotations
 
 

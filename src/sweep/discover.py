@@ -4,6 +4,7 @@ matched nothing. One walk for the aggregator, `plan`'s estimates and anyone else
 A *job dir* is a directory holding `result.json` and/or Hydra's `.hydra/`; it is not searched
 further (its train/ output is large).
 """
+
 from __future__ import annotations
 
 import glob

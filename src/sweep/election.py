@@ -5,6 +5,7 @@ twins at the other positions take its result. The owner is the first twin (in jo
 completed the training, else the first one live elsewhere, else the first one stopped with a
 checkpoint to resume; otherwise the job asking trains it itself.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,7 +40,10 @@ def baseline_twins(sweep_dir: Path, job_dir: Path, key: str, seed: Any) -> list[
             res = read_result(path)
         except ValueError:
             continue
-        if (res.get(ATTN), res.get(TRAIN_KEY), res.get(SEED)) == (BASELINE, key, seed) \
-                and res[STATUS] not in (DEFERRED, DRY_RUN) and not res.get(REUSED_FROM):
+        if (
+            (res.get(ATTN), res.get(TRAIN_KEY), res.get(SEED)) == (BASELINE, key, seed)
+            and res[STATUS] not in (DEFERRED, DRY_RUN)
+            and not res.get(REUSED_FROM)
+        ):
             twins.append((path.parent, res))
     return sorted(twins, key=lambda t: (JobDir(t[0]).number, t[0].name))

@@ -7,6 +7,7 @@ order (hydra/_internal/core_plugins/basic_sweeper.py, `split_arguments`). Writte
 public parser, so an upgrade of Hydra's internals cannot break `plan`; a test checks it against
 real launches.
 """
+
 from __future__ import annotations
 
 import itertools

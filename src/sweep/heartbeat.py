@@ -5,6 +5,7 @@ epoch; in between, a daemon thread touches it every `interval(stale_after)` seco
 epoch never looks dead. Touching (utime with the current time, which NFS sets from the server's
 clock) changes no content, so it cannot race the runner's rewrites.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-DEFAULT_STALE_AFTER = 1800.0   # seconds: `sweep.stale_after`'s default
-MAX_INTERVAL = 120.0           # touch at least this often, whatever stale_after is
+DEFAULT_STALE_AFTER = 1800.0  # seconds: `sweep.stale_after`'s default
+MAX_INTERVAL = 120.0  # touch at least this often, whatever stale_after is
 
 
 def interval(stale_after: float) -> float:

@@ -7,6 +7,7 @@ releases the lock when its process dies however it dies, so a held lock means a 
 host; across hosts it means so only where the shared filesystem propagates locks (NFSv4, Lustre
 with `flock`, GPFS), which is why the heartbeat decides for other hosts (see `state`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,7 @@ def job_lock(job_dir: Path, wait: float = 2.0) -> Iterator[bool]:
     try:
         got = _flock(fd, fcntl.LOCK_EX, wait)
         if got is None:
-            log.warning("%s: this filesystem does not lock files; only heartbeats keep a second launch away",
-                        job_dir)
+            log.warning("%s: this filesystem does not lock files; only heartbeats keep a second launch away", job_dir)
         if got is not False:
             with contextlib.suppress(OSError):  # who holds it, for people looking at the dir
                 os.ftruncate(fd, 0)

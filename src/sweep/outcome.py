@@ -4,6 +4,7 @@ Hydra returns nothing from a multirun and the jobs themselves never raise (each 
 failure in result.json), so the end-of-sweep callback (src/sweep_end.py) ends the process with
 this status after the table has been printed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ class SweepOutcome:
     """The last aggregated sweep: its summary (counts: `n_failed`, `n_missing`, ...) or the error."""
 
     sweep_dir: str | None
-    summary: Any = None             # the aggregator's Summary, None when aggregation failed
-    error: str | None = None        # set when the aggregation itself failed
+    summary: Any = None  # the aggregator's Summary, None when aggregation failed
+    error: str | None = None  # set when the aggregation itself failed
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("n_"):  # counts come from the summary; none when there is none

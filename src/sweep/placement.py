@@ -1,4 +1,5 @@
 """Where a job runs when several run at once: Hydra's launchers do not split GPUs or threads."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ then assigned as the runner's election would (`src.job.baseline`). Estimates are
 `train_seconds` of finished, non-copied jobs with the same training settings (train_key), the
 same attention where there are such, found under the sweep dir and `paths.outputs`.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -48,17 +49,20 @@ class Planned:
     num: int
     overrides: list[str]
     job_dir: Path
-    cfg: dict[str, Any]           # the job's resolved config, as the runner gets it
+    cfg: dict[str, Any]  # the job's resolved config, as the runner gets it
     previous: dict[str, Any] | None
     state: JobState
     estimate: float | None = None  # seconds of training the next run will spend on it
-    estimate_from: int = 0         # finished jobs the estimate comes from
+    estimate_from: int = 0  # finished jobs the estimate comes from
 
 
 def wants_plan(argv: list[str]) -> bool:
     """Whether the command line asks for a plan (`plan=true`) instead of a launch."""
-    return any(a.split("=", 1)[0].lstrip("+") == "plan" and a.split("=", 1)[-1].strip().lower() in TRUE
-               for a in argv if "=" in a and not a.startswith("-"))
+    return any(
+        a.split("=", 1)[0].lstrip("+") == "plan" and a.split("=", 1)[-1].strip().lower() in TRUE
+        for a in argv
+        if "=" in a and not a.startswith("-")
+    )
 
 
 def parse_argv(argv: list[str]) -> tuple[bool, str, list[str]]:
@@ -91,14 +95,17 @@ def sweep_jobs(multirun: bool, config_name: str, overrides: list[str]) -> tuple[
 
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3", job_name="run"):
         loader = GlobalHydra.instance().config_loader()
-        master = loader.load_configuration(config_name=config_name, overrides=overrides,
-                                           run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN)
+        master = loader.load_configuration(
+            config_name=config_name, overrides=overrides, run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN
+        )
         if multirun:
             target = str(master.hydra.sweeper.get("_target_", ""))
             if not target.endswith("BasicSweeper"):
                 raise SystemExit(f"plan=true knows Hydra's basic sweeper only, not {target}")
-            batches = basic_sweep_jobs(sweep_arguments(master.hydra.sweeper.get("params"), master.hydra.overrides.task),
-                                       OverridesParser.create(config_loader=loader))
+            batches = basic_sweep_jobs(
+                sweep_arguments(master.hydra.sweeper.get("params"), master.hydra.overrides.task),
+                OverridesParser.create(config_loader=loader),
+            )
         else:
             batches = [list(master.hydra.overrides.task)]
         jobs = []
@@ -175,8 +182,7 @@ def estimate(planned: list[Planned], finished: list[dict[str, Any]]) -> None:
             continue
         key = train_key(p.cfg)
         same = [r[TRAIN_SECONDS] for r in finished if r.get(TRAIN_KEY) == key]
-        alike = [r[TRAIN_SECONDS] for r in finished if r.get(TRAIN_KEY) == key
-                 and r.get(ATTN) == p.cfg["attn"]["name"]]
+        alike = [r[TRAIN_SECONDS] for r in finished if r.get(TRAIN_KEY) == key and r.get(ATTN) == p.cfg["attn"]["name"]]
         basis = alike or same
         if not basis:
             continue
@@ -203,10 +209,14 @@ def render(sweep_dir: Path, planned: list[Planned]) -> str:
     if to_train:
         total = sum(p.estimate for p in known)
         some = f" for {len(known)} of them" if len(known) < len(to_train) else ""
-        lines.append(f"  compute for the {len(to_train)} job(s) to train: "
-                     + (f"~{format_seconds(total)} of training{some} (median of finished jobs with the same "
-                        "training settings)" if known else "no estimate (no finished job with the same training "
-                                                           "settings yet)"))
+        lines.append(
+            f"  compute for the {len(to_train)} job(s) to train: "
+            + (
+                f"~{format_seconds(total)} of training{some} (median of finished jobs with the same training settings)"
+                if known
+                else "no estimate (no finished job with the same training settings yet)"
+            )
+        )
     lines.append("  nothing was started or written; drop plan=true to launch")
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ Per-epoch progress stays ultralytics' own. State lives in the sweep directory (s
 count written once, finished jobs counted from result.json files), so the lines are right with
 launchers that run jobs in other processes or on other machines.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,7 @@ class SweepProgress(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         total = count_jobs(list(config.hydra.overrides.task), config.hydra.sweeper.get("params"))
-        state = {"started": time.time(), "total": total,
-                 "already_done": len(_terminal_results(sweep_dir))}
+        state = {"started": time.time(), "total": total, "already_done": len(_terminal_results(sweep_dir))}
         atomic_write_json(sweep_dir / STATE_FILE, state)  # a second launch of the sweep may be reading it
         print(f"[sweep] {total} job(s) -> {sweep_dir}", flush=True)
 
@@ -58,9 +58,12 @@ class SweepProgress(Callback):
         done = max(0, len(_terminal_results(sweep_dir)) - state.get("already_done", 0))
         remaining = eta(state["started"], now, done, state["total"] - state.get("already_done", 0))
         elapsed = now - getattr(self, "_job_started", now)
-        print(f"[sweep] job {config.hydra.job.num + 1}/{state['total']} end: {_label(config)} -> {outcome} "
-              f"in {format_seconds(elapsed)}; sweep {format_seconds(now - state['started'])} elapsed"
-              + (f", ETA {format_seconds(remaining)}" if remaining is not None else ""), flush=True)
+        print(
+            f"[sweep] job {config.hydra.job.num + 1}/{state['total']} end: {_label(config)} -> {outcome} "
+            f"in {format_seconds(elapsed)}; sweep {format_seconds(now - state['started'])} elapsed"
+            + (f", ETA {format_seconds(remaining)}" if remaining is not None else ""),
+            flush=True,
+        )
 
 
 def _state(config: DictConfig) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """The command that resumes a run or a sweep: what an interrupted job records and what the
 end-of-sweep report tells the user when SLURM did not requeue a job."""
+
 from __future__ import annotations
 
 import shlex
@@ -18,6 +19,12 @@ def rerun_command(hc, sweep_or_run_dir: Path) -> str:
         saved = sweep_or_run_dir / "multirun.yaml"
         task = list(OmegaConf.load(saved).hydra.overrides.task) if saved.exists() else task
     kept = [o for o in [*hc.overrides.hydra, *task] if not o.startswith(f"{key}=")]
-    words = ["python", "-m", "src.run", *(["-m"] if hc.mode == RunMode.MULTIRUN else []), *kept,
-             f"{key}={sweep_or_run_dir}"]
+    words = [
+        "python",
+        "-m",
+        "src.run",
+        *(["-m"] if hc.mode == RunMode.MULTIRUN else []),
+        *kept,
+        f"{key}={sweep_or_run_dir}",
+    ]
     return shlex.join(words)

@@ -6,6 +6,7 @@ its job lock is held (before locks: its pid is alive). Older than that it is dea
 wrote it: nobody defers to it, and the next run resumes it from `last.pt`. The clocks of the
 hosts and of the file server are assumed to agree to well within `stale_after`.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,13 @@ from src.sweep.clock import format_seconds
 
 # Job states, in the words `plan` prints.
 DONE, ELSEWHERE, RESUMABLE, FAILED_STATE, DEFERRED_STATE, NEW = (
-    "done", "running elsewhere", "resumable", FAILED, "deferred to a baseline", "new")
+    "done",
+    "running elsewhere",
+    "resumable",
+    FAILED,
+    "deferred to a baseline",
+    "new",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,9 @@ def stale_after_of(cfg: dict[str, Any] | None) -> float:
     return float(value) if value is not None else heartbeat.DEFAULT_STALE_AFTER
 
 
-def is_live(job_dir: Path, result: dict[str, Any], stale_after: float, *, own_lock: bool = False,
-            now: float | None = None) -> bool:
+def is_live(
+    job_dir: Path, result: dict[str, Any], stale_after: float, *, own_lock: bool = False, now: float | None = None
+) -> bool:
     """Is the job that wrote this `running` result still at work? `own_lock`: the caller holds
     this job's lock, so no process of this host is."""
     if result.get(STATUS) != RUNNING or result.get(INTERRUPTED):
@@ -76,8 +84,16 @@ def whereabouts(job_dir: Path, result: dict[str, Any], now: float | None = None)
     return f"host {result.get(HOST) or '?'}, pid {result.get(PID) or '?'}, {beat}"
 
 
-def job_state(job_dir: Path, previous: dict[str, Any] | None, config_hash: str, dry_run: bool,
-              stale_after: float, *, own_lock: bool = False, now: float | None = None) -> JobState:
+def job_state(
+    job_dir: Path,
+    previous: dict[str, Any] | None,
+    config_hash: str,
+    dry_run: bool,
+    stale_after: float,
+    *,
+    own_lock: bool = False,
+    now: float | None = None,
+) -> JobState:
     """What running this job would do with what its dir holds (`previous`, its result or None)."""
     if previous is None:
         return JobState(NEW)
@@ -88,15 +104,17 @@ def job_state(job_dir: Path, previous: dict[str, Any] | None, config_hash: str, 
         last = Path(job_dir) / LAST_CHECKPOINT
         if same and not dry_run and last.exists():
             if not checkpoint_complete(last):
-                return JobState(NEW, f"{LAST_CHECKPOINT.name} is truncated (killed while saving it): "
-                                     "training from the start")
+                return JobState(
+                    NEW, f"{LAST_CHECKPOINT.name} is truncated (killed while saving it): training from the start"
+                )
             return JobState(RESUMABLE, _how_it_stopped(job_dir, previous, stale_after, now))
         return JobState(NEW, "config changed" if not same else "stopped before its first checkpoint")
     if not same:
         return JobState(NEW, "config changed")
     if status == (DRY_RUN if dry_run else COMPLETED):
-        return JobState(DONE, f"reuses the baseline of {Path(previous[REUSED_FROM]).name}"
-                        if previous.get(REUSED_FROM) else "")
+        return JobState(
+            DONE, f"reuses the baseline of {Path(previous[REUSED_FROM]).name}" if previous.get(REUSED_FROM) else ""
+        )
     if status == DEFERRED:
         return JobState(DEFERRED_STATE, Path(str(previous.get(DEFERRED_TO))).name)
     if status == FAILED:
@@ -118,4 +136,3 @@ def _how_it_stopped(job_dir: Path, result: dict[str, Any], stale_after: float, n
     if age is not None and age > stale_after:
         return f"stale: {whereabouts(job_dir, result, now)}"
     return f"died: {whereabouts(job_dir, result, now)}"
-

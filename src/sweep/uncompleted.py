@@ -8,6 +8,7 @@ result instead, and records the job in its result.json as interrupted with the c
 resumes it; the sweep's table then lists it, the launch exits 1, and the next launch of that
 command resumes it from its last.pt.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,6 @@ class ReportUncompletedJobs(Callback):
             return
         from submitit.core import core, utils
 
-
         self.original = core.Job.results
         sweep_dir = Path(str(config.hydra.sweep.dir))
         command = rerun_command(config.hydra, sweep_dir)  # the launch's own overrides: the sweep's
@@ -43,6 +43,7 @@ class ReportUncompletedJobs(Callback):
                 return original(job)
             except utils.UncompletedJobError as exc:
                 return [_reported(job, exc, sweep_dir, command)]
+
         core.Job.results = results
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:

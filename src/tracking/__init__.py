@@ -30,6 +30,7 @@ src.tracking.dashboard`).
 The package imports neither torch nor ultralytics (the aggregator imports it), and imports wandb
 only when a run starts.
 """
+
 from __future__ import annotations
 
 from src.tracking.offline import offline_run_dirs, read_offline_run

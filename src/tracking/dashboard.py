@@ -15,6 +15,7 @@ summary, or `--json` for the full spec) and says how to publish it: upload the r
 `make sync SWEEP=...` (`wandb sync`), then re-run with `--online` (or WANDB_MODE=online), which
 needs a W&B API key (WANDB_API_KEY or `wandb login`) and saves the report in the project.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ TRAIN_RUNSET = "train runs"
 AGGREGATE_RUNSET = "aggregate run"
 RUNSET_JOB_TYPES = {TRAIN_RUNSET: K.JOB_TYPE_TRAIN, AGGREGATE_RUNSET: K.JOB_TYPE_AGGREGATE}
 OFFLINE_ENTITY = "<entity>"  # stands in for the entity in an offline spec when none is known
-NO_API_KEY = ("no W&B API key: set WANDB_API_KEY (export WANDB_API_KEY=...) or run `wandb login`, "
-              "then re-run with --online")
+NO_API_KEY = (
+    "no W&B API key: set WANDB_API_KEY (export WANDB_API_KEY=...) or run `wandb login`, then re-run with --online"
+)
 
 
 class DashboardError(RuntimeError):
@@ -63,40 +65,68 @@ def build_report(group: str, *, project: str, entity: str, resolve: bool = False
 
     def runset(name: str) -> Any:
         where = {"entity": entity, "project": project} if resolve else {}
-        return wr.Runset(name=name, **where, filters=[expr.Metric("Group") == group,
-                                                      expr.Metric("JobType") == RUNSET_JOB_TYPES[name]])
+        return wr.Runset(
+            name=name,
+            **where,
+            filters=[expr.Metric("Group") == group, expr.Metric("JobType") == RUNSET_JOB_TYPES[name]],
+        )
 
     identity = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(k)) for k in (K.ATTN, K.POS, K.DATASET)]
     train_panels = [
         wr.ParallelCoordinatesPlot(
             title="attn / pos / dataset -> mAP50-95",
-            columns=identity + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(K.MAP50_95),
-                                                                  display_name="mAP50-95")],
-            layout=wr.Layout(w=24, h=8)),
-        wr.LinePlot(title="mAP50-95 by epoch, grouped by attn", x=K.EPOCH, y=[K.MAP50_95],
-                    groupby=wr.Config(K.ATTN), groupby_aggfunc="mean", groupby_rangefunc="stderr",
-                    layout=wr.Layout(w=12, h=8)),
-        wr.LinePlot(title="mAP50 by epoch, grouped by attn", x=K.EPOCH, y=[K.MAP50],
-                    groupby=wr.Config(K.ATTN), groupby_aggfunc="mean", groupby_rangefunc="stderr",
-                    layout=wr.Layout(w=12, h=8)),
-        wr.ScatterPlot(title="mAP50-95 vs GFLOPs (runs)", x=wr.SummaryMetric(K.GFLOPS),
-                       y=wr.SummaryMetric(K.MAP50_95), layout=wr.Layout(w=12, h=8)),
+            columns=identity
+            + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(K.MAP50_95), display_name="mAP50-95")],
+            layout=wr.Layout(w=24, h=8),
+        ),
+        wr.LinePlot(
+            title="mAP50-95 by epoch, grouped by attn",
+            x=K.EPOCH,
+            y=[K.MAP50_95],
+            groupby=wr.Config(K.ATTN),
+            groupby_aggfunc="mean",
+            groupby_rangefunc="stderr",
+            layout=wr.Layout(w=12, h=8),
+        ),
+        wr.LinePlot(
+            title="mAP50 by epoch, grouped by attn",
+            x=K.EPOCH,
+            y=[K.MAP50],
+            groupby=wr.Config(K.ATTN),
+            groupby_aggfunc="mean",
+            groupby_rangefunc="stderr",
+            layout=wr.Layout(w=12, h=8),
+        ),
+        wr.ScatterPlot(
+            title="mAP50-95 vs GFLOPs (runs)",
+            x=wr.SummaryMetric(K.GFLOPS),
+            y=wr.SummaryMetric(K.MAP50_95),
+            layout=wr.Layout(w=12, h=8),
+        ),
     ]
     aggregate_panels = [
         wr.WeavePanelSummaryTable(table_name=K.ABLATION_TABLE, layout=wr.Layout(w=24, h=12)),
-        wr.CustomChart(query={"summaryTable": {"tableKey": K.TRADEOFF_TABLE}}, chart_name="wandb/scatter/v0",
-                       chart_fields={"x": K.TRADEOFF_X, "y": K.TRADEOFF_Y},
-                       chart_strings={"title": "mAP50-95 vs GFLOPs (variants)"}, layout=wr.Layout(w=12, h=8)),
+        wr.CustomChart(
+            query={"summaryTable": {"tableKey": K.TRADEOFF_TABLE}},
+            chart_name="wandb/scatter/v0",
+            chart_fields={"x": K.TRADEOFF_X, "y": K.TRADEOFF_Y},
+            chart_strings={"title": "mAP50-95 vs GFLOPs (variants)"},
+            layout=wr.Layout(w=12, h=8),
+        ),
     ]
     return wr.Report(
-        project=project, entity=entity, title=title_of(group), width="fluid",
+        project=project,
+        entity=entity,
+        title=title_of(group),
+        width="fluid",
         description=f"Sweep group {group}: one run per job (job type train) and the aggregate run.",
         blocks=[
             wr.H2("Training runs"),
             wr.PanelGrid(runsets=[runset(TRAIN_RUNSET)], panels=train_panels),
             wr.H2("Ablation table and cost trade-off"),
             wr.PanelGrid(runsets=[runset(AGGREGATE_RUNSET)], panels=aggregate_panels),
-        ])
+        ],
+    )
 
 
 # ================================================================================ introspection
@@ -155,8 +185,7 @@ def report_keys(report: Any) -> dict[str, dict[str, set[str]]]:
         if not isinstance(block, wr.PanelGrid):
             continue
         job_type = RUNSET_JOB_TYPES.get(block.runsets[0].name, block.runsets[0].name)
-        bucket = out.setdefault(job_type, {"config": set(), "summary": set(), "history": set(),
-                                           "table_columns": set()})
+        bucket = out.setdefault(job_type, {"config": set(), "summary": set(), "history": set(), "table_columns": set()})
         for panel in block.panels:
             for section, names in panel_keys(panel).items():
                 bucket[section].update(names)
@@ -175,11 +204,15 @@ def spec_of(report: Any, group: str) -> dict[str, Any]:
         panels = []
         for panel in block.panels:
             keys = panel_keys(panel)
-            panels.append({"type": type(panel).__name__, "title": getattr(panel, "title", None),
-                           **{k: sorted(v) for k, v in keys.items() if v}})
+            panels.append(
+                {
+                    "type": type(panel).__name__,
+                    "title": getattr(panel, "title", None),
+                    **{k: sorted(v) for k, v in keys.items() if v},
+                }
+            )
         grids.append({"runset": runset.name, "filters": runset.filters, "panels": panels})
-    return {"title": report.title, "entity": report.entity, "project": report.project, "group": group,
-            "grids": grids}
+    return {"title": report.title, "entity": report.entity, "project": report.project, "group": group, "grids": grids}
 
 
 def viewspec_of(report: Any) -> dict[str, Any]:
@@ -192,8 +225,9 @@ def render_summary(spec: dict[str, Any]) -> str:
     for grid in spec["grids"]:
         lines.append(f"  [{grid['runset']}]  filter: {grid['filters']}")
         for p in grid["panels"]:
-            keys = "; ".join(f"{s}: {', '.join(p[s])}" for s in ("config", "history", "summary", "table_columns")
-                             if p.get(s))
+            keys = "; ".join(
+                f"{s}: {', '.join(p[s])}" for s in ("config", "history", "summary", "table_columns") if p.get(s)
+            )
             lines.append(f"    - {p['type']}: {p.get('title') or ''}  ({keys})")
     return "\n".join(lines)
 
@@ -203,8 +237,9 @@ def check_against_runs(report: Any, sweep_dir: str | os.PathLike) -> list[str]:
     logged: dict[str, dict[str, set[str]]] = {}
     for run_dir in offline_run_dirs(sweep_dir):
         run = read_offline_run(run_dir)
-        bucket = logged.setdefault(run["run"].get("job_type", ""), {"config": set(), "summary": set(),
-                                                                     "history": set()})
+        bucket = logged.setdefault(
+            run["run"].get("job_type", ""), {"config": set(), "summary": set(), "history": set()}
+        )
         bucket["config"].update(run["config"])
         bucket["summary"].update(run["summary"])
         for row in run["history"]:
@@ -235,21 +270,29 @@ def publish(group: str, project: str, entity: str | None) -> str:
     except DashboardError:
         raise
     except Exception as exc:  # noqa: BLE001 - say what went wrong, in one line
-        raise DashboardError(f"could not publish the report to {entity}/{project}: {type(exc).__name__}: {exc}. "
-                             f"Are the runs synced (make sync SWEEP=...)?") from exc
+        raise DashboardError(
+            f"could not publish the report to {entity}/{project}: {type(exc).__name__}: {exc}. "
+            f"Are the runs synced (make sync SWEEP=...)?"
+        ) from exc
 
 
 def _publish_help(group: str, sweep: str | None) -> str:
     if sweep:
         dirs = offline_run_dirs(sweep)
-        upload = (f"make sync SWEEP={sweep}    ({len(dirs)} offline run(s): "
-                  f"wandb sync {sweep}/*/wandb/offline-run-* {sweep}/wandb/offline-run-*)")
+        upload = (
+            f"make sync SWEEP={sweep}    ({len(dirs)} offline run(s): "
+            f"wandb sync {sweep}/*/wandb/offline-run-* {sweep}/wandb/offline-run-*)"
+        )
     else:
-        upload = ("make sync SWEEP=outputs/sweeps/<dir>    "
-                  "(= wandb sync <dir>/*/wandb/offline-run-* <dir>/wandb/offline-run-*)")
-    return ("Offline: nothing was published. To publish this report:\n"
-            f"  1. upload the sweep's runs:  {upload}\n"
-            f"  2. with WANDB_API_KEY set (or after `wandb login`):  python -m src.tracking.dashboard {group} --online")
+        upload = (
+            "make sync SWEEP=outputs/sweeps/<dir>    "
+            "(= wandb sync <dir>/*/wandb/offline-run-* <dir>/wandb/offline-run-*)"
+        )
+    return (
+        "Offline: nothing was published. To publish this report:\n"
+        f"  1. upload the sweep's runs:  {upload}\n"
+        f"  2. with WANDB_API_KEY set (or after `wandb login`):  python -m src.tracking.dashboard {group} --online"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

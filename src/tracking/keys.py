@@ -4,6 +4,7 @@ Defined once here: src/tracking logs under these names and src/tracking/dashboar
 them, so a renamed key reaches both. ultralytics' own metric names come from
 src/ultralytics_glue/names.py, the cost figures from src.results.COST_KEYS (result.json's names).
 """
+
 from __future__ import annotations
 
 from src.results import COST_KEYS
@@ -15,10 +16,10 @@ DEFAULT_PROJECT = "yolo11-attention"
 # ----------------------------------------------------------------------------------------- config
 ATTN, POS, DATASET, MODEL, SEED = "attn", "pos", "dataset", "model", "seed"
 RUN_CONFIG_KEYS = (ATTN, POS, DATASET, MODEL, SEED)  # a W&B run's top-level config scalars: filter and group by
-CFG = "cfg"                                       # config key holding the full resolved config
+CFG = "cfg"  # config key holding the full resolved config
 
 # ---------------------------------------------------------------------------------------- history
-EPOCH = "epoch"                                   # history step metric
+EPOCH = "epoch"  # history step metric
 METRIC_PREFIX = "metrics/"
 MAP50_95 = METRIC_PREFIX + "map50_95"
 MAP50 = METRIC_PREFIX + "map50"
@@ -40,10 +41,10 @@ STATUS, ERROR = "status", "error"
 
 # ---------------------------------------------------------------------------------- aggregate run
 JOB_TYPE_TRAIN, JOB_TYPE_AGGREGATE = "train", "aggregate"
-ABLATION_TABLE = "ablation/table"                 # wandb.Table in the aggregate run
-PER_CLASS_TABLE = "ablation/per_class"            # wandb.Table: per_class.csv's rows
-TRADEOFF_CHART = "ablation/map50_95_vs_gflops"    # wandb.plot.scatter in the aggregate run
-TRADEOFF_TABLE = f"{TRADEOFF_CHART}_table"        # ... whose table W&B logs under this key
-TRADEOFF_X, TRADEOFF_Y = "gflops", "map50_95"     # the scatter's axes (columns of its table)
+ABLATION_TABLE = "ablation/table"  # wandb.Table in the aggregate run
+PER_CLASS_TABLE = "ablation/per_class"  # wandb.Table: per_class.csv's rows
+TRADEOFF_CHART = "ablation/map50_95_vs_gflops"  # wandb.plot.scatter in the aggregate run
+TRADEOFF_TABLE = f"{TRADEOFF_CHART}_table"  # ... whose table W&B logs under this key
+TRADEOFF_X, TRADEOFF_Y = "gflops", "map50_95"  # the scatter's axes (columns of its table)
 TRADEOFF_COLUMNS = (TRADEOFF_X, TRADEOFF_Y, "label")
-PLOT_PREFIX = "plots/"                            # each PNG as plots/<file stem>
+PLOT_PREFIX = "plots/"  # each PNG as plots/<file stem>

@@ -3,6 +3,7 @@
 The reader needs only wandb's protobuf definitions (imported when a file is read), no W&B service:
 tests and `python -m src.tracking.dashboard --sweep` use it to see what the runs really logged.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ def offline_run_dirs(sweep_dir: str | os.PathLike) -> list[Path]:
     """The offline runs of a sweep: `<sweep>/*/wandb/offline-run-*` (jobs) and
     `<sweep>/wandb/offline-run-*` (the aggregate run), those holding a run file, sorted."""
     root = Path(sweep_dir)
-    found = {p for pattern in ("*/wandb/offline-run-*", "wandb/offline-run-*") for p in root.glob(pattern)
-             if p.is_dir() and any(p.glob("run-*.wandb"))}
+    found = {
+        p
+        for pattern in ("*/wandb/offline-run-*", "wandb/offline-run-*")
+        for p in root.glob(pattern)
+        if p.is_dir() and any(p.glob("run-*.wandb"))
+    }
     return sorted(found)
 
 
@@ -34,17 +39,23 @@ def read_run_file(path: str | os.PathLike) -> dict[str, Any]:
     summary, define_metric step metrics, exit code (None when the run never finished)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    out: dict[str, Any] = {"run": {}, "config": {}, "history": [], "summary": {}, "step_metrics": {},
-                           "exit_code": None}
+    out: dict[str, Any] = {"run": {}, "config": {}, "history": [], "summary": {}, "step_metrics": {}, "exit_code": None}
     for raw in _raw_records(Path(path).read_bytes()):
         record = pb.Record()
         record.ParseFromString(raw)
         kind = record.WhichOneof("record_type")
         if kind == "run":
             r = record.run
-            out["run"] = {"id": r.run_id, "project": r.project, "entity": r.entity, "group": r.run_group,
-                          "job_type": r.job_type, "name": r.display_name, "tags": list(r.tags),
-                          "notes": r.notes}
+            out["run"] = {
+                "id": r.run_id,
+                "project": r.project,
+                "entity": r.entity,
+                "group": r.run_group,
+                "job_type": r.job_type,
+                "name": r.display_name,
+                "tags": list(r.tags),
+                "notes": r.notes,
+            }
             for item in r.config.update:
                 _put(out["config"], item)
         elif kind == "config":
@@ -73,8 +84,8 @@ def read_run_file(path: str | os.PathLike) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- the file's framing
-_HEADER = struct.Struct("<4sHB")       # ":W&B", magic 0xBEE1, version
-_RECORD = struct.Struct("<IHB")        # checksum, length, type
+_HEADER = struct.Struct("<4sHB")  # ":W&B", magic 0xBEE1, version
+_RECORD = struct.Struct("<IHB")  # checksum, length, type
 _BLOCK = 32 * 1024
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
@@ -91,7 +102,7 @@ def _raw_records(data: bytes):
             continue
         _crc, length, kind = _RECORD.unpack_from(data, pos)
         pos += _RECORD.size
-        chunk = data[pos:pos + length]
+        chunk = data[pos : pos + length]
         pos += length
         if kind == _FULL:
             yield chunk

@@ -3,6 +3,7 @@
 Pure functions of plain data (pandas is imported only by the table shapers); nothing here talks
 to W&B.
 """
+
 from __future__ import annotations
 
 import json
@@ -112,9 +113,10 @@ def tradeoff_frame(table: Any):
 
     varying = [c for c in (DATASET, MODEL) if c in table.columns and table[c].astype(str).nunique() > 1]
     labels = [label(row) for _, row in table.iterrows()]
-    frame = pd.DataFrame({TRADEOFF_X: column("gflops", "gflops_mean"),
-                          TRADEOFF_Y: column("map50_95_mean", "map50_95"), "label": labels},
-                         index=table.index)
+    frame = pd.DataFrame(
+        {TRADEOFF_X: column("gflops", "gflops_mean"), TRADEOFF_Y: column("map50_95_mean", "map50_95"), "label": labels},
+        index=table.index,
+    )
     return frame.dropna().reset_index(drop=True)
 
 

@@ -15,6 +15,7 @@ WANDB_BASE_URL (or WANDB_CONFIG_DIR) for such runs.
 
 wandb is imported only when a run starts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,8 +52,12 @@ from src.tracking.settings import api_key_available, logger_settings
 
 log = logging.getLogger(__name__)
 
-DIR_VARS = {"WANDB_CACHE_DIR": ".cache", "WANDB_CONFIG_DIR": ".config", "WANDB_DATA_DIR": ".data",
-            "WANDB_ARTIFACT_DIR": ".artifacts"}
+DIR_VARS = {
+    "WANDB_CACHE_DIR": ".cache",
+    "WANDB_CONFIG_DIR": ".config",
+    "WANDB_DATA_DIR": ".data",
+    "WANDB_ARTIFACT_DIR": ".artifacts",
+}
 _FINISHED_OK = (COMPLETED, DRY_RUN)
 
 
@@ -131,8 +136,13 @@ class JobTracker:
     def _fail(self, where: str, exc: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            log.warning("W&B %s failed (%s: %s); W&B logging is off for %s, the training goes on",
-                        where, type(exc).__name__, exc, self._label or "this job")
+            log.warning(
+                "W&B %s failed (%s: %s); W&B logging is off for %s, the training goes on",
+                where,
+                type(exc).__name__,
+                exc,
+                self._label or "this job",
+            )
         if not self._finished:
             self._finished = True
             try:
@@ -148,8 +158,16 @@ def group_name(experiment: str, sweep_dir: Path) -> str:
     return f"{experiment}-{Path(sweep_dir).name}"
 
 
-def start_job_run(logger_cfg: Mapping[str, Any] | None, cfg: Mapping[str, Any], job_dir: Path, *, group: str,
-                  name: str, tags: Sequence[str], identity: Mapping[str, Any] | None = None) -> JobTracker:
+def start_job_run(
+    logger_cfg: Mapping[str, Any] | None,
+    cfg: Mapping[str, Any],
+    job_dir: Path,
+    *,
+    group: str,
+    name: str,
+    tags: Sequence[str],
+    identity: Mapping[str, Any] | None = None,
+) -> JobTracker:
     """Open this job's run under `<job_dir>/wandb/` (a no-op tracker for logger=none or on failure).
 
     `cfg` is the resolved Hydra config (a plain dict, or a DictConfig); `identity` optionally
@@ -161,10 +179,21 @@ def start_job_run(logger_cfg: Mapping[str, Any] | None, cfg: Mapping[str, Any], 
         if settings is None:
             return JobTracker()
         resolved = plain(cfg)
-        config = {**identity_scalars(resolved), **{k: v for k, v in dict(identity or {}).items() if v is not None},
-                  CFG: resolved}
-        run, env = _init(settings, Path(job_dir), label, group=group, name=name, job_type=JOB_TYPE_TRAIN,
-                         tags=[*tags, *settings["tags"]], config=config)
+        config = {
+            **identity_scalars(resolved),
+            **{k: v for k, v in dict(identity or {}).items() if v is not None},
+            CFG: resolved,
+        }
+        run, env = _init(
+            settings,
+            Path(job_dir),
+            label,
+            group=group,
+            name=name,
+            job_type=JOB_TYPE_TRAIN,
+            tags=[*tags, *settings["tags"]],
+            config=config,
+        )
     except Exception as exc:  # noqa: BLE001
         _warn_start(label, exc)
         return JobTracker()
@@ -179,8 +208,15 @@ def start_job_run(logger_cfg: Mapping[str, Any] | None, cfg: Mapping[str, Any], 
     return tracker
 
 
-def log_aggregate(logger_cfg: Mapping[str, Any] | None, *, group: str, out_dir: Path, table: Any,
-                  plots: Sequence[Path], per_class: Any = None) -> None:
+def log_aggregate(
+    logger_cfg: Mapping[str, Any] | None,
+    *,
+    group: str,
+    out_dir: Path,
+    table: Any,
+    plots: Sequence[Path],
+    per_class: Any = None,
+) -> None:
     """The sweep's aggregate run (job_type="aggregate", same group) under `<out_dir>/wandb/`:
     the ablation table, the per-class table (per_class.csv's rows), the plots (PNG, the heatmap and
     detection figures included) and a mAP50-95-vs-GFLOPs scatter. Never raises."""
@@ -189,9 +225,16 @@ def log_aggregate(logger_cfg: Mapping[str, Any] | None, *, group: str, out_dir: 
         settings = logger_settings(logger_cfg)
         if settings is None:
             return
-        run, env = _init(settings, Path(out_dir), label, group=group, name="aggregate",
-                         job_type=JOB_TYPE_AGGREGATE, tags=["aggregate", *settings["tags"]],
-                         config={"group": group, "rows": int(len(table)) if table is not None else 0})
+        run, env = _init(
+            settings,
+            Path(out_dir),
+            label,
+            group=group,
+            name="aggregate",
+            job_type=JOB_TYPE_AGGREGATE,
+            tags=["aggregate", *settings["tags"]],
+            config={"group": group, "rows": int(len(table)) if table is not None else 0},
+        )
     except Exception as exc:  # noqa: BLE001
         _warn_start(label, exc)
         return
@@ -207,7 +250,8 @@ def log_aggregate(logger_cfg: Mapping[str, Any] | None, *, group: str, out_dir: 
             scatter = tradeoff_frame(table)
             if len(scatter):
                 payload[TRADEOFF_CHART] = wandb.plot.scatter(
-                    wandb.Table(dataframe=scatter), TRADEOFF_X, TRADEOFF_Y, title="mAP50-95 vs GFLOPs")
+                    wandb.Table(dataframe=scatter), TRADEOFF_X, TRADEOFF_Y, title="mAP50-95 vs GFLOPs"
+                )
         if per_class is not None and len(per_class):
             from src.aggregate.per_class import csv_frame
 
@@ -236,8 +280,11 @@ def _init(settings: dict[str, Any], directory: Path, label: str, **run_args: Any
     run_args["tags"] = clean_tags(run_args["tags"])
     mode = settings["mode"]
     if mode == "online" and not api_key_available():
-        log.warning("W&B: no API key (set WANDB_API_KEY or run `wandb login`): %s logs offline; "
-                    "upload it later with `make sync`", label)
+        log.warning(
+            "W&B: no API key (set WANDB_API_KEY or run `wandb login`): %s logs offline; "
+            "upload it later with `make sync`",
+            label,
+        )
         mode = "offline"
     env = _EnvDirs(directory / "wandb")
     try:
@@ -246,8 +293,12 @@ def _init(settings: dict[str, Any], directory: Path, label: str, **run_args: Any
         except Exception as exc:  # noqa: BLE001
             if mode != "online":
                 raise
-            log.warning("W&B online start failed for %s (%s: %s); logging offline instead (`make sync` "
-                        "uploads it later)", label, type(exc).__name__, exc)
+            log.warning(
+                "W&B online start failed for %s (%s: %s); logging offline instead (`make sync` uploads it later)",
+                label,
+                type(exc).__name__,
+                exc,
+            )
             run = _wandb_init(wandb, settings, directory, "offline", run_args)
     except BaseException:
         _release(env)
@@ -256,16 +307,27 @@ def _init(settings: dict[str, Any], directory: Path, label: str, **run_args: Any
 
 
 def _wandb_init(wandb: Any, settings: dict[str, Any], directory: Path, mode: str, run_args: dict[str, Any]):
-    options = dict(silent=True, console="off", init_timeout=settings["init_timeout"],
-                   x_disable_stats=not settings["system_metrics"])
+    options = dict(
+        silent=True,
+        console="off",
+        init_timeout=settings["init_timeout"],
+        x_disable_stats=not settings["system_metrics"],
+    )
     if settings["finish_timeout"] > 0:
         options["finish_timeout"] = settings["finish_timeout"]
     try:
         wb_settings = wandb.Settings(**options)
     except Exception:  # noqa: BLE001 - an option this wandb does not know: keep the essentials
         wb_settings = wandb.Settings(silent=True)
-    return wandb.init(project=settings["project"], entity=settings["entity"], dir=str(directory), mode=mode,
-                      reinit="create_new", settings=wb_settings, **run_args)
+    return wandb.init(
+        project=settings["project"],
+        entity=settings["entity"],
+        dir=str(directory),
+        mode=mode,
+        reinit="create_new",
+        settings=wb_settings,
+        **run_args,
+    )
 
 
 class _EnvDirs:
@@ -306,5 +368,6 @@ def _release(env: _EnvDirs | None) -> None:
 
 
 def _warn_start(label: str, exc: BaseException) -> None:
-    log.warning("W&B could not start a run for %s (%s: %s); the training goes on without W&B",
-                label, type(exc).__name__, exc)
+    log.warning(
+        "W&B could not start a run for %s (%s: %s); the training goes on without W&B", label, type(exc).__name__, exc
+    )

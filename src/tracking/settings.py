@@ -3,6 +3,7 @@
 Mode: `logger.mode` (offline by default); the WANDB_MODE environment variable wins when set.
 `logger=none` or mode `disabled` means no run at all.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,10 +34,16 @@ def logger_settings(logger_cfg: Mapping[str, Any] | None) -> dict[str, Any] | No
     tags = cfg.get("tags") or []
     if isinstance(tags, str):
         tags = [tags]
-    return {"mode": mode, "project": cfg.get("project") or DEFAULT_PROJECT, "entity": cfg.get("entity") or None,
-            "tags": list(tags), "init_timeout": float(cfg.get("init_timeout") or 60),
-            "finish_timeout": float(cfg.get("finish_timeout") or 0),
-            "system_metrics": bool(cfg.get("system_metrics", True)), "label": cfg.get("name")}
+    return {
+        "mode": mode,
+        "project": cfg.get("project") or DEFAULT_PROJECT,
+        "entity": cfg.get("entity") or None,
+        "tags": list(tags),
+        "init_timeout": float(cfg.get("init_timeout") or 60),
+        "finish_timeout": float(cfg.get("finish_timeout") or 0),
+        "system_metrics": bool(cfg.get("system_metrics", True)),
+        "label": cfg.get("name"),
+    }
 
 
 def api_key_available() -> bool:

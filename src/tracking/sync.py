@@ -1,4 +1,5 @@
 """The tracking CLI: `python -m src.tracking sync SWEEP` uploads a sweep's offline runs, `dirs SWEEP` lists them."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,20 +11,30 @@ from src.tracking.offline import offline_run_dirs
 from src.tracking.settings import api_key_available
 
 
-def sync(sweep_dir: str | os.PathLike, *, dry_run: bool = False, project: str | None = None,
-         entity: str | None = None) -> int:
+def sync(
+    sweep_dir: str | os.PathLike, *, dry_run: bool = False, project: str | None = None, entity: str | None = None
+) -> int:
     """`wandb sync` every offline run of a sweep (the jobs' and the aggregate's)."""
     dirs = offline_run_dirs(sweep_dir)
     if not dirs:
-        print(f"no offline W&B runs under {sweep_dir} (looked for */wandb/offline-run-* and wandb/offline-run-*)",
-              file=sys.stderr)
+        print(
+            f"no offline W&B runs under {sweep_dir} (looked for */wandb/offline-run-* and wandb/offline-run-*)",
+            file=sys.stderr,
+        )
         return 2
     if not dry_run and not api_key_available():
         print("no W&B API key: set WANDB_API_KEY or run `wandb login`, then sync again", file=sys.stderr)
         return 2
-    cmd = [sys.executable, "-m", "wandb", "sync", *(["--dry-run"] if dry_run else []),
-           *(["--project", project] if project else []), *(["--entity", entity] if entity else []),
-           *map(str, dirs)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "wandb",
+        "sync",
+        *(["--dry-run"] if dry_run else []),
+        *(["--project", project] if project else []),
+        *(["--entity", entity] if entity else []),
+        *map(str, dirs),
+    ]
     print(f"syncing {len(dirs)} run(s): wandb sync {'--dry-run ' if dry_run else ''}{sweep_dir}/.../offline-run-*")
     return subprocess.call(cmd)
 

@@ -4,6 +4,7 @@ sweep's lines, the job's own log lines, ultralytics' warnings and one line per e
 start and end lines stay readable. `console=ultralytics` leaves ultralytics' output on the console.
 Either way an identical ultralytics warning is shown once per job (the `cache='ram'` warning came
 six times a job)."""
+
 from __future__ import annotations
 
 import logging
@@ -52,7 +53,7 @@ def job_console(job_dir: Path, mode: str) -> Iterator[IO[str] | None]:
         with open(Path(job_dir) / RUN_LOG, "a") as log_file, redirect_stdout(log_file), redirect_stderr(log_file):
             previous = [h.setStream(log_file) for h in streams]
             warnings = logging.StreamHandler(console)  # after ultralytics' handler, whose formatter has
-            warnings.setLevel(logging.WARNING)          # already put "WARNING ⚠️" into the record's message
+            warnings.setLevel(logging.WARNING)  # already put "WARNING ⚠️" into the record's message
             LOGGER.addHandler(warnings)
             try:
                 yield console

@@ -2,6 +2,7 @@
 which file suffixes are images, and where an image's label file is. Asked of ultralytics (so a
 new format or rule there reaches us), lazily: importing this module imports neither torch nor
 ultralytics."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """A checkpoint's detections and LayerCAM heatmaps on given images, and ultralytics' TP/FP/miss
 matching of detections against ground truth (what src.visualize draws)."""
+
 from __future__ import annotations
 
 import logging
@@ -25,16 +26,32 @@ def predict(weights: Path, images: list[Path], imgsz: int, out_dir: Path, cams: 
     level = LOGGER.level
     LOGGER.setLevel(logging.ERROR)  # its per-image lines and "explaining the N strongest" notes
     try:
-        results = model.predict([str(p) for p in images], imgsz=imgsz, conf=CONF, visualize=cams, save=False,
-                                project=str(out_dir.parent), name=out_dir.name, exist_ok=True, verbose=False)
+        results = model.predict(
+            [str(p) for p in images],
+            imgsz=imgsz,
+            conf=CONF,
+            visualize=cams,
+            save=False,
+            project=str(out_dir.parent),
+            name=out_dir.name,
+            exist_ok=True,
+            verbose=False,
+        )
     finally:
         LOGGER.setLevel(level)
     found = []
     for image, r in zip(images, results, strict=False):
         overlay = out_dir / f"{image.stem}_cam.jpg"
         cam = np.asarray(Image.open(overlay).convert("RGB")) if cams and overlay.is_file() else None
-        found.append({"boxes": r.boxes.xyxy.cpu(), "conf": r.boxes.conf.cpu(), "cls": r.boxes.cls.cpu(),
-                      "cam": cam, "names": model.names})
+        found.append(
+            {
+                "boxes": r.boxes.xyxy.cpu(),
+                "conf": r.boxes.conf.cpu(),
+                "cls": r.boxes.cls.cpu(),
+                "cam": cam,
+                "names": model.names,
+            }
+        )
     return found
 
 
@@ -48,9 +65,16 @@ def matches(pred: dict[str, Any], gt: list[tuple]) -> dict[str, list[tuple]]:
     matrix = ConfusionMatrix(names=pred["names"], save_matches=True)
     gt_boxes = torch.tensor([b[1:] for b in gt], dtype=torch.float32).reshape(-1, 4)
     gt_cls = torch.tensor([b[0] for b in gt], dtype=torch.float32)
-    matrix.process_batch({"bboxes": pred["boxes"], "conf": pred["conf"], "cls": pred["cls"]},
-                         {"bboxes": gt_boxes, "cls": gt_cls}, conf=CONF)
+    matrix.process_batch(
+        {"bboxes": pred["boxes"], "conf": pred["conf"], "cls": pred["cls"]},
+        {"bboxes": gt_boxes, "cls": gt_cls},
+        conf=CONF,
+    )
     kept = matrix.matches or {}
-    return {kind: [(*map(float, box), int(c)) for box, c in zip(kept.get(kind, {}).get("bboxes", []),
-                                                               kept.get(kind, {}).get("cls", []), strict=False)]
-            for kind in ("TP", "FP", "FN")}
+    return {
+        kind: [
+            (*map(float, box), int(c))
+            for box, c in zip(kept.get(kind, {}).get("bboxes", []), kept.get(kind, {}).get("cls", []), strict=False)
+        ]
+        for kind in ("TP", "FP", "FN")
+    }

@@ -15,6 +15,7 @@ their names and transfer) plus the attention module:
 Every process that parses the YAML sees the same model: training, resume, DDP workers, and any
 plain ultralytics script after `import src`. Checkpoints pickle the built model as usual.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -1,6 +1,7 @@
 """What ultralytics builds from a base YAML at a scale: each layer's output channels and how many
 bottlenecks it holds, read off one real build, so no copy of ultralytics' channel rules or module
 lists is needed here."""
+
 from __future__ import annotations
 
 import copy
@@ -15,8 +16,8 @@ from src.ultralytics_glue.inside import bottlenecks
 
 @dataclass(frozen=True)
 class Layout:
-    channels: tuple[int, ...]      # output channels per layer (0 for the Detect head)
-    bottlenecks: tuple[int, ...]   # Bottleneck modules inside each layer
+    channels: tuple[int, ...]  # output channels per layer (0 for the Detect head)
+    bottlenecks: tuple[int, ...]  # Bottleneck modules inside each layer
 
 
 def base_layout(model: dict, scale: str) -> Layout:
@@ -48,8 +49,9 @@ def _layout(model_text: str, scale: str) -> Layout:
     for k, layer in enumerate(layers):
         layer.register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o.shape[1]))
     with torch.no_grad():
-        tasks.BaseModel._predict_once(types.SimpleNamespace(model=layers, save=save),
-                                      torch.zeros(1, 3, 64, 64, device="meta"))
+        tasks.BaseModel._predict_once(
+            types.SimpleNamespace(model=layers, save=save), torch.zeros(1, 3, 64, 64, device="meta")
+        )
     return Layout(channels=(*(out[k] for k in range(len(layers))), 0), bottlenecks=(*counted, 0))
 
 

@@ -1,4 +1,5 @@
 """Building a detection model from a YAML, ultralytics' GFLOPs figure, and ONNX export."""
+
 from __future__ import annotations
 
 from copy import deepcopy
@@ -41,7 +42,8 @@ def export_onnx(model_yaml: Path, out_dir: Path, imgsz: int, nc: int) -> Path:
     with torch.no_grad():
         reference = model.fuse(verbose=False)(x)[0].numpy()
     if not np.allclose(onnx_out, reference, rtol=1e-3, atol=1e-3):
-        raise RuntimeError(f"onnxruntime output differs from torch (max abs diff "
-                           f"{float(np.abs(onnx_out - reference).max()):.3g})")
+        raise RuntimeError(
+            f"onnxruntime output differs from torch (max abs diff {float(np.abs(onnx_out - reference).max()):.3g})"
+        )
     weights.unlink(missing_ok=True)
     return path

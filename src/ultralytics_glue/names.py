@@ -4,6 +4,7 @@ The one place that spells ultralytics' key strings (`metrics/mAP50-95(B)` ...): 
 tracker and the aggregator's learning curves all read them from here. Torch-free on purpose: the
 aggregator imports it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,11 +13,16 @@ import os
 from src.results import METRIC_KEYS
 
 # ultralytics' validation metric names (train() result, results.csv columns) -> ours (result.json `metrics`)
-ULTRALYTICS_METRICS = dict(zip(("metrics/mAP50(B)", "metrics/mAP50-95(B)", "metrics/precision(B)",
-                                "metrics/recall(B)"), METRIC_KEYS, strict=True))
-FITNESS_COLUMN = "metrics/mAP50-95(B)"   # ultralytics' fitness: the best checkpoint maximises it
+ULTRALYTICS_METRICS = dict(
+    zip(
+        ("metrics/mAP50(B)", "metrics/mAP50-95(B)", "metrics/precision(B)", "metrics/recall(B)"),
+        METRIC_KEYS,
+        strict=True,
+    )
+)
+FITNESS_COLUMN = "metrics/mAP50-95(B)"  # ultralytics' fitness: the best checkpoint maximises it
 EPOCH_COLUMN = "epoch"
-TIME_COLUMN = "time"                     # cumulative seconds since the start of training
+TIME_COLUMN = "time"  # cumulative seconds since the start of training
 
 
 def read_results_csv(path: str | os.PathLike) -> list[dict[str, float]]:

@@ -1,4 +1,5 @@
 """Where ultralytics writes and what it turns on, set per job from `paths.outputs`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,18 @@ def configure(home: Path, settings_overrides: Mapping[str, Any] | None = None) -
     from ultralytics.utils import SETTINGS
 
     home = Path(home).resolve()
-    wanted = {"sync": False, "wandb": False, "mlflow": False, "comet": False, "clearml": False, "dvc": False,
-              "tensorboard": False, "weights_dir": str(home / "weights"), "runs_dir": str(home / "runs"),
-              **(settings_overrides or {})}
+    wanted = {
+        "sync": False,
+        "wandb": False,
+        "mlflow": False,
+        "comet": False,
+        "clearml": False,
+        "dvc": False,
+        "tensorboard": False,
+        "weights_dir": str(home / "weights"),
+        "runs_dir": str(home / "runs"),
+        **(settings_overrides or {}),
+    }
     if any(SETTINGS.get(k) != v for k, v in wanted.items()):
         SETTINGS.update(wanted)
     # Module constants read once at import; the AMP check downloads its probe model to WEIGHTS_DIR.

@@ -3,6 +3,7 @@
 DDP workers import `AblationTrainer` from this module by its path, and importing it imports
 `src`, which registers the attention modules with ultralytics' parser in those processes too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -120,6 +121,7 @@ def stripping_beside():
 @contextmanager
 def _without_log_line(logger: logging.Logger, prefix: str):
     """`logger` drops the records whose message starts with `prefix` for the duration."""
+
     def keep(record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(prefix)
 
@@ -161,8 +163,9 @@ class AblationTrainer(DetectionTrainer):
 
     def get_validator(self):
         """ultralytics' validator, one that keeps what its final pass computed (see RecordingValidator)."""
-        return RecordingValidator(self.test_loader, save_dir=self.save_dir, args=copy(self.args),
-                                  _callbacks=self.callbacks)  # as DetectionTrainer.get_validator builds its own
+        return RecordingValidator(
+            self.test_loader, save_dir=self.save_dir, args=copy(self.args), _callbacks=self.callbacks
+        )  # as DetectionTrainer.get_validator builds its own
 
     def final_eval(self):
         """The best checkpoint's validation; with AP by size asked for, with ultralytics' own
@@ -179,15 +182,29 @@ class AblationTrainer(DetectionTrainer):
         if spec and weights is None:  # a resumed or checkpoint-started run already has its weights
             layer_map = {int(k): int(v) for k, v in spec["layer_map"].items()}
             done, total = transfer_weights(model, spec["weights"], layer_map)
-            log.info("%d/%d tensors transferred from %s%s", done, total, spec["weights"],
-                     "" if done == total else f"; the {total - done} others have no tensor of the same name and "
-                     "shape here (replaced layers, or the convs that pos.inside_mode=conv replaced)")
+            log.info(
+                "%d/%d tensors transferred from %s%s",
+                done,
+                total,
+                spec["weights"],
+                ""
+                if done == total
+                else f"; the {total - done} others have no tensor of the same name and "
+                "shape here (replaced layers, or the convs that pos.inside_mode=conv replaced)",
+            )
             self.transferred = (done, total)
         return model
 
 
-def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, Any], resume_from: Path | None = None,
-          on_epoch: Callable[[int, dict[str, float]], None] | None = None, ap_by_size: bool = False):
+def train(
+    model_yaml: Path,
+    data_yaml: Path,
+    out_dir: Path,
+    args: Mapping[str, Any],
+    resume_from: Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    ap_by_size: bool = False,
+):
     """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer).
 
     With `resume_from` (an interrupted run's last.pt) ultralytics continues that run with the
@@ -198,6 +215,7 @@ def train(model_yaml: Path, data_yaml: Path, out_dir: Path, args: Mapping[str, A
     if ap_by_size:
         model.add_callback("on_pretrain_routine_start", lambda trainer: setattr(trainer, "coco_eval_final", True))
     if on_epoch is not None:
+
         def report(trainer):
             if trainer.epoch < trainer.epochs:  # final_eval fires once more at epochs+1 for the best model
                 on_epoch(trainer.epoch + 1, epoch_values(trainer))

@@ -1,5 +1,6 @@
 """What a job keeps of a validation pass (the final one of a training, or a second one): metrics,
 per-class AP, the mean PR curve, the per-prediction matches and faster-coco-eval's AP by size."""
+
 from __future__ import annotations
 
 import logging
@@ -96,11 +97,12 @@ def _matches(stats: dict[str, list[np.ndarray]], iouv) -> dict[str, np.ndarray]:
 @dataclass
 class ValidationRecord:
     """Everything a job records of one validation pass of its best checkpoint."""
-    metrics: dict[str, float | None]          # map75, and with AP by size: ap_small ... coco_map50_95
-    per_class: dict[str, dict[str, float] | None]   # class -> {ap50, ap50_95, instances}; None: no instance
-    pr_curve: tuple[np.ndarray, np.ndarray]   # (recall, mean precision over classes) at IoU 0.5
-    matches: dict[str, np.ndarray]            # see `_matches`
-    scores: dict[str, float | None]           # map50, map50_95, precision, recall of the pass
+
+    metrics: dict[str, float | None]  # map75, and with AP by size: ap_small ... coco_map50_95
+    per_class: dict[str, dict[str, float] | None]  # class -> {ap50, ap50_95, instances}; None: no instance
+    pr_curve: tuple[np.ndarray, np.ndarray]  # (recall, mean precision over classes) at IoU 0.5
+    matches: dict[str, np.ndarray]  # see `_matches`
+    scores: dict[str, float | None]  # map50, map50_95, precision, recall of the pass
 
 
 def record_of(validator: RecordingValidator, ap_by_size: bool) -> ValidationRecord:
@@ -111,15 +113,22 @@ def record_of(validator: RecordingValidator, ap_by_size: bool) -> ValidationReco
     counts = metrics.nt_per_class if metrics.nt_per_class is not None else np.zeros(len(names), int)
     per_class: dict[str, dict[str, float] | None] = {name: None for name in names.values()}
     for i, c in enumerate(box.ap_class_index):
-        per_class[names[int(c)]] = {"ap50": float(box.ap50[i]), "ap50_95": float(box.ap[i]),
-                                    "instances": int(counts[int(c)])}
+        per_class[names[int(c)]] = {
+            "ap50": float(box.ap50[i]),
+            "ap50_95": float(box.ap[i]),
+            "instances": int(counts[int(c)]),
+        }
     recall, precision, *_ = box.curves_results[0]
     figures: dict[str, float | None] = {"map75": _float(box.map75)}
     if ap_by_size:
         figures.update(_ap_by_size(validator))
-    return ValidationRecord(metrics=figures, per_class=per_class,
-                            pr_curve=(np.asarray(recall), np.asarray(precision).mean(0)),
-                            matches=validator.matches, scores=metrics_from(metrics))
+    return ValidationRecord(
+        metrics=figures,
+        per_class=per_class,
+        pr_curve=(np.asarray(recall), np.asarray(precision).mean(0)),
+        matches=validator.matches,
+        scores=metrics_from(metrics),
+    )
 
 
 def _ap_by_size(validator: RecordingValidator) -> dict[str, float | None]:
@@ -130,22 +139,31 @@ def _ap_by_size(validator: RecordingValidator) -> dict[str, float | None]:
     if coco:
         return {ours: (None if coco[theirs] < 0 else float(coco[theirs])) for theirs, ours in COCO_STATS.items()}
     present = {size_bin(a["area"]) for a in (validator.gdict or {}).get("annotations", [])}
-    return {"coco_map50_95": 0.0 if present else None,
-            **{f"ap_{size}": 0.0 if size in present else None for size in SIZE_BINS}}
+    return {
+        "coco_map50_95": 0.0 if present else None,
+        **{f"ap_{size}": 0.0 if size in present else None for size in SIZE_BINS},
+    }
 
 
 def final_record(trainer, ap_by_size: bool) -> ValidationRecord | None:
     """The record of a run's final validation of best.pt; None where it has none (DDP: the workers'
     validator stays in their processes)."""
     validator = getattr(trainer, "validator", None)
-    if (not isinstance(validator, RecordingValidator) or validator.matches is None
-            or not Path(trainer.best).exists()):
+    if not isinstance(validator, RecordingValidator) or validator.matches is None or not Path(trainer.best).exists():
         return None
     return record_of(validator, ap_by_size)
 
 
-def revalidate(weights: Path, data_yaml: Path, out_dir: Path, imgsz: int, batch: int, device: Any = None,
-               ap_by_size: bool = True, split: str = "val") -> ValidationRecord:
+def revalidate(
+    weights: Path,
+    data_yaml: Path,
+    out_dir: Path,
+    imgsz: int,
+    batch: int,
+    device: Any = None,
+    ap_by_size: bool = True,
+    split: str = "val",
+) -> ValidationRecord:
     """Validate a trained checkpoint on a split of the data YAML (`val`, `test`) through ultralytics
     and record that pass; its files go to `out_dir/<split>/`."""
     from ultralytics import YOLO
@@ -157,9 +175,20 @@ def revalidate(weights: Path, data_yaml: Path, out_dir: Path, imgsz: int, batch:
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)  # its printout would repeat the final validation's
     try:
-        model.val(validator=RecordingValidator, data=str(data_yaml), imgsz=imgsz, batch=batch, device=device,
-                  save_json=ap_by_size, split=split, project=str(out_dir), name=split, exist_ok=True, plots=False,
-                  verbose=False)
+        model.val(
+            validator=RecordingValidator,
+            data=str(data_yaml),
+            imgsz=imgsz,
+            batch=batch,
+            device=device,
+            save_json=ap_by_size,
+            split=split,
+            project=str(out_dir),
+            name=split,
+            exist_ok=True,
+            plots=False,
+            verbose=False,
+        )
     finally:
         LOGGER.setLevel(level)
     return record_of(seen[-1], ap_by_size)

@@ -6,6 +6,7 @@ this package, so a new format is one file here plus its conf/dataset/<name>.yaml
 `make_target`, root folder and splits a test checks against the module); src.data.fetch and the
 src.data.convert CLI read only this table.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,14 +24,14 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class NativeFormat:
-    name: str                                # the module's name, the CLI's, conf/dataset/<name>.yaml's
-    help: str                                # what the converter's inputs are, for the CLI
-    folder: str                              # default root: $DATASETS_DIR/<folder>
-    page: str                                # where the official archives are described
+    name: str  # the module's name, the CLI's, conf/dataset/<name>.yaml's
+    help: str  # what the converter's inputs are, for the CLI
+    folder: str  # default root: $DATASETS_DIR/<folder>
+    page: str  # where the official archives are described
     archives: tuple[Archive, ...]
-    splits: Mapping[str, tuple[str, ...]]    # split -> names of the archives it is made from, in fetch order
-    names: list[str] | None                  # class names; None: read from the annotation files
-    inputs: tuple[str, ...]                  # the converter's path arguments before OUT_DIR (CLI names)
+    splits: Mapping[str, tuple[str, ...]]  # split -> names of the archives it is made from, in fetch order
+    names: list[str] | None  # class names; None: read from the annotation files
+    inputs: tuple[str, ...]  # the converter's path arguments before OUT_DIR (CLI names)
     # convert(*inputs, out_dir, split=None, *, link="auto", log=print) -> Summary
     convert: Callable[..., Summary]
     # unpack(split, zips of splits[split], work_dir, log) -> the converter's inputs, from the extracted zips
@@ -51,4 +52,3 @@ def registry() -> dict[str, NativeFormat]:
             raise TypeError(f"{__name__}.{module} defines no FORMAT = NativeFormat(name={module!r}, ...)")
         found[fmt.name] = fmt
     return found
-

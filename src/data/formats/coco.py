@@ -10,6 +10,7 @@ Sources (https://cocodataset.org/#download): http://images.cocodataset.org/zips/
 (18 GB, 118,287 images), .../zips/val2017.zip (0.8 GB, 5,000 images),
 http://images.cocodataset.org/annotations/annotations_trainval2017.zip (0.24 GB).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ def coco_split_name(instances_json: Path) -> str:
     """instances_val2017.json -> val2017."""
     m = re.match(r"^instances_(.+)\.json$", Path(instances_json).name)
     if not m:
-        raise ConversionError(f"cannot tell the split from {Path(instances_json).name!r} "
-                              f"(expected instances_<split>.json); pass --split NAME")
+        raise ConversionError(
+            f"cannot tell the split from {Path(instances_json).name!r} "
+            f"(expected instances_<split>.json); pass --split NAME"
+        )
     return m.group(1)
 
 
@@ -56,8 +59,9 @@ def coco_classes(categories: list[dict[str, Any]]) -> tuple[dict[int, int], list
     return {int(c["id"]): i for i, c in enumerate(cats)}, [str(c["name"]) for c in cats]
 
 
-def coco_labels(anns: list[dict[str, Any]], cat_to_cls: dict[int, int], img_w: float, img_h: float,
-                dropped: Counter) -> list[str]:
+def coco_labels(
+    anns: list[dict[str, Any]], cat_to_cls: dict[int, int], img_w: float, img_h: float, dropped: Counter
+) -> list[str]:
     lines = []
     for a in sorted(anns, key=lambda a: (a.get("id") is None, a.get("id", 0))):
         if a.get("iscrowd"):
@@ -77,8 +81,15 @@ def coco_labels(anns: list[dict[str, Any]], cat_to_cls: dict[int, int], img_w: f
     return lines
 
 
-def convert_coco(instances_json: Path, images_dir: Path, out_dir: Path, split: str | None = None, *,
-                 link: str = "auto", log: Callable[[str], None] = print) -> Summary:
+def convert_coco(
+    instances_json: Path,
+    images_dir: Path,
+    out_dir: Path,
+    split: str | None = None,
+    *,
+    link: str = "auto",
+    log: Callable[[str], None] = print,
+) -> Summary:
     """Convert a COCO instances_<split>.json + its image folder into OUT_DIR (YOLO layout)."""
     instances_json, images_dir = Path(instances_json), Path(images_dir)
     if not instances_json.is_file():

@@ -12,6 +12,7 @@ not scriptable; the same zips are mirrored by ultralytics (cfg/datasets/VisDrone
 https://github.com/ultralytics/assets/releases/download/v0.0.0/VisDrone2019-DET-{train,val,test-dev}.zip,
 which is what src.data.fetch downloads.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,18 @@ from src.data.yolo_layout import (
 ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases/download/v0.0.0"
 
 # Category ids 1..10 in order; conf/dataset/visdrone.yaml `names` must agree (tested).
-VISDRONE_NAMES = ["pedestrian", "people", "bicycle", "car", "van", "truck", "tricycle", "awning-tricycle", "bus",
-                  "motor"]
+VISDRONE_NAMES = [
+    "pedestrian",
+    "people",
+    "bicycle",
+    "car",
+    "van",
+    "truck",
+    "tricycle",
+    "awning-tricycle",
+    "bus",
+    "motor",
+]
 
 REASONS = {
     **DROP_REASONS,
@@ -50,8 +61,10 @@ def visdrone_split_name(split_dir: Path) -> str:
     """VisDrone2019-DET-train -> train, VisDrone2019-DET-test-dev -> test-dev."""
     m = re.match(r"^VisDrone\d*-DET-(.+)$", Path(split_dir).resolve().name)
     if not m:
-        raise ConversionError(f"cannot tell the split from the folder name {Path(split_dir).name!r} "
-                              f"(expected VisDrone2019-DET-<split>); pass --split NAME")
+        raise ConversionError(
+            f"cannot tell the split from the folder name {Path(split_dir).name!r} "
+            f"(expected VisDrone2019-DET-<split>); pass --split NAME"
+        )
     return m.group(1)
 
 
@@ -91,8 +104,9 @@ def visdrone_labels(text: str, img_w: int, img_h: int, dropped: Counter) -> list
     return lines
 
 
-def convert_visdrone(split_dir: Path, out_dir: Path, split: str | None = None, *, link: str = "auto",
-                     log: Callable[[str], None] = print) -> Summary:
+def convert_visdrone(
+    split_dir: Path, out_dir: Path, split: str | None = None, *, link: str = "auto", log: Callable[[str], None] = print
+) -> Summary:
     """Convert one VisDrone2019-DET-<split> folder (images/, annotations/) into OUT_DIR (YOLO layout)."""
     split_dir = Path(split_dir)
     split = split or visdrone_split_name(split_dir)
@@ -153,8 +167,11 @@ FORMAT = NativeFormat(
     help="a VisDrone2019-DET-<split> folder (images/, annotations/)",
     folder="VisDrone",
     page="https://github.com/VisDrone/VisDrone-Dataset",
-    archives=(_archive("train", "1.4 GB"), _archive("val", "0.08 GB"),
-              _archive("test-dev", "0.3 GB", required=False)),  # converted when given in --archives, not downloaded
+    archives=(
+        _archive("train", "1.4 GB"),
+        _archive("val", "0.08 GB"),
+        _archive("test-dev", "0.3 GB", required=False),
+    ),  # converted when given in --archives, not downloaded
     splits={s: (_zip(s),) for s in ("val", "train", "test-dev")},  # small val first
     names=VISDRONE_NAMES,
     inputs=("split_dir",),
