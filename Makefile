@@ -14,11 +14,12 @@ SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 # one `make data-<format>` per native format in src/data/formats/ (data-coco, data-visdrone, ...)
 DATA_TARGETS := $(patsubst src/data/formats/%.py,data-%,$(filter-out %/__init__.py,$(wildcard src/data/formats/*.py)))
 
-.PHONY: help venv run dry-run study aggregate sync bench test clean gpu-wheels gpu-check slurm-up slurm-down $(DATA_TARGETS)
+.PHONY: help venv run dry-run study aggregate sync bench test lint clean gpu-wheels gpu-check slurm-up slurm-down $(DATA_TARGETS)
 
 help:
 	@echo "make run        default ablation (attn=none,cot,ema on the embedded dataset) + table"
-	@echo "make test       the test suite (the slurm tests run when a cluster answers: make slurm-up first)"
+	@echo "make test       lint, then the test suite (the slurm tests run when a cluster answers: make slurm-up first)"
+	@echo "make lint       ruff (lint + format check) and the import-linter layer contracts (pyproject.toml)"
 	@echo "make slurm-up / slurm-down   a one-node SLURM cluster on this machine (root; config under outputs/slurm)"
 	@echo "make dry-run    cost table (params, GFLOPs) of every attention x position, no training"
 	@echo "make data-coco / data-visdrone   download (or ARCHIVES=DIR: convert) a real dataset"
@@ -58,8 +59,13 @@ sync: venv
 bench: venv
 	$(PY) -m src.bench
 
-test: venv
+test: lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/lint-imports
 
 slurm-up:
 	.ci/slurm-cluster up
