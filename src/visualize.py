@@ -237,20 +237,25 @@ def _box(ax, x1, y1, x2, y2, colour, dashed=False, lw=1.2):
     ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=colour, lw=lw, ls="--" if dashed else "-"))
 
 
-def _gt_panel(ax, image, size, gt, names):
-    ax.imshow(_image(image))
-    for c, x1, y1, x2, y2 in gt:
-        _box(ax, x1, y1, x2, y2, _COLOURS["gt"], lw=1.0)
-        ax.text(x1, y1 - 1, str(names.get(c, c))[:3], color="white", fontsize=5, va="bottom")
+def _corner_label(ax, text: str) -> None:
+    """A panel's count, white on black in its lower-left corner."""
     ax.text(
         0.02,
         0.02,
-        f"{len(gt)} objects",
+        text,
         transform=ax.transAxes,
         color="white",
         fontsize=6,
         bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0},
     )
+
+
+def _gt_panel(ax, image, size, gt, names):
+    ax.imshow(_image(image))
+    for c, x1, y1, x2, y2 in gt:
+        _box(ax, x1, y1, x2, y2, _COLOURS["gt"], lw=1.0)
+        ax.text(x1, y1 - 1, str(names.get(c, c))[:3], color="white", fontsize=5, va="bottom")
+    _corner_label(ax, f"{len(gt)} objects")
 
 
 def _cam_panel(ax, image, size, gt, pred, names):
@@ -268,15 +273,7 @@ def _detection_panel(ax, image, size, gt, pred, names):
     for kind in ("FN", "FP", "TP"):
         for x1, y1, x2, y2, _ in kinds[kind]:
             _box(ax, x1, y1, x2, y2, _COLOURS[kind], dashed=kind == "FN")
-    ax.text(
-        0.02,
-        0.02,
-        f"TP {len(kinds['TP'])}  FP {len(kinds['FP'])}  miss {len(kinds['FN'])}",
-        transform=ax.transAxes,
-        color="white",
-        fontsize=6,
-        bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0},
-    )
+    _corner_label(ax, f"TP {len(kinds['TP'])}  FP {len(kinds['FP'])}  miss {len(kinds['FN'])}")
 
 
 # ======================================================================== CLI

@@ -79,23 +79,17 @@ def build_report(group: str, *, project: str, entity: str, resolve: bool = False
             + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(K.MAP50_95), display_name="mAP50-95")],
             layout=wr.Layout(w=24, h=8),
         ),
-        wr.LinePlot(
-            title="mAP50-95 by epoch, grouped by attn",
-            x=K.EPOCH,
-            y=[K.MAP50_95],
-            groupby=wr.Config(K.ATTN),
-            groupby_aggfunc="mean",
-            groupby_rangefunc="stderr",
-            layout=wr.Layout(w=12, h=8),
-        ),
-        wr.LinePlot(
-            title="mAP50 by epoch, grouped by attn",
-            x=K.EPOCH,
-            y=[K.MAP50],
-            groupby=wr.Config(K.ATTN),
-            groupby_aggfunc="mean",
-            groupby_rangefunc="stderr",
-            layout=wr.Layout(w=12, h=8),
+        *(
+            wr.LinePlot(
+                title=f"{label} by epoch, grouped by attn",
+                x=K.EPOCH,
+                y=[key],
+                groupby=wr.Config(K.ATTN),
+                groupby_aggfunc="mean",
+                groupby_rangefunc="stderr",
+                layout=wr.Layout(w=12, h=8),
+            )
+            for key, label in ((K.MAP50_95, "mAP50-95"), (K.MAP50, "mAP50"))
         ),
         wr.ScatterPlot(
             title="mAP50-95 vs GFLOPs (runs)",
