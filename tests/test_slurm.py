@@ -142,8 +142,8 @@ def assert_all_completed(outputs: Path, log_text: str, epochs: int, n_jobs: int 
     return results
 
 
-# Trainings that are still running when the stop takes effect. SIGUSR2 and SIGKILL act at once:
-# ~1-2 s epochs will do. submitit ignores SIGTERM, and SLURM's SIGKILL follows it KillWait=5 s
+# Trainings that are still running when the stop takes effect. SIGUSR2 acts at once: ~1-2 s
+# epochs will do (a SIGKILL test with them once found the job done). submitit ignores SIGTERM, and SLURM's SIGKILL follows it KillWait=5 s
 # after a requeue, and after a pre-emption GraceTime=5 s, which slurmctld enforced 16-20 s late
 # here: ~5-8 s and ~8-12 s epochs, or the job would finish before the kill, skipping the resume.
 FAST = ["dataset.generator.n_train=64", "train.epochs=3"]
@@ -238,7 +238,7 @@ def test_time_limit_requeues_and_the_job_resumes(outputs, shared_cache):
 
 
 def test_a_job_killed_outright_is_resumed_by_the_next_launch(outputs, shared_cache):
-    proc, log = launch(outputs, shared_cache, "attn=ema", *FAST)
+    proc, log = launch(outputs, shared_cache, "attn=ema", *LONGER)  # FAST ones finished before the kill once
     job_dir = wait_for(checkpointed(outputs), 300, proc, log)
     slurm("scancel", "--signal=KILL", slurm_job_id(job_dir))
     text = finish(proc, log)
@@ -247,10 +247,10 @@ def test_a_job_killed_outright_is_resumed_by_the_next_launch(outputs, shared_cac
     assert killed["status"] == "running" and killed["interrupted"], killed
     assert "without a result" in killed["error"] and f"hydra.sweep.dir={outputs / 'sweep'}" in killed["error"]
     assert "job 0: SLURM ended job" in text and "to resume: python -m src.run -m " in text
-    again, log2 = launch(outputs, shared_cache, "attn=ema", *FAST, name="again")
+    again, log2 = launch(outputs, shared_cache, "attn=ema", *LONGER, name="again")
     text2 = finish(again, log2)
     assert again.returncode == 0, text2[-3000:]
-    result = assert_all_completed(outputs, text2, 3)[0]
+    result = assert_all_completed(outputs, text2, 3)[0]  # LONGER: 3 epochs
     assert result["resumed_from"].endswith("last.pt")
 
 
