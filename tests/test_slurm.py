@@ -142,10 +142,11 @@ def assert_all_completed(outputs: Path, log_text: str, epochs: int, n_jobs: int 
     return results
 
 
-# Trainings that are still running when the stop takes effect. SIGUSR2 acts at once: ~1-2 s
-# epochs will do (a SIGKILL test with them once found the job done). submitit ignores SIGTERM, and
-# SLURM's SIGKILL follows it KillWait=5 s after a requeue, and after a pre-emption GraceTime=5 s, which slurmctld enforced 16-20 s late
-# here: ~5-8 s and ~8-12 s epochs, or the job would finish before the kill, skipping the resume.
+# Trainings that are still running when the stop takes effect. SIGUSR2 acts at once: ~1-2 s epochs
+# will do (a SIGKILL test with them once found the job done). submitit ignores SIGTERM, and SLURM's
+# SIGKILL follows it KillWait=5 s after a requeue, and after a pre-emption GraceTime=5 s, which
+# slurmctld enforced 16-20 s late here: ~5-8 s and ~8-12 s epochs, or the job would finish before the
+# kill, skipping the resume.
 FAST = ["dataset.generator.n_train=64", "train.epochs=3"]
 LONGER = ["dataset.generator.n_train=256", "train.epochs=3"]
 LONGEST = ["dataset.generator.n_train=384", "train.epochs=4"]
