@@ -86,15 +86,19 @@ def test_the_walk_covers_the_issues_keys():
     } <= walked
 
 
-def test_unwritable_paths_name_the_path_and_errno_and_missing_ones_are_created(tmp_path):
+def test_unwritable_paths_name_the_path_and_errno_and_the_check_leaves_nothing_behind(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     cfg = OmegaConf.to_container(compose(f"paths.outputs={blocker}/out"), resolve=True)
     with pytest.raises(ConfigError, match=rf"paths.outputs={blocker}/out: not a writable directory \(ENOTDIR"):
         check_config(cfg)
-    cfg = OmegaConf.to_container(compose(f"paths.outputs={tmp_path}/new"), resolve=True)
-    check_config(cfg)
-    assert (tmp_path / "new" / "cache").is_dir()
+    cfg = OmegaConf.to_container(compose(f"paths.outputs={tmp_path}/new/deeper"), resolve=True)
+    check_config(cfg)  # creatable: accepted, and the directories the try made are gone again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "x").write_text("")
+    check_config(OmegaConf.to_container(compose(f"paths.outputs={tmp_path}/kept"), resolve=True))
+    assert (tmp_path / "kept" / "x").exists() and not (tmp_path / "kept" / "cache").exists()
 
 
 @pytest.mark.parametrize("imgsz,ok", [(64, True), (33, False), (100, False)])

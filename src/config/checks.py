@@ -9,6 +9,7 @@ model-file writer and the measurements use it as it is.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from dataclasses import dataclass
@@ -192,9 +193,12 @@ def check_values(cfg: Mapping[str, Any]) -> None:
 
 
 def check_writable(key: str, path: Any) -> None:
-    """`path` exists as a writable directory (created if missing, as the run would): else one line, path and errno."""
+    """`path` is, or can be created as, a writable directory: else one line, path and errno. Tried by
+    creating it as the run would (root passes `os.access` even where mkdir fails, e.g. under /proc),
+    then the directories the try created are removed again: a rejected run leaves nothing behind."""
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{key} must be a directory path, got {path!r}")
+    missing = [p for p in (Path(path), *Path(path).parents) if not p.exists()]
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
         if not os.access(path, os.W_OK | os.X_OK):
@@ -202,6 +206,10 @@ def check_writable(key: str, path: Any) -> None:
     except OSError as exc:
         name = errno.errorcode.get(exc.errno, "?") if exc.errno else type(exc).__name__
         raise ConfigError(f"{key}={path}: not a writable directory ({name}: {exc.strerror or exc})") from None
+    finally:
+        for created in missing:  # deepest first; one another process filled meanwhile stays
+            with contextlib.suppress(OSError):
+                created.rmdir()
 
 
 def _lookup(cfg: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
