@@ -1,0 +1,101 @@
+"""Checkpoints of every attention module load under ultralytics' opt-in safe load
+(`ULTRALYTICS_SAFE_LOAD=1`: `torch.load(weights_only=True)` with an allow-list)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from copy import deepcopy
+
+import pytest
+from conftest import ROOT
+
+from src import attention
+from src.results import BASELINE
+
+
+def _checkpoint(model, path) -> None:
+    """best.pt as a training leaves it: ultralytics' save_model dict (the fp16 EMA copy, no `model`),
+    then its own strip_optimizer, which final_eval runs on best.pt."""
+    import torch
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    torch.save({"epoch": 0, "model": None, "ema": deepcopy(model).half(), "updates": 0, "train_args": {}}, path)
+    strip_optimizer(path)
+
+
+def _load(files: list[str]) -> subprocess.CompletedProcess:
+    """YOLO(file) for each file in a fresh process with ULTRALYTICS_SAFE_LOAD=1 (read at import)."""
+    code = (
+        "import src\nimport json, sys\nfrom ultralytics import YOLO\n"
+        + "for f in json.loads(sys.argv[1]):\n"
+        + "    m = YOLO(f, task='detect').model\n"
+        + "    ours = {type(x).__name__ for x in m.modules() if type(x).__module__.startswith('src.')}\n"
+        + "    print(f, json.dumps(sorted(ours)))\n"
+    )
+    env = {**os.environ, "ULTRALYTICS_SAFE_LOAD": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", code, json.dumps(files)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _small_model(name: str):
+    """A small detection model built by ultralytics from a YAML, holding `name` both between layers
+    and inside a C3k2's bottleneck (an AttentionBottleneck): the classes a trained best.pt pickles,
+    at a fraction of a YOLO11n's build time."""
+    from src.arch.keys import INSIDE_KEY
+    from src.ultralytics_glue.model import build_model
+
+    c = 64  # ema's 32 groups need a channel count above 32
+    spec = {
+        "nc": 2,
+        "backbone": [
+            [-1, 1, "Conv", [c, 3, 2]],
+            [-1, 1, "C3k2", [c, False]],
+            [-1, 1, attention.get_class(name).__name__, attention.yaml_args(name, c)],
+        ],
+        "head": [[[2], 1, "Detect", ["nc"]]],
+        INSIDE_KEY: {"layers": [1], "module": name, "params": {}, "mode": "branch"},
+    }
+    return build_model(spec, nc=2)
+
+
+def test_best_pt_of_every_module_loads_with_safe_load(tmp_path):
+    names = [n for n in attention.available() if n != BASELINE]
+    files, expected = [], {}
+    for name in names:
+        model = _small_model(name)
+        path = tmp_path / f"{name}.pt"
+        _checkpoint(model, path)
+        files.append(str(path))
+        expected[str(path)] = sorted(
+            {type(m).__name__ for m in model.modules() if type(m).__module__.startswith("src.")}
+        )
+        assert (
+            "AttentionBottleneck" in expected[str(path)] and attention.get_class(name).__name__ in expected[str(path)]
+        )
+
+    proc = _load(files)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(str(tmp_path)))
+    for f in files:
+        assert f in loaded and json.loads(loaded[f]) == expected[f], (f, loaded.get(f))
+
+    # ultralytics' safe load refuses the same file once our classes are off the allow-list (the check is real)
+    import torch
+    from ultralytics.nn.tasks import torch_safe_load
+
+    allowed = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals([g for g in allowed if not getattr(g, "__module__", "").startswith("src.")])
+    try:
+        needed = {g for g in torch.serialization.get_unsafe_globals_in_checkpoint(files[0]) if g.startswith("src.")}
+        first = attention.get_class(names[0])
+        assert {"src.ultralytics_glue.inside.AttentionBottleneck", f"{first.__module__}.{first.__qualname__}"} <= needed
+        with pytest.raises(TypeError, match="outside the supported Ultralytics checkpoint format"):
+            torch_safe_load(files[0], safe_only=True)
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(allowed)
