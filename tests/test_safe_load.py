@@ -10,7 +10,7 @@ import sys
 from copy import deepcopy
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, small_model
 
 from src import attention
 from src.results import BASELINE
@@ -41,32 +41,11 @@ def _load(files: list[str]) -> subprocess.CompletedProcess:
     )
 
 
-def _small_model(name: str):
-    """A small detection model built by ultralytics from a YAML, holding `name` both between layers
-    and inside a C3k2's bottleneck (an AttentionBottleneck): the classes a trained best.pt pickles,
-    at a fraction of a YOLO11n's build time."""
-    from src.arch.keys import INSIDE_KEY
-    from src.ultralytics_glue.model import build_model
-
-    c = 64  # ema's 32 groups need a channel count above 32
-    spec = {
-        "nc": 2,
-        "backbone": [
-            [-1, 1, "Conv", [c, 3, 2]],
-            [-1, 1, "C3k2", [c, False]],
-            [-1, 1, attention.get_class(name).__name__, attention.yaml_args(name, c)],
-        ],
-        "head": [[[2], 1, "Detect", ["nc"]]],
-        INSIDE_KEY: {"layers": [1], "module": name, "params": {}, "mode": "branch"},
-    }
-    return build_model(spec, nc=2)
-
-
 def test_best_pt_of_every_module_loads_with_safe_load(tmp_path):
     names = [n for n in attention.available() if n != BASELINE]
     files, expected = [], {}
     for name in names:
-        model = _small_model(name)
+        model = small_model(name)
         path = tmp_path / f"{name}.pt"
         _checkpoint(model, path)
         files.append(str(path))
