@@ -10,9 +10,7 @@ import pytest
 from PIL import Image
 from test_aggregate import Sweep
 
-from src.aggregate import aggregate
 from src.aggregate import errors as E
-from src.compare import compare_sweep
 from src.metrics.errors import Box, tide_errors
 from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, EVALUATION_PASS
 
@@ -69,11 +67,22 @@ def _boxes(attn: str) -> tuple[list[Box], list[Box]]:
     return truth, [Box(i, c, *b, score=p) for i, c, p, b in PREDICTIONS[attn]]
 
 
-def test_images_won_and_lost_errors_and_report(sweep):
+def test_images_won_and_lost_errors_and_report(sweep, capsys):
+    """Through the end-of-sweep callback, as a multirun runs it: compare after the table, report again."""
+    from omegaconf import OmegaConf
+
+    from src.sweep_end import AggregateOnMultirunEnd
+
     root, yaml = sweep
-    files, notes = compare_sweep(root)
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}, "logger": {"name": "none"}})
+    outcome = AggregateOnMultirunEnd(plots=False, figures=False).aggregate_sweep(config)
+    assert outcome.error is None
+    files = outcome.summary.files
     assert {E.ERRORS_CSV, E.ERRORS_MD, E.IMAGES_CSV, "toy_yolo11n_errors"} <= set(files)
-    assert len(notes) == 1 and "se @ neck" in notes[0] and "no predictions.json" in notes[0]
+    assert files["toy_yolo11n_errors"] == root / "plots" / "toy_yolo11n_errors.png"
+    assert "Error breakdown and per-image scores (4 files)" in capsys.readouterr().out
+    notes = [n for n in outcome.summary.notes if "se @ neck" in n]
+    assert len(notes) == 1 and "no predictions.json" in notes[0]
 
     images = pd.read_csv(root / E.IMAGES_CSV)
     assert images.set_index("image")[["score", "baseline_score", "delta"]].to_dict("index") == {
@@ -92,7 +101,6 @@ def test_images_won_and_lost_errors_and_report(sweep):
         assert table.loc["ema", f"d_{t}"] == pytest.approx(expected["ema"][t] - expected["none"][t])
     assert expected["ema"]["bkg"] > expected["none"]["bkg"]  # the FP on a.png is a background error
 
-    aggregate([str(root)], str(root), plots=False)
     report = (root / "report.md").read_text()
     assert "toy · yolo11n: TIDE errors" in report and "`errors.md`" in report
     top = E.findings(E.read_errors(root))[("toy", "yolo11n", "tk1")]

@@ -82,8 +82,9 @@ def findings(table: pd.DataFrame) -> dict[tuple, list[str]]:
             deltas = {t: r[f"d_{t}"] for t in TYPES if pd.notna(r[f"d_{t}"])}
             if not deltas:
                 continue
-            top = sorted(deltas, key=lambda t: (-abs(deltas[t]), TYPES.index(t)))[:2]
-            said = ", ".join(f"{ERROR_LABELS[t]} {deltas[t]:+.2f} dAP" for t in top)
+            changed = [t for t in deltas if round(abs(deltas[t]), 2) > 0]  # as printed: +0.00 is no change
+            top = sorted(changed, key=lambda t: (-abs(deltas[t]), TYPES.index(t)))[:2]
+            said = ", ".join(f"{ERROR_LABELS[t]} {deltas[t]:+.2f} dAP" for t in top) or "no error type changed"
             lines.setdefault(key, []).append(f"`{r['attn']} @ {r['pos']}`: {said} (TIDE, vs the baseline)")
     return lines
 
