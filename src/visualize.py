@@ -312,12 +312,12 @@ def _module_panel(ax, image, size, gt, pred, names):
     heat = pred.get("module")
     if heat is None:
         ax.imshow(_image(image).mean(-1), cmap="gray")
-        ax.text(0.5, 0.5, "no module", ha="center", va="center", transform=ax.transAxes, fontsize=7, color="white")
+        _corner_label(ax, "no module")
         return
     ax.imshow(_image(image).mean(-1), cmap="gray")
     low, high = float(heat.min()), float(heat.max())
     ax.imshow(heat, cmap="jet", alpha=0.5, vmin=low, vmax=high if high > low else low + 1e-12)
-    _corner_label(ax, f"|Δ| {low:.2g} (blue) - {high:.2g} (red)")
+    _corner_label(ax, f"|Δ| {low:.3g} (blue) to {high:.3g} (red)")
 
 
 def _detection_panel(ax, image, size, gt, pred, names):
