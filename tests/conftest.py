@@ -202,7 +202,7 @@ def small_model(attn: str, between: bool = True, inside: bool = True):
     from src.ultralytics_glue.model import build_model
 
     c = 64  # ema's 32 groups need a channel count above 32
-    layers = [[-1, 1, "Conv", [c, 3, 2]], [-1, 1, "C3k2", [c, False]]]
+    layers = [[-1, 1, "Conv", [c, 3, 8]], [-1, 1, "C3k2", [c, False]]]  # stride 8: small maps, a cheap build
     if between:
         layers.append([-1, 1, attention.get_class(attn).__name__, attention.yaml_args(attn, c)])
     spec = {"nc": 2, "backbone": layers, "head": [[[len(layers) - 1], 1, "Detect", ["nc"]]]}
