@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def compare_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> tuple[dict[str, Path], list[str]]:
     """errors.csv/.md, images.csv and the error plots of a sweep into `out_dir` (default: the sweep);
     returns (files, notes)."""
-    jobs, notes = _completed_jobs(Path(sweep_dir))
+    jobs, notes = _completed_jobs(Path(sweep_dir)), []
     out = Path(out_dir or sweep_dir)
     error_rows, score_rows = [], []
     truth_cache: dict[tuple[str, str], tuple[list[str], list[Box]]] = {}
@@ -61,7 +61,7 @@ def compare_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> t
     return files, notes
 
 
-def _completed_jobs(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _completed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     """The completed jobs of a sweep (one per variant and seed), with the block's setup label."""
     from src.aggregate import tables as T
     from src.aggregate.collect import collect
@@ -69,13 +69,13 @@ def _completed_jobs(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
     runs = collect([str(sweep_dir)]).runs
     if runs.empty:
-        return [], []
+        return []
     done = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED]))[0]
     labels = T.setup_labels(done)
     jobs = done.to_dict("records")
     for job in jobs:
         job["setup"] = labels.get(tuple(job[k] for k in T.BLOCK), "")
-    return jobs, []
+    return jobs
 
 
 def _analyse(job: dict[str, Any], truth_cache: dict) -> tuple[dict[str, float], dict[str, int]]:

@@ -111,3 +111,22 @@ def test_images_won_and_lost_errors_and_report(sweep, capsys):
     rows, how = choose_rows(Block("s", "toy", yaml, [], ("toy", "yolo11n", "tk1"), "test"), 4, root)
     assert [r.image.name for r in rows] == ["b.png", "a.png"] and "wins" in how
     assert "won by ema @ neck (+2)" in rows[0].label and "lost by ema @ neck (-1)" in rows[1].label
+
+
+def test_error_table_pairs_seeds_with_the_baseline():
+    """Means over seeds; Δ only over the seeds the baseline has too."""
+    key = {"dataset": "d", "model": "m", "train_key": "k", "setup": ""}
+    zeros = dict.fromkeys(E.TYPES, 0.0)
+    jobs = pd.DataFrame(
+        [
+            {**key, "pos": "-", "attn": "none", "seed": 0, **zeros, "ap50": 50.0, "loc": 4.0},
+            {**key, "pos": "neck", "attn": "ema", "seed": 0, **zeros, "ap50": 52.0, "loc": 3.0},
+            {**key, "pos": "neck", "attn": "ema", "seed": 1, **zeros, "ap50": 60.0, "loc": 1.0},  # no baseline
+        ]
+    )
+    ema = E.error_table(jobs).set_index("attn").loc["ema"]
+    assert ema["n"] == 2 and ema["loc"] == 2.0 and ema["ap50"] == 56.0
+    assert ema["d_loc"] == -1.0 and ema["d_ap50"] == 2.0 and ema["d_cls"] == 0.0
+    assert E.findings(E.error_table(jobs))[("d", "m", "k")] == [
+        "`ema @ neck`: localisation -1.00 dAP (TIDE, vs the baseline)"
+    ]
