@@ -143,15 +143,7 @@ def choose_rows(block: Block, n: int, out_dir: Path) -> tuple[list[Row], str]:
     src.compare), else N validation images with the most small objects."""
     from src.aggregate import errors as E
 
-    images_csv = out_dir / E.IMAGES_CSV
-    picks: list[tuple[str, str, str, float]] = []
-    if images_csv.is_file():
-        import pandas as pd
-
-        deltas = pd.read_csv(images_csv, keep_default_na=False, na_values=[""])
-        deltas["train_key"] = deltas["train_key"].astype(str)
-        deltas["setup"] = deltas["setup"].fillna("").astype(str)
-        picks = E.won_and_lost(deltas).get(tuple(map(str, block.key)), [])
+    picks = E.won_and_lost(E.read_table(out_dir, E.IMAGES_CSV)).get(tuple(map(str, block.key)), [])
     if picks:
         by_name = {p.name: p for p in split_images(block.data_yaml, block.split)}
         rows: dict[str, list[str]] = {}

@@ -90,7 +90,7 @@ def test_images_won_and_lost_errors_and_report(sweep, capsys):
         "b.png": {"score": 2, "baseline_score": 0, "delta": 2},
         "c.png": {"score": 1, "baseline_score": 1, "delta": 0},
     }
-    assert E.won_and_lost(images.astype({"train_key": str}).fillna({"setup": ""})) == {
+    assert E.won_and_lost(E.read_table(root, E.IMAGES_CSV)) == {
         ("toy", "yolo11n", "tk1"): [("ema @ neck", E.WON, "b.png", 2.0), ("ema @ neck", E.LOST, "a.png", -1.0)]
     }
 

@@ -99,9 +99,15 @@ def write_errors(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
 
 def read_errors(out_dir: Path | None) -> pd.DataFrame:
     """errors.csv of an aggregation dir; empty when there is none (no predictions to analyse)."""
-    path = None if out_dir is None else Path(out_dir) / ERRORS_CSV
+    return read_table(out_dir, ERRORS_CSV)
+
+
+def read_table(out_dir: Path | None, name: str) -> pd.DataFrame:
+    """errors.csv or images.csv of an aggregation dir, keys as written (train_key a string, no setup
+    an empty string); empty when there is none."""
+    path = None if out_dir is None else Path(out_dir) / name
     if path is None or not path.is_file():
-        return pd.DataFrame()
+        return pd.DataFrame(columns=VARIANT_KEYS)
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
     table["setup"] = table["setup"].fillna("").astype(str)
     table[BLOCK[-1]] = table[BLOCK[-1]].astype(str)
@@ -175,6 +181,8 @@ def won_and_lost(deltas: pd.DataFrame) -> dict[tuple, list[tuple[str, str, str, 
     one the figures show): the image it gains most on and the one it loses most on against the
     baseline (ties: the image path decides). An image only counts as won with Δ > 0, lost with Δ < 0."""
     chosen: dict[tuple, list[tuple[str, str, str, float]]] = {}
+    if deltas.empty:
+        return chosen
     for key, grp in deltas.groupby([*BLOCK, "setup", "pos", "attn"], sort=True):
         rows = grp[grp["seed"] == grp["seed"].min()].sort_values(["delta", "image"])
         label = f"{key[-1]} @ {key[-2]}"
