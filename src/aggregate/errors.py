@@ -66,7 +66,8 @@ def render_markdown(table: pd.DataFrame, level: int = 2) -> str:
         for r in blk.to_dict("records"):
             cells = [_label(r), str(int(r["n"]))]
             for v in ["ap50", *TYPES]:
-                delta = "" if r["attn"] == BASELINE or pd.isna(r[f"d_{v}"]) else f" ({r[f'd_{v}']:+.2f})"
+                d = r[f"d_{v}"]
+                delta = "" if r["attn"] == BASELINE or pd.isna(d) else f" ({d if round(d, 2) else 0.0:+.2f})"
                 cells.append(f"{r[v]:.2f}{delta}")
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
