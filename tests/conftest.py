@@ -192,25 +192,27 @@ def randomize(module, seed: int = 0):
     return module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def small_model(attn: str, between: bool = True, inside: bool = True):
-    """A small detection model (Conv, C3k2, the module, Detect) built by ultralytics from a YAML,
-    holding `attn` between layers 1 and Detect and/or inside the C3k2's bottleneck (an
-    AttentionBottleneck): the classes and graph a trained model has, built in a fraction of a second."""
+def small_model(attn: str | list[str], between: bool = True, inside: bool = True):
+    """A small detection model (Conv, C3k2, the module(s), Detect) built by ultralytics from a YAML,
+    holding `attn` (or each of a list, one after the other) between layer 1 and Detect and/or (the
+    first) inside the C3k2's bottleneck (an AttentionBottleneck): the classes and graph a trained
+    model has, built in a fraction of a second."""
     from src import attention
     from src.arch.keys import INSIDE_KEY
     from src.ultralytics_glue.model import build_model
 
     c = 64  # ema's 32 groups need a channel count above 32
     layers = [[-1, 1, "Conv", [c, 3, 8]], [-1, 1, "C3k2", [c, False]]]  # stride 8: small maps, a cheap build
+    names = [attn] if isinstance(attn, str) else list(attn)
     if between:
-        layers.append([-1, 1, attention.get_class(attn).__name__, attention.yaml_args(attn, c)])
+        layers += [[-1, 1, attention.get_class(a).__name__, attention.yaml_args(a, c)] for a in names]
     spec = {"nc": 2, "backbone": layers, "head": [[[len(layers) - 1], 1, "Detect", ["nc"]]]}
     if inside:
-        spec[INSIDE_KEY] = {"layers": [1], "module": attn, "params": {}, "mode": "branch"}
+        spec[INSIDE_KEY] = {"layers": [1], "module": names[0], "params": {}, "mode": "branch"}
     return build_model(spec, nc=2)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test`: `--dist loadgroup`), the tests that share a module-scoped
     fixture (a training, a built model) go to one worker, so the fixture is built once; every
