@@ -8,7 +8,8 @@ Reads each completed job's predictions.json (ultralytics' detections of its eval
 when AP by size is on, the default) and the ground truth of the split it was evaluated on (the label
 files of the data YAML); writes into the sweep dir, nothing into the jobs. A job without
 predictions.json (or whose files cannot be read) is left out with a note; it never stops the rest.
-Torch-free; the end of a multirun runs it after the table (the Hydra callback, `errors: true`).
+No model is loaded (the label paths are asked of ultralytics, as every reader of a split does); the
+end of a multirun runs it after the table (the Hydra callback, `errors: true`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Registered in conf/config.yaml:
 
 After the table is printed, `errors` has src.compare write the TIDE error breakdown (errors.md,
 errors.csv, `<stem>_errors.png`) and the per-image scores against the baseline (images.csv) from
-the jobs' predictions.json (torch-free); then `figures` has src.visualize draw the heatmap and detection figures
+the jobs' predictions.json (no model loaded); then `figures` has src.visualize draw the heatmap and detection figures
 from the jobs' best.pt (only where there are checkpoints; torch is imported then, not before),
 and report.md is written again to show them. The aggregation itself never raises (a broken
 aggregation must not hide the trained results); `aggregate_sweep` returns what it found as a
@@ -99,7 +99,7 @@ class AggregateOnMultirunEnd(Callback):
 
 
 def _compare(sweep_dir: str, summary: Any, quiet: bool = False) -> None:
-    """src.compare's error breakdown and per-image scores (torch-free), then report.md again."""
+    """src.compare's error breakdown and per-image scores (no model loaded), then report.md again."""
 
     def step():
         from src.compare import compare_sweep
