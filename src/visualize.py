@@ -11,7 +11,8 @@ the most COCO-small objects). `<stem>_cam.png` shows ultralytics' LayerCAM
 overlays (`predict(visualize=True)`, `utils/plotting.class_activation_map`); `<stem>_module.png`
 what the attention modules themselves change (ultralytics_glue/explain.py `effect_map`: the channel
 mean of |a layer's output - its output with its modules made identities|); `<stem>_detections.png`
-each variant's detections (conf >= 0.25) split by ultralytics' own matcher (`ConfusionMatrix`: greedy,
+each variant's detections (conf >= 0.25; on images of the evaluated split those of the evaluation
+pass, its predictions.json, else a predict()) split by ultralytics' own matcher (`ConfusionMatrix`: greedy,
 one-to-one, IoU > 0.45; a match of the wrong class is a false positive and a miss) into true
 positives, false positives and missed ground truth (the ultralytics calls: ultralytics_glue/explain.py).
 Both go to <sweep>/plots/ and report.md is rebuilt to show them; nothing else is written (results
@@ -33,7 +34,7 @@ from typing import Any
 from src.data.images import ground_truth, split_images
 from src.files import size_bin
 from src.results import JobDir
-from src.results.schema import EVAL_SPLIT, JOB_DIR
+from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Variant:
     weights: Path
     imgsz: int
     seed: int | None
+    predictions: Path | None = None  # its evaluation pass's predictions.json, where the job kept one
 
 
 @dataclass
@@ -85,12 +87,15 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
             if not weights.is_file():
                 notes.append(f"{title}: {attn} @ {pos} has no {weights.relative_to(run[JOB_DIR])}; left out")
                 continue
+            split = run.get(EVAL_SPLIT) if isinstance(run.get(EVAL_SPLIT), str) else "val"
+            scored = JobDir(run[JOB_DIR]).predictions(split, run.get(AP_BY_SIZE_FROM) == FINAL_VALIDATION)
             variants.append(
                 Variant(
                     Style.label(pos, attn),
                     weights,
                     int(run["imgsz"]),
                     None if run["seed"] is None else int(run["seed"]),
+                    scored if scored.is_file() else None,
                 )
             )
             data_yaml = data_yaml or _existing(run.get("data_yaml"))
@@ -199,6 +204,7 @@ def draw_block(block: Block, plots: Path, n_images: int, cams: bool) -> dict[str
         for v, per_image in zip(block.variants, preds, strict=True):
             for pred, effect in zip(per_image, explain.module_effect(v.weights, chosen, v.imgsz), strict=True):
                 pred["module"] = effect
+    scored = _scored_detections(block, chosen, preds)
     names = preds[0][0]["names"]
     figure = _Figure(block, rows, truth, preds, names, how)
     files = {}
@@ -213,13 +219,47 @@ def draw_block(block: Block, plots: Path, n_images: int, cams: bool) -> dict[str
             "min to max",
             _module_panel,
         )
+    source = {
+        0: "predict()",
+        len(chosen) * len(block.variants): "the evaluation pass (predictions.json)",
+    }.get(scored, "the evaluation pass (predictions.json) where the job kept it, else predict()")
     files[f"{block.stem}_detections"] = figure.draw(
         plots / f"{block.stem}_detections.png",
-        f"detections at conf ≥ {explain.CONF}: true positive (green), false positive (red), missed ground truth "
-        f"(orange, dashed)",
+        f"detections of {source} at conf ≥ {explain.CONF}: true positive (green), false positive (red), missed "
+        f"ground truth (orange, dashed)",
         _detection_panel,
     )
     return files
+
+
+def _scored_detections(block: Block, chosen: list[Path], preds: list[list[dict]]) -> int:
+    """Put the evaluation pass's own detections (its predictions.json) in place of predict()'s for
+    the chosen images of the evaluated split, so the detection panels show what was scored (ultralytics'
+    validation letterboxes differently from predict: `rect` batches padded by half a stride). Returns
+    how many panels changed."""
+    import torch
+
+    from src.compare import read_predictions
+
+    evaluated = set(split_images(block.data_yaml, block.split))
+    if not evaluated.intersection(chosen):  # e.g. the small-object choice of val images
+        return 0
+    changed = 0
+    for v, per_image in zip(block.variants, preds, strict=True):
+        if v.predictions is None:
+            continue
+        by_image: dict[str, list] = {}
+        for b in read_predictions(v.predictions):
+            by_image.setdefault(b.image, []).append(b)
+        for image, pred in zip(chosen, per_image, strict=True):
+            if image not in evaluated:
+                continue
+            boxes = by_image.get(image.name, [])
+            pred["boxes"] = torch.tensor([[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes]).reshape(-1, 4)
+            pred["conf"] = torch.tensor([b.score for b in boxes])
+            pred["cls"] = torch.tensor([float(b.cls) for b in boxes])
+            changed += 1
+    return changed
 
 
 @dataclass

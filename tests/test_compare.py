@@ -106,11 +106,23 @@ def test_images_won_and_lost_errors_and_report(sweep, capsys):
     top = E.findings(E.read_errors(root))[("toy", "yolo11n", "tk1")]
     assert len(top) == 1 and top[0] in report
 
-    from src.visualize import Block, choose_rows
+    from src.visualize import Block, Variant, _scored_detections, choose_rows
 
     rows, how = choose_rows(Block("s", "toy", yaml, [], ("toy", "yolo11n", "tk1"), "test"), 4, root)
     assert [r.image.name for r in rows] == ["b.png", "a.png"] and "wins" in how
     assert "won by ema @ neck (+2)" in rows[0].label and "lost by ema @ neck (-1)" in rows[1].label
+
+    # the detection panels show the evaluation pass's own boxes (what was scored), not predict()'s
+    jobs = {p.parent.parent.name: p for p in root.glob("*/test/predictions.json")}
+    variants = [Variant(a, root / "none.pt", 100, 0, jobs[str(i)]) for i, a in enumerate(PREDICTIONS)]
+    block = Block("s", "toy", yaml, variants, ("toy", "yolo11n", "tk1"), "test")
+    chosen = [r.image for r in rows]
+    preds = [[{"boxes": None, "conf": None, "cls": None} for _ in chosen] for _ in variants]
+    assert _scored_detections(block, chosen, preds) == 4
+    ema_b = preds[1][0]  # ema on b.png: its two boxes, xyxy
+    assert ema_b["boxes"].tolist() == [[10, 10, 30, 30], [60, 60, 80, 80]] and ema_b["conf"].tolist() == pytest.approx(
+        [0.7, 0.6]
+    )
 
 
 def test_error_table_pairs_seeds_with_the_baseline():

@@ -145,6 +145,7 @@ def plot_errors(table: pd.DataFrame, plots: Path) -> dict[str, Path]:
             ax.set_xticks(x, [ERROR_LABELS[t] for t in TYPES], rotation=25, ha="right", fontsize=8)
             ax.set_ylabel(what, fontsize=9)
             ax.axhline(0, color="0.3", lw=0.8)
+            ax.grid(axis="x", visible=False)  # the style's vertical lines would run through the bars
             ax.grid(axis="y", alpha=0.3)
         axes[0].set_title("error breakdown (lower is better)", fontsize=9)
         axes[1].set_title("change against the baseline (below 0: fewer errors)", fontsize=9)
