@@ -34,14 +34,14 @@ def grid_points(
     sweeper_params: dict[str, Any] | None, task_overrides: Sequence[str], parser: OverridesParser | None = None
 ) -> list[list[str]]:
     """Each grid point's overrides, in the basic sweeper's order; `seed` anywhere is an error."""
-    points = basic_sweep_jobs(sweep_arguments(sweeper_params, task_overrides), parser)
-    seeded = sorted({o for p in points for o in p if o.split("=", 1)[0].lstrip("+~") == SEED_KEY})
+    arguments = sweep_arguments(sweeper_params, task_overrides)
+    seeded = [a for a in arguments if a.split("=", 1)[0].lstrip("+~") == SEED_KEY]
     if seeded:
         raise ValueError(
             f"hydra/sweeper=adaptive chooses the seeds itself; drop {', '.join(seeded)} from the command line or "
             "hydra.sweeper.params and set hydra.sweeper.seeds.first / .step / .max instead"
         )
-    return points
+    return basic_sweep_jobs(arguments, parser)
 
 
 def seed_settings(seeds: Any) -> tuple[int, int, int]:
