@@ -281,9 +281,12 @@ class Rounds:
 
         d = self.d
         rows = []
+        seen = [dict(o.split("=", 1) for o in p if "=" in o) for p in d.points]
+        varying = {k for k in set().union(*seen) if len({s.get(k) for s in seen}) > 1}
         for v in d.variants:
             stop = self.stops.get(v)
-            row = {POINT: ",".join(d.points[v]), SEEDS: self.seeds[v]}
+            label = ",".join(o for o in d.points[v] if o.split("=", 1)[0] in varying) or ",".join(d.points[v])
+            row = {POINT: label, SEEDS: self.seeds[v]}
             row.update({STOP: stop.reason, ROUND: stop.round, VERDICT: stop.verdict} if stop else {STOP: ""})
             if v in self.keys:
                 row.update(dict(zip(VARIANT, (str(k) for k in self.keys[v]), strict=True)))

@@ -60,7 +60,7 @@ def closing_line(record: dict[str, Any] | None) -> str:
     used, fixed, settings = record.get(TRAININGS), record.get(FIXED), record.get(SETTINGS) or {}
     if not used or not fixed:
         return ""
-    stops = pd.Series([r.get(STOP) or "running" for r in record[ROWS]]).value_counts()
+    stops = pd.Series([r.get(STOP) or "still open" for r in record[ROWS]]).value_counts()
     return (
         f"adaptive: {used} trainings in {record.get(ROUNDS)} round(s) against {fixed} for the fixed design with "
         f"seeds.max={settings.get('max')} ({100 * used / fixed:.0f} %); rows: "
