@@ -109,7 +109,7 @@ class Design:
     def job(self, point: int, seed: int) -> Job:
         key = (point, seed)
         if key not in self.jobs:
-            num = job_number(point, seed, self.most)
+            num = job_number(point, seed, len(self.points))
             overrides = job_overrides(self.points[point], seed, num, self.subdir_pattern)
             job_dir, cfg = self.compose(overrides, num)
             from src.config.identity import config_hash

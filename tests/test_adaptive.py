@@ -86,15 +86,15 @@ def test_looks_and_bad_seed_settings():
 
 
 # ============================================================================ job numbers and grid
-def test_job_numbers_are_the_basic_sweepers_in_the_grid_with_seeds_last():
-    params = {"attn": "none,ema,cot", "pos": "neck,backbone"}
-    points = grid_points(params, ["train.epochs=3"])
-    basic = basic_sweep_jobs(sweep_arguments(params, ["train.epochs=3", "seed=0,1,2,3"]))
+def test_job_numbers_are_the_basic_sweepers_with_the_seed_first():
+    grid = ["attn=none,ema,cot", "pos=neck,backbone", "train.epochs=3"]
+    points = grid_points(None, grid)
+    basic = basic_sweep_jobs(sweep_arguments(None, ["seed=0,1,2,3", *grid]))
     for i, point in enumerate(points):
         for s in range(4):
-            assert basic[job_number(i, s, 4)] == [*point, f"seed={s}"]
+            assert basic[job_number(i, s, len(points))] == [f"seed={s}", *point]
     with pytest.raises(ValueError, match="seed=0,1"):
-        grid_points(params, ["seed=0,1"])
+        grid_points({"attn": "none,ema"}, ["seed=0,1"])
 
 
 # ============================================================================ rounds on synthetic results
@@ -150,7 +150,7 @@ def test_rounds_decide_the_clear_variant_early_and_give_the_open_one_max_seeds(t
     assert (rows["cot"]["stop"], rows["cot"]["round"], rows["cot"]["seeds"]) == (MAX_SEEDS, 4, 5)
     assert record["trainings"] == 2 + 5 + 5 < record["fixed_trainings"] == 15
     assert len(study.launched) == 12
-    assert sorted(int(n.split("_")[0]) for n in study.launched) == [0, 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14]
+    assert sorted(int(n.split("_")[0]) for n in study.launched) == [0, 1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 14]
 
     # the table says how each row ended, and its last line the trainings against the fixed design
     summary = aggregate([tmp_path], plots=False, bootstrap=0)
@@ -206,8 +206,8 @@ def test_plan_lists_round_one_and_the_most_it_costs(tmp_path):
     from src.sweep.plan import plan_and_note, render
 
     sweep_dir, planned, note = plan_and_note(True, "config", ["experiment=quick_adaptive", f"paths.outputs={tmp_path}"])
-    assert [p.num for p in planned] == [0, 1, 6, 7, 12, 13]
-    assert [p.job_dir.name for p in planned][2] == "6_attn=ema,experiment=quick_adaptive,seed=0"
+    assert [p.num for p in planned] == [0, 1, 2, 3, 4, 5]
+    assert [p.job_dir.name for p in planned][4] == "4_attn=ema,experiment=quick_adaptive,seed=1"
     assert "at most 18 job(s), 18 trainings" in render(sweep_dir, planned, note)
     assert not sweep_dir.exists()
 
@@ -245,3 +245,12 @@ def test_the_sweeper_launches_through_submitit_and_records_the_rounds(tmp_path, 
     record = read_record(sweep)
     assert record["rounds"] == 1 and record["rows"][0]["stop"] == MAX_SEEDS and record["trainings"] == 4
     assert proc.stdout.strip().splitlines()[-1].startswith("adaptive: 4 trainings in 1 round(s) against 4")
+
+
+def test_raising_seeds_max_later_keeps_every_finished_job(tmp_path):
+    study = Study(tmp_path)
+    first = Rounds(study.design(most=3), study.launch, log=lambda *_: None).run()
+    assert _rows(first)["cot"]["stop"] == MAX_SEEDS and len(study.launched) == 6 + 2
+    record = Rounds(study.design(most=5), study.launch, log=lambda *_: None).run()
+    assert len(study.launched) == 8 + 4 and len(set(study.launched)) == 12  # seeds 3 and 4 only, nothing twice
+    assert _rows(record)["cot"]["seeds"] == 5

@@ -1,10 +1,12 @@
 """The jobs of an adaptive sweep (`hydra/sweeper=adaptive`): its grid points, their seeds, their dirs.
 
 The grid is the basic sweeper's (`hydra.sweeper.params`, then the command line) without `seed`;
-the sweeper gives each point seeds 0, 1, ... up to `seeds.max`. Job (point i, seed s) is number
-`i * seeds.max + s`: the number the basic sweeper gives it in the grid `<params> seed=0,...,max-1`, so
-an adaptive sweep's job dirs are the ones that basic sweep would write (`hydra.sweep.subdir`, by
-default `<num>_<override_dirname>`), whatever round a job is launched in. Hydra numbers the jobs of
+the sweeper gives each point seeds 0, 1, ... up to `seeds.max`. Job (point i of P, seed s) is number
+`s * P + i`: the number the basic sweeper gives it in `seed=0,1,... <grid>` (seed first), so an
+adaptive sweep's job dirs are the ones that basic sweep would write (`hydra.sweep.subdir`, by default
+`<num>_<override_dirname>`), whatever round a job is launched in. The number does not depend on
+`seeds.max`: raising it later keeps every finished job, and round 1 is the basic sweep
+`seed=0,...,first-1 <grid>`, job for job. Hydra numbers the jobs of
 each launch from 0, so the sweeper fixes each job's dir with a `hydra.sweep.subdir` override that
 holds the number. Standard library and Hydra's override parser only: `plan` and the progress lines
 use it too.
@@ -54,9 +56,9 @@ def seed_settings(seeds: Any) -> tuple[int, int, int]:
     return merged["first"], merged["step"], merged["max"]
 
 
-def job_number(point: int, seed: int, most: int) -> int:
-    """The basic sweeper's number of (point, seed) in the grid `<points> seed=0..most-1`."""
-    return point * most + seed
+def job_number(point: int, seed: int, points: int) -> int:
+    """The basic sweeper's number of (point, seed) in `seed=0,1,... <grid of `points` points>`."""
+    return seed * points + point
 
 
 def job_overrides(point: Sequence[str], seed: int, num: int, subdir_pattern: str) -> list[str]:

@@ -155,9 +155,9 @@ def _adaptive_round_one(master, parser) -> tuple[list[tuple[int, list[str]]], st
         raise SystemExit(f"config error: {exc}") from None
     pattern = OmegaConf.to_container(master.hydra.sweep, resolve=False)["subdir"]
     jobs = [
-        (A.job_number(i, s, most), A.job_overrides(p, s, A.job_number(i, s, most), pattern))
-        for i, p in enumerate(points)
+        (A.job_number(i, s, len(points)), A.job_overrides(p, s, A.job_number(i, s, len(points)), pattern))
         for s in range(first)
+        for i, p in enumerate(points)
     ]
     budget = sweeper.get("budget")
     default_attn = str(master.get("attn", {}).get("name"))
