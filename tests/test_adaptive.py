@@ -201,22 +201,13 @@ def test_a_grid_without_its_baseline_is_refused(tmp_path):
         Design([["attn=ema"]], [False], 2, 1, 4, None, 0.05, 0.5, 0, tmp_path, study.compose, "x")
 
 
-# ============================================================================ plan, and Hydra's launcher
-def test_plan_lists_round_one_and_the_most_it_costs(tmp_path):
-    from src.sweep.plan import plan_and_note, render
-
-    sweep_dir, planned, note = plan_and_note(True, "config", ["experiment=quick_adaptive", f"paths.outputs={tmp_path}"])
-    assert [p.num for p in planned] == [0, 1, 2, 3, 4, 5]
-    assert [p.job_dir.name for p in planned][4] == "4_attn=ema,experiment=quick_adaptive,seed=1"
-    assert "at most 18 job(s), 18 trainings" in render(sweep_dir, planned, note)
-    assert not sweep_dir.exists()
-
-
+# ============================================================================ plan, then Hydra's launcher
 @pytest.mark.e2e
 def test_the_sweeper_launches_through_submitit_and_records_the_rounds(tmp_path, shared_cache):
-    """hydra/launcher=local: three of round 1's four jobs are already done (dry runs recorded as a
-    launch would have), so the sweep launches the fourth through submitit and nothing else."""
-    from src.sweep.plan import sweep_jobs
+    """`plan=true` lists round 1 and the most the sweep can cost; then, through hydra/launcher=local,
+    three of round 1's four jobs are already done (dry runs recorded as a launch would have), so the
+    sweep launches the fourth through submitit and nothing else."""
+    from src.sweep.plan import plan_and_note, render
 
     sweep = tmp_path / "sweep"
     args = [
@@ -230,7 +221,12 @@ def test_the_sweeper_launches_through_submitit_and_records_the_rounds(tmp_path, 
         f"hydra.sweep.dir={sweep}",
         *TINY,
     ]
-    _, jobs = sweep_jobs(True, "config", [*args[1:], f"paths.outputs={tmp_path}", f"paths.cache={shared_cache}"])
+    sweep_dir, planned, note = plan_and_note(
+        True, "config", [*args[1:], f"paths.outputs={tmp_path}", f"paths.cache={shared_cache}"]
+    )
+    assert [p.num for p in planned] == [0, 1, 2, 3] and "at most 4 job(s), 4 trainings" in note
+    assert not sweep_dir.exists() and "4 new" in render(sweep_dir, planned, note)
+    jobs = [(p.num, p.overrides, p.job_dir, p.cfg) for p in planned]
     for _, _, job_dir, cfg in jobs[:3]:
         r = empty_result(dataset="shapes", attn=cfg["attn"]["name"], pos="neck", model="yolo11n", seed=cfg["seed"])
         r.update(status=DRY_RUN, config_hash=config_hash(cfg), pid=-1)
