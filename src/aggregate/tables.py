@@ -348,7 +348,7 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
     """The table's main Δ CI over seeds and images (uncertainty.two_level_interval), `p_improve`,
     what the interval covers, and the verdict against ±rope. A verdict needs the seed level: an
     image-only interval (one seed) says nothing about the next seed, so such rows get `n/a`."""
-    from .sequential import CLAIMS, replicate_p_values
+    from .sequential import CLAIMS, claim_p_values, replicate_p_values
     from .uncertainty import percentiles, two_level_replicates, verdict
 
     n = len(table)
@@ -367,6 +367,8 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
             lo[i], hi[i] = percentiles(reps)
             p[i] = (reps > 0).mean()
             claims[i] = replicate_p_values(reps, rope)
+            if finite(s) and finite(dof):  # replicates resolve p to 1/B only: never below the seed level's exact p
+                claims[i] = np.fmax(claims[i], claim_p_values(mean, s, dof, rope))
         levels = [name for name, ok in ((SEEDS, finite(s) and finite(dof)), (IMAGES, dev is not None)) if ok]
         covers[i] = SEEDS_IMAGES if len(levels) == 2 else "".join(levels)
     said = verdict(lo, hi, rope)
