@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY, run_cli
+from conftest import ROOT, TINY, run_cli
 
 from src.adaptive_sweeper import Design, Rounds
 from src.aggregate import aggregate
@@ -250,3 +250,33 @@ def test_raising_seeds_max_later_keeps_every_finished_job(tmp_path):
     record = Rounds(study.design(most=5), study.launch, log=lambda *_: None).run()
     assert len(study.launched) == 8 + 4 and len(set(study.launched)) == 12  # seeds 3 and 4 only, nothing twice
     assert _rows(record)["cot"]["seeds"] == 5
+
+
+def test_bad_settings_are_a_config_error_before_anything_is_written(tmp_path, capsys):
+    """The sweeper itself (Hydra's config loader, no launcher): exit 2 naming the value, no sweep dir."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import HydraContext, RunMode
+
+    from src.adaptive_sweeper import AdaptiveSweeper
+
+    sweep = tmp_path / "sweep"
+    cases = [
+        ({"seeds": {"max": 4}}, ["seed=0,1"], "drop seed=0,1"),
+        ({"seeds": {"first": 1}}, [], "seeds.first must be a whole number >= 2, got 1"),
+        ({"seeds": {"last": 3}}, [], "seeds.last is not a setting; valid: first, step, max"),
+        ({"budget": 3}, [], "budget=3 is less than round 1 needs (4 trainings"),
+    ]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3", job_name="run"):
+        loader = GlobalHydra.instance().config_loader()
+        for settings, arguments, message in cases:
+            cfg = loader.load_configuration(
+                "config", ["hydra/sweeper=adaptive", f"hydra.sweep.dir={sweep}"], run_mode=RunMode.MULTIRUN
+            )
+            sweeper = AdaptiveSweeper(params={"attn": "none,ema"}, **settings)
+            sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), cfg
+            with pytest.raises(SystemExit) as stopped:
+                sweeper.sweep(arguments)
+            assert stopped.value.code == 2
+            assert message in capsys.readouterr().err
+    assert not sweep.exists()
