@@ -155,7 +155,7 @@ class Rounds:
                 break
             want = {i: target for i in range(len(d.points))} if r == 1 else self._wanted(active, target)
             if d.budget is not None and r > 1:
-                want, dropped = self._within_budget(active, want, target)
+                want, dropped = self._within_budget(active, target)
                 for v in dropped:
                     self.stops[v] = Stop(BUDGET, r - 1, self.last_verdict.get(v, ""), self.seeds[v])
                 if not any(v in want for v in active):
@@ -178,7 +178,7 @@ class Rounds:
             want[self.d.base_of[self.d.blocks[v]]] = target
         return want
 
-    def _within_budget(self, active: list[int], want: dict[int, int], target: int) -> tuple[dict[int, int], list[int]]:
+    def _within_budget(self, active: list[int], target: int) -> tuple[dict[int, int], list[int]]:
         """The variants (in grid order) whose next seeds, with their baseline's, fit in the budget."""
         d, kept, dropped = self.d, {}, []
         for v in active:
@@ -191,7 +191,7 @@ class Rounds:
 
     def _launch_round(self, r: int, want: dict[int, int]) -> None:
         d = self.d
-        jobs = [d.job(i, s) for i, t in sorted(want.items()) for s in range(self.seeds[i], t)]
+        jobs = sorted((d.job(i, s) for i, t in want.items() for s in range(self.seeds[i], t)), key=lambda j: j.num)
         for i, t in want.items():
             self.seeds[i] = max(self.seeds[i], t)
         todo = [j for j in jobs if not self._done(j)]
