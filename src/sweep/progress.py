@@ -44,7 +44,8 @@ class SweepProgress(Callback):
         total = count_jobs(list(config.hydra.overrides.task), config.hydra.sweeper.get("params"), config.hydra.sweeper)
         state = {"started": time.time(), "total": total, "already_done": len(_terminal_results(sweep_dir))}
         atomic_write_json(sweep_dir / STATE_FILE, state)  # a second launch of the sweep may be reading it
-        print(f"[sweep] {total} job(s) -> {sweep_dir}", flush=True)
+        most = "at most " if is_adaptive(config.hydra.sweeper) else ""  # its rounds stop where decided
+        print(f"[sweep] {most}{total} job(s) -> {sweep_dir}", flush=True)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         state = _state(config)
