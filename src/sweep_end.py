@@ -114,6 +114,8 @@ def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False
                     + ", ".join(f"plots/{p.name}" for p in files.values()),
                     flush=True,
                 )
+                if summary.closing:  # an adaptive sweep's trainings line stays the last one
+                    print(summary.closing, flush=True)
     except Exception:  # noqa: BLE001 - the figures are extra; the table and results stand
         log.exception("figures of sweep %s failed; the tables and results are untouched", sweep_dir)
 

@@ -20,6 +20,7 @@ BEST_CHECKPOINT = WEIGHTS_DIR / "best.pt"
 RESULTS_CSV = TRAIN_DIR / "results.csv"  # ultralytics' per-epoch log
 MATCHES_FILE = "matches.npz"  # the final validation's per-prediction matches
 PR_CURVE_FILE = "pr_curve.csv"  # its mean precision-recall curve at IoU 0.5
+ADAPTIVE_RECORD = "adaptive.json"  # in a sweep dir: the adaptive sweeper's rounds and why each row stopped
 
 
 def _inside(relative: str | Path) -> property:
