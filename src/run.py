@@ -97,4 +97,7 @@ if __name__ == "__main__":
 
     if wants_plan(sys.argv[1:]):  # before Hydra, which writes multirun.yaml and .hydra/ when it launches
         sys.exit(plan(sys.argv[1:]))
+    from src.adaptive_sweeper import register
+
+    register()  # hydra/sweeper=adaptive
     main()

@@ -75,10 +75,13 @@ class AggregateOnMultirunEnd(Callback):
             )
             if not self.quiet:
                 print(summary.terminal, flush=True)
+            printed = False
             if self.errors and summary.n_completed and summary.out_dir is not None:
-                _compare(sweep_dir, summary, quiet=self.quiet)
+                printed |= _compare(sweep_dir, summary, quiet=self.quiet)
             if self.figures and summary.n_completed and summary.out_dir is not None:
-                _draw_figures(sweep_dir, summary, self.figure_images, quiet=self.quiet)
+                printed |= _draw_figures(sweep_dir, summary, self.figure_images, quiet=self.quiet)
+            if printed and summary.closing:  # an adaptive sweep's trainings line stays the last one
+                print(summary.closing, flush=True)
             _log_aggregate_run(config, sweep_dir, summary)
             if summary.n_problems:
                 log.warning(
@@ -98,7 +101,7 @@ class AggregateOnMultirunEnd(Callback):
             return SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
 
 
-def _compare(sweep_dir: str, summary: Any, quiet: bool = False) -> None:
+def _compare(sweep_dir: str, summary: Any, quiet: bool = False) -> bool:
     """src.compare's error breakdown and per-image scores (no model loaded), then report.md again."""
 
     def step():
@@ -106,10 +109,12 @@ def _compare(sweep_dir: str, summary: Any, quiet: bool = False) -> None:
 
         return compare_sweep(sweep_dir, out_dir=summary.out_dir)
 
-    _extra_step(sweep_dir, summary, step, "Error breakdown and per-image scores ({n} files)", "error breakdown", quiet)
+    return _extra_step(
+        sweep_dir, summary, step, "Error breakdown and per-image scores ({n} files)", "error breakdown", quiet
+    )
 
 
-def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False) -> None:
+def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False) -> bool:
     """src.visualize's figures, then report.md again to embed them."""
 
     def step():
@@ -117,13 +122,13 @@ def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False
 
         return draw_sweep(sweep_dir, images=images, out_dir=summary.out_dir)
 
-    _extra_step(sweep_dir, summary, step, "Drew {n} figure(s) from the checkpoints", "figures", quiet)
+    return _extra_step(sweep_dir, summary, step, "Drew {n} figure(s) from the checkpoints", "figures", quiet)
 
 
-def _extra_step(sweep_dir: str, summary: Any, step, done: str, what: str, quiet: bool) -> None:
+def _extra_step(sweep_dir: str, summary: Any, step, done: str, what: str, quiet: bool) -> bool:
     """One step after the table that writes more files (`step()` -> (files, notes); `done` may say
-    `{n}`, the number of files); report.md is
-    written again to show them. A failure is logged only: the table and the results stand."""
+    `{n}`, the number of files); report.md is written again to show them. Returns whether it printed
+    a line. A failure is logged only: the table and the results stand."""
     import time
 
     started = time.perf_counter()
@@ -141,8 +146,10 @@ def _extra_step(sweep_dir: str, summary: Any, step, done: str, what: str, quiet:
                     + ", ".join(p.relative_to(summary.out_dir).as_posix() for p in files.values()),
                     flush=True,
                 )
+                return True
     except Exception:  # noqa: BLE001 - these files are extra; the table and results stand
         log.exception("%s of sweep %s failed; the tables and results are untouched", what, sweep_dir)
+    return False
 
 
 def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:

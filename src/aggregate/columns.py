@@ -15,6 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
+from .sequential import DECIDED
 from .tables import finite
 from .uncertainty import IMAGES
 
@@ -110,6 +111,15 @@ def _onnx(row: pd.Series) -> str:
     return "" if ok is None or (isinstance(ok, float) and math.isnan(ok)) else ("ok" if ok else "fails")
 
 
+def _stop(row: pd.Series) -> str:
+    """How an adaptive sweep's row ended: `better, round 2` / `max seeds, round 5` / `budget, round 3`."""
+    stop, rnd, said = row.get("adaptive_stop"), row.get("adaptive_round"), row.get("adaptive_verdict")
+    if not isinstance(stop, str) or not stop:
+        return ""
+    what = said if stop == DECIDED and isinstance(said, str) else stop
+    return f"{what}, round {int(rnd)}" if finite(rnd) else what
+
+
 def _count(row: pd.Series) -> str:
     return str(int(row["n"]))
 
@@ -140,6 +150,7 @@ ABLATION = [
     Column("p_improve", "P(Δ>0)", r"P($\Delta{>}0$)", _num("p_improve", 1, 2), None),
     Column("verdict", "verdict", "verdict", _text("verdict"), None, "c", shown=when("delta_map50_95")),
     Column("significant", "sig.", "sig.", _sig, None, "c", shown=always),
+    Column("adaptive_stop", "stopped (adaptive)", "stopped", _stop, None, "c", "stopped"),
     Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min", "r", "Params(M)"),
     Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),
     Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min", "r", "Lat.(ms)"),

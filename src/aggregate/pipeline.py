@@ -17,6 +17,7 @@ from src.results.schema import JOB_DIR
 from . import per_class as PC
 from . import per_class_render as PCR
 from . import tables as T
+from .adaptive import add_columns, closing_line, read_record
 from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
 from .errors import read_errors
 from .report import render_report
@@ -63,6 +64,8 @@ def aggregate(
         min_effect=min_effect / 100 if min_effect else None,
         rope=T.DEFAULT_ROPE if rope is None else rope / 100,
     )
+    record = read_record(out if out is not None else None)
+    ablation = add_columns(ablation, record)
     cost = T.build_cost(runs)
     problems = _problems(runs)
     done = T.dedupe(T.prepare(runs[runs["status"] == COMPLETED]))[0] if len(runs) else runs
@@ -83,6 +86,7 @@ def aggregate(
         n_dry_run=int((status == DRY_RUN).sum()),
         n_duplicates=n_dupes,
         out_dir=out,
+        closing=closing_line(record),
     )
     for p in collected.unmatched:
         summary.notes.append(f"{p}: no such file or directory (or the glob matched nothing)")

@@ -110,7 +110,8 @@ def render_report(s: Summary, paths: list[str], plot_keys: dict | None = None) -
     notes = ""
     if s.notes:
         notes = "## Notes\n\n" + "\n".join(f"- {n}" for n in s.notes) + "\n"
-    return "\n".join([title, "", intro, _study_section(s, paths), findings, "## Results\n", body, notes])
+    adaptive = f"{s.closing}\n" if s.closing else ""  # an adaptive sweep: its trainings against the fixed design's
+    return "\n".join([title, "", intro, _study_section(s, paths), findings, "## Results\n", body, adaptive, notes])
 
 
 def _findings(s: Summary) -> str:

@@ -135,6 +135,8 @@ def render_terminal(s: Summary) -> str:
             out += textwrap.wrap(n, 118, initial_indent="  - ", subsequent_indent="    ")
     if s.files:
         out += ["", f"Wrote {len(s.files)} file(s) to {s.out_dir}"]
+    if s.closing:
+        out += [s.closing]
     return "\n".join(out)
 
 

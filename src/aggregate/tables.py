@@ -348,10 +348,12 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
     """The table's main Δ CI over seeds and images (uncertainty.two_level_interval), `p_improve`,
     what the interval covers, and the verdict against ±rope. A verdict needs the seed level: an
     image-only interval (one seed) says nothing about the next seed, so such rows get `n/a`."""
-    from .uncertainty import two_level_interval, verdict
+    from .sequential import CLAIMS, claim_p_values, replicate_p_values
+    from .uncertainty import percentiles, two_level_replicates, verdict
 
     n = len(table)
     lo, hi, p = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    claims = np.full((n, len(CLAIMS)), np.nan)
     covers = np.full(n, "", dtype=object)
     paired_one = table["test"].eq("paired") & (table["n_pairs"] < 2)  # one pair: no seed level
     se = table["delta_se"].where(~paired_one).to_numpy(float)
@@ -360,12 +362,20 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
     ):
         if table["is_baseline"].iat[i] or not finite(mean):
             continue
-        lo[i], hi[i], p[i] = (float(v) for v in two_level_interval(mean, s, dof, dev, seed=seed))
+        reps, defined = two_level_replicates(mean, s, dof, dev, seed=seed)
+        if defined:
+            lo[i], hi[i] = percentiles(reps)
+            p[i] = (reps > 0).mean()
+            claims[i] = replicate_p_values(reps, rope)
+            if finite(s) and finite(dof):  # replicates resolve p to 1/B only: never below the seed level's exact p
+                claims[i] = np.fmax(claims[i], claim_p_values(mean, s, dof, rope))
         levels = [name for name, ok in ((SEEDS, finite(s) and finite(dof)), (IMAGES, dev is not None)) if ok]
         covers[i] = SEEDS_IMAGES if len(levels) == 2 else "".join(levels)
     said = verdict(lo, hi, rope)
     said = np.where(covers == IMAGES, "n/a", said)
+    claims[covers == IMAGES] = np.nan  # as the verdict: one seed says nothing about the next
     return table.drop(columns="_image_dev").assign(
+        **{f"p_{c}": claims[:, j] for j, c in enumerate(CLAIMS)},
         delta_seeds_images_low=lo,
         delta_seeds_images_high=hi,
         p_improve=p,

@@ -40,6 +40,17 @@ def two_level_interval(
       absent where None or NaN (no matches kept).
     One seed gives the image bootstrap's percentiles, no image noise the seed level's t interval.
     """
+    reps, defined = two_level_replicates(mean, seed_se, seed_dof, image_dev, draws, seed)
+    lo, hi = percentiles(reps, level)
+    p = (reps > 0).mean(-1)
+    return np.where(defined, lo, np.nan), np.where(defined, hi, np.nan), np.where(defined, p, np.nan)
+
+
+def two_level_replicates(
+    mean, seed_se, seed_dof, image_dev=None, draws: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(replicates (..., B), defined (...)) of `two_level_interval`: its percentiles are the interval,
+    its shares beyond ±rope the adaptive sweeper's claim p-values (`sequential.replicate_p_values`)."""
     mean = np.asarray(mean, float)
     se = np.broadcast_to(np.asarray(seed_se, float), mean.shape)
     dof = np.broadcast_to(np.asarray(seed_dof, float), mean.shape)
@@ -51,10 +62,7 @@ def two_level_interval(
     grid = np.random.default_rng(seed).permutation((np.arange(b) + 0.5) / b)  # paired with image draws at random
     t = np.where(has_seed[..., None], stats.t.ppf(grid, np.where(has_seed, dof, 1.0)[..., None]), 0.0)
     reps = mean[..., None] + np.where(has_seed, se, 0.0)[..., None] * t + dev
-    lo, hi = percentiles(reps, level)
-    defined = np.isfinite(mean) & (has_seed | has_images)
-    p = (reps > 0).mean(-1)
-    return np.where(defined, lo, np.nan), np.where(defined, hi, np.nan), np.where(defined, p, np.nan)
+    return reps, np.isfinite(mean) & (has_seed | has_images)
 
 
 def percentiles(reps, level: float = 0.95) -> np.ndarray:

@@ -21,6 +21,7 @@ RESULTS_CSV = TRAIN_DIR / "results.csv"  # ultralytics' per-epoch log
 MATCHES_FILE = "matches.npz"  # the final validation's per-prediction matches
 PR_CURVE_FILE = "pr_curve.csv"  # its mean precision-recall curve at IoU 0.5
 PREDICTIONS_FILE = "predictions.json"  # ultralytics' detections of a validation pass with save_json
+ADAPTIVE_RECORD = "adaptive.json"  # in a sweep dir: the adaptive sweeper's rounds and why each row stopped
 
 
 def _inside(relative: str | Path) -> property:

@@ -22,6 +22,7 @@ from src.config.identity import config_hash, train_key
 from src.results import BASELINE, COMPLETED, JobDir, read_result, read_result_or_none
 from src.results.schema import ATTN, EPOCHS_DONE, REUSED_FROM, STATUS, TRAIN_KEY, TRAIN_SECONDS
 from src.runtime import PROJECT_ROOT
+from src.sweep import adaptive as A
 from src.sweep.clock import format_seconds
 from src.sweep.discover import discover
 from src.sweep.election import elect
@@ -86,46 +87,101 @@ def parse_argv(argv: list[str]) -> tuple[bool, str, list[str]]:
 def sweep_jobs(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, list[tuple]]:
     """The sweep dir and each job's (number, overrides, dir, resolved config), composed as Hydra
     would launch them, without launching."""
+    sweep_dir, jobs, _ = sweep_jobs_and_note(multirun, config_name, overrides)
+    return sweep_dir, jobs
+
+
+def sweep_jobs_and_note(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, list[tuple], str]:
+    """`sweep_jobs` and a note on what the sweep may add (an adaptive sweep: its later rounds)."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
-    from omegaconf import OmegaConf, open_dict, read_write
 
+    note = ""
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3", job_name="run"):
         loader = GlobalHydra.instance().config_loader()
         master = loader.load_configuration(
             config_name=config_name, overrides=overrides, run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN
         )
-        if multirun:
+        numbered = None
+        if multirun and A.is_adaptive(master.hydra.sweeper):
+            numbered, note = _adaptive_round_one(master, OverridesParser.create(config_loader=loader))
+        elif multirun:
             target = str(master.hydra.sweeper.get("_target_", ""))
             if not target.endswith("BasicSweeper"):
-                raise SystemExit(f"plan=true knows Hydra's basic sweeper only, not {target}")
+                raise SystemExit(f"plan=true knows Hydra's basic sweeper and hydra/sweeper=adaptive, not {target}")
             batches = basic_sweep_jobs(
                 sweep_arguments(master.hydra.sweeper.get("params"), master.hydra.overrides.task),
                 OverridesParser.create(config_loader=loader),
             )
         else:
             batches = [list(master.hydra.overrides.task)]
+        numbered = numbered if numbered is not None else list(enumerate(batches))
         jobs = []
-        for num, job_overrides in enumerate(batches):
-            cfg = loader.load_sweep_config(master, list(job_overrides)) if multirun else master.copy()
-            with open_dict(cfg):
-                cfg.hydra.job.num = cfg.hydra.job.id = num
-            HydraConfig.instance().set_config(cfg)
-            where = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir) if multirun else Path(cfg.hydra.run.dir)
-            task = cfg.copy()
-            with read_write(task), open_dict(task):  # as Hydra hands it to the job
-                del task["hydra"]
-            jobs.append((num, list(job_overrides), where.absolute(), OmegaConf.to_container(task, resolve=True)))
+        for num, job_overrides in numbered:
+            where, cfg = compose_job(loader, master, job_overrides, num, multirun)
+            shown = [o for o in job_overrides if not o.startswith(f"{A.SUBDIR_KEY}=")]
+            jobs.append((num, shown, where, cfg))
         sweep_dir = Path(master.hydra.sweep.dir if multirun else master.hydra.run.dir).absolute()
-    return sweep_dir, jobs
+    return sweep_dir, jobs, note
+
+
+def compose_job(loader, master, overrides, num: int, multirun: bool = True) -> tuple[Path, dict[str, Any]]:
+    """One job's dir and resolved config as its launcher will compose them (number `num`)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict, read_write
+
+    cfg = loader.load_sweep_config(master, list(overrides)) if multirun else master.copy()
+    with open_dict(cfg):
+        cfg.hydra.job.num = cfg.hydra.job.id = num
+    HydraConfig.instance().set_config(cfg)
+    where = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir) if multirun else Path(cfg.hydra.run.dir)
+    task = cfg.copy()
+    with read_write(task), open_dict(task):  # as Hydra hands it to the job
+        del task["hydra"]
+    return where.absolute(), OmegaConf.to_container(task, resolve=True)
+
+
+def _adaptive_round_one(master, parser) -> tuple[list[tuple[int, list[str]]], str]:
+    """Round 1 of an adaptive sweep (every point at seeds 0..first-1) and the most it can cost."""
+    from omegaconf import OmegaConf
+
+    sweeper = master.hydra.sweeper
+    try:
+        first, _, most = A.seed_settings(sweeper.get("seeds"))
+        points = A.grid_points(sweeper.get("params"), master.hydra.overrides.task, parser)
+    except ValueError as exc:
+        raise SystemExit(f"config error: {exc}") from None
+    pattern = OmegaConf.to_container(master.hydra.sweep, resolve=False)["subdir"]
+    jobs = [
+        (A.job_number(i, s, len(points)), A.job_overrides(p, s, A.job_number(i, s, len(points)), pattern))
+        for s in range(first)
+        for i, p in enumerate(points)
+    ]
+    budget = sweeper.get("budget")
+    default_attn = str(master.get("attn", {}).get("name"))
+    bases = {A.block_of(p) for p in points if (A.override_value(p, "attn") or default_attn) == BASELINE}
+    variants = sum((A.override_value(p, "attn") or default_attn) != BASELINE for p in points)
+    trainings = (variants + len(bases)) * most
+    note = (
+        f"round 1 of an adaptive sweep: {len(points)} grid point(s) x seeds 0..{first - 1}; later rounds add "
+        f"seeds to undecided variants (and their baseline) up to seeds.max={most}: at most {len(points) * most} "
+        f"job(s), {trainings} trainings (the fixed design)"
+        + (f"; budget={budget} trainings" if budget is not None else "")
+    )
+    return jobs, note
 
 
 def plan(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, list[Planned]]:
     """Every job of the sweep with its state and estimate."""
-    sweep_dir, jobs = sweep_jobs(multirun, config_name, overrides)
+    sweep_dir, planned, _ = plan_and_note(multirun, config_name, overrides)
+    return sweep_dir, planned
+
+
+def plan_and_note(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, list[Planned], str]:
+    """`plan` and what the sweep may add beyond these jobs (an adaptive sweep's later rounds)."""
+    sweep_dir, jobs, note = sweep_jobs_and_note(multirun, config_name, overrides)
     planned = []
     for num, job_overrides, job_dir, cfg in jobs:
         previous = read_result_or_none(job_dir)
@@ -133,7 +189,7 @@ def plan(multirun: bool, config_name: str, overrides: list[str]) -> tuple[Path, 
         planned.append(Planned(num, job_overrides, job_dir, cfg, previous, state))
     assign_baselines(planned)
     estimate(planned, reference_results([sweep_dir, *{Path(p.cfg["paths"]["outputs"]) for p in planned}]))
-    return sweep_dir, planned
+    return sweep_dir, planned, note
 
 
 def assign_baselines(planned: list[Planned]) -> None:
@@ -194,7 +250,7 @@ def estimate(planned: list[Planned], finished: list[dict[str, Any]]) -> None:
         p.estimate, p.estimate_from = statistics.median(basis) * left, len(basis)
 
 
-def render(sweep_dir: Path, planned: list[Planned]) -> str:
+def render(sweep_dir: Path, planned: list[Planned], note: str = "") -> str:
     """The plan as printed: one line per job, the counts, the compute the next run needs."""
     varying = _varying_keys(planned)
     lines = [f"plan: {len(planned)} job(s) -> {sweep_dir}" + ("" if sweep_dir.exists() else " (does not exist yet)")]
@@ -217,6 +273,8 @@ def render(sweep_dir: Path, planned: list[Planned]) -> str:
                 else "no estimate (no finished job with the same training settings yet)"
             )
         )
+    if note:
+        lines.append(f"  {note}")
     lines.append("  nothing was started or written; drop plan=true to launch")
     return "\n".join(lines)
 
@@ -228,8 +286,8 @@ def _varying_keys(planned: list[Planned]) -> set[str]:
 
 
 def main(argv: list[str]) -> int:
-    sweep_dir, planned = plan(*parse_argv(argv))
-    print(render(sweep_dir, planned), flush=True)
+    sweep_dir, planned, note = plan_and_note(*parse_argv(argv))
+    print(render(sweep_dir, planned, note), flush=True)
     return 0
 
 

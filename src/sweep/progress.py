@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from src.files import atomic_write_json
 from src.results import DEFERRED, FAILED, RESULT_FILE, RUNNING, TERMINAL, read_result, read_result_or_none
 from src.results.schema import DEFERRED_TO, ERROR, INTERRUPTED, METRICS, REUSED_FROM, STATUS
+from src.sweep.adaptive import grid_points, is_adaptive, seed_settings
 from src.sweep.clock import eta, format_seconds
 from src.sweep.grid import basic_sweep_jobs, sweep_arguments
 from src.sweep.state import is_live, stale_after_of, whereabouts
@@ -25,8 +26,14 @@ from src.sweep.state import is_live, stale_after_of, whereabouts
 STATE_FILE = ".sweep_progress.json"
 
 
-def count_jobs(task_overrides: list[str], sweeper_params: dict[str, Any] | None) -> int:
-    """Jobs a basic sweep will launch."""
+def count_jobs(task_overrides: list[str], sweeper_params: dict[str, Any] | None, sweeper: Any = None) -> int:
+    """Jobs a basic sweep will launch; for an adaptive one, the most it can (every point at seeds.max;
+    0 where its settings are wrong: the sweeper says so)."""
+    if is_adaptive(sweeper):
+        try:
+            return len(grid_points(sweeper_params, task_overrides)) * seed_settings(sweeper.get("seeds"))[2]
+        except ValueError:
+            return 0
     return len(basic_sweep_jobs(sweep_arguments(sweeper_params, task_overrides)))
 
 
@@ -34,10 +41,11 @@ class SweepProgress(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        total = count_jobs(list(config.hydra.overrides.task), config.hydra.sweeper.get("params"))
+        total = count_jobs(list(config.hydra.overrides.task), config.hydra.sweeper.get("params"), config.hydra.sweeper)
         state = {"started": time.time(), "total": total, "already_done": len(_terminal_results(sweep_dir))}
         atomic_write_json(sweep_dir / STATE_FILE, state)  # a second launch of the sweep may be reading it
-        print(f"[sweep] {total} job(s) -> {sweep_dir}", flush=True)
+        most = "at most " if is_adaptive(config.hydra.sweeper) else ""  # its rounds stop where decided
+        print(f"[sweep] {most}{total} job(s) -> {sweep_dir}", flush=True)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         state = _state(config)

@@ -14,11 +14,13 @@ def rerun_command(hc, sweep_or_run_dir: Path) -> str:
     """The command that resumes this run or sweep: its overrides, with its directory fixed (a
     `${now:...}` one is new on each run)."""
     key = "hydra.sweep.dir" if hc.mode == RunMode.MULTIRUN else "hydra.run.dir"
-    task = list(hc.overrides.task)
+    task, hydra = list(hc.overrides.task), list(hc.overrides.hydra)
     if hc.mode == RunMode.MULTIRUN:  # the sweep's overrides (a,b lists), not this job's
         saved = sweep_or_run_dir / "multirun.yaml"
-        task = list(OmegaConf.load(saved).hydra.overrides.task) if saved.exists() else task
-    kept = [o for o in [*hc.overrides.hydra, *task] if not o.startswith(f"{key}=")]
+        if saved.exists():  # the adaptive sweeper fixes each job's hydra.sweep.subdir: not the sweep's
+            launched = OmegaConf.load(saved).hydra.overrides
+            task, hydra = list(launched.task), list(launched.hydra)
+    kept = [o for o in [*hydra, *task] if not o.startswith(f"{key}=")]
     words = [
         "python",
         "-m",

@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 
 from src.results import RESULT_FILE, RUNNING, read_result, write_result
 from src.results.schema import ERROR, INTERRUPTED, STATUS
+from src.sweep.adaptive import dir_number
 from src.sweep.rerun import rerun_command
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def _reported(job, exc: Exception, sweep_dir: Path, command: str):
     """The job's result as the sweep's table will read it, with the way back."""
     from hydra.core.utils import JobReturn, JobStatus
 
-    num = job.submission().args[2]
+    num = dir_number(job.submission().args[0])  # an adaptive sweep's job: its dir's number
+    num = job.submission().args[2] if num is None else num
     state = re.search(r"\(state: ([^)]*)\)", str(exc))  # submitit: "... has not produced any output (state: X)"
     error = f"SLURM ended job {job.job_id} without a result ({state[1] if state else exc}); to resume: {command}"
     log.error("job %s: %s", num, error)
