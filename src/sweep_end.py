@@ -10,9 +10,11 @@ Registered in conf/config.yaml:
         aggregate:
           _target_: src.sweep_end.AggregateOnMultirunEnd
           # plots: true   curves: true   quiet: false   out_dir: null   exit_on_problems: true
-          # figures: true   figure_images: 4
+          # figures: true   figure_images: 4   errors: true
 
-After the table is printed, `figures` has src.visualize draw the heatmap and detection figures
+After the table is printed, `errors` has src.compare write the TIDE error breakdown (errors.md,
+errors.csv, `<stem>_errors.png`) and the per-image scores against the baseline (images.csv) from
+the jobs' predictions.json (no model loaded); then `figures` has src.visualize draw the heatmap and detection figures
 from the jobs' best.pt (only where there are checkpoints; torch is imported then, not before),
 and report.md is written again to show them. The aggregation itself never raises (a broken
 aggregation must not hide the trained results); `aggregate_sweep` returns what it found as a
@@ -45,10 +47,11 @@ class AggregateOnMultirunEnd(Callback):
         exit_on_problems: bool = True,
         figures: bool = True,
         figure_images: int = 4,
+        errors: bool = True,
     ) -> None:
         self.plots, self.curves, self.quiet, self.out_dir = plots, curves, quiet, out_dir
         self.exit_on_problems = exit_on_problems
-        self.figures, self.figure_images = figures, figure_images
+        self.figures, self.figure_images, self.errors = figures, figure_images, errors
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         outcome = self.aggregate_sweep(config)
@@ -72,8 +75,13 @@ class AggregateOnMultirunEnd(Callback):
             )
             if not self.quiet:
                 print(summary.terminal, flush=True)
+            printed = False
+            if self.errors and summary.n_completed and summary.out_dir is not None:
+                printed |= _compare(sweep_dir, summary, quiet=self.quiet)
             if self.figures and summary.n_completed and summary.out_dir is not None:
-                _draw_figures(sweep_dir, summary, self.figure_images, quiet=self.quiet)
+                printed |= _draw_figures(sweep_dir, summary, self.figure_images, quiet=self.quiet)
+            if printed and summary.closing:  # an adaptive sweep's trainings line stays the last one
+                print(summary.closing, flush=True)
             _log_aggregate_run(config, sweep_dir, summary)
             if summary.n_problems:
                 log.warning(
@@ -93,15 +101,39 @@ class AggregateOnMultirunEnd(Callback):
             return SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
 
 
-def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False) -> None:
-    """src.visualize's figures, then report.md again to embed them; a failure is logged only."""
+def _compare(sweep_dir: str, summary: Any, quiet: bool = False) -> bool:
+    """src.compare's error breakdown and per-image scores (no model loaded), then report.md again."""
+
+    def step():
+        from src.compare import compare_sweep
+
+        return compare_sweep(sweep_dir, out_dir=summary.out_dir)
+
+    return _extra_step(
+        sweep_dir, summary, step, "Error breakdown and per-image scores ({n} files)", "error breakdown", quiet
+    )
+
+
+def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False) -> bool:
+    """src.visualize's figures, then report.md again to embed them."""
+
+    def step():
+        from src.visualize import draw_sweep
+
+        return draw_sweep(sweep_dir, images=images, out_dir=summary.out_dir)
+
+    return _extra_step(sweep_dir, summary, step, "Drew {n} figure(s) from the checkpoints", "figures", quiet)
+
+
+def _extra_step(sweep_dir: str, summary: Any, step, done: str, what: str, quiet: bool) -> bool:
+    """One step after the table that writes more files (`step()` -> (files, notes); `done` may say
+    `{n}`, the number of files); report.md is written again to show them. Returns whether it printed
+    a line. A failure is logged only: the table and the results stand."""
     import time
 
     started = time.perf_counter()
     try:
-        from src.visualize import draw_sweep
-
-        files, notes = draw_sweep(sweep_dir, images=images, out_dir=summary.out_dir)
+        files, notes = step()
         summary.notes.extend(notes)
         if files:
             from src.aggregate.pipeline import write_report
@@ -110,14 +142,14 @@ def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False
             write_report(summary)
             if not quiet:
                 print(
-                    f"Drew {len(files)} figure(s) from the checkpoints in {time.perf_counter() - started:.1f}s: "
-                    + ", ".join(f"plots/{p.name}" for p in files.values()),
+                    f"{done.format(n=len(files))} in {time.perf_counter() - started:.1f}s: "
+                    + ", ".join(p.relative_to(summary.out_dir).as_posix() for p in files.values()),
                     flush=True,
                 )
-                if summary.closing:  # an adaptive sweep's trainings line stays the last one
-                    print(summary.closing, flush=True)
-    except Exception:  # noqa: BLE001 - the figures are extra; the table and results stand
-        log.exception("figures of sweep %s failed; the tables and results are untouched", sweep_dir)
+                return True
+    except Exception:  # noqa: BLE001 - these files are extra; the table and results stand
+        log.exception("%s of sweep %s failed; the tables and results are untouched", what, sweep_dir)
+    return False
 
 
 def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:

@@ -1,12 +1,18 @@
-"""Side-by-side figures of a sweep's checkpoints: LayerCAM heatmaps and detections against the ground truth.
+"""Side-by-side figures of a sweep's checkpoints: LayerCAM heatmaps, the attention modules' own
+heatmaps and detections against the ground truth.
 
     python -m src.visualize SWEEP_DIR [--images N] [--no-cams]
 
-For each (dataset, model[, setup]) block: one row per validation image (N, default 4, chosen
-deterministically, images with the most COCO-small objects first) and one column per variant
-(seed 0, its best.pt), after a ground-truth column. `<stem>_cam.png` shows ultralytics' LayerCAM
-overlays (`predict(visualize=True)`, `utils/plotting.class_activation_map`); `<stem>_detections.png`
-each variant's detections (conf >= 0.25) split by ultralytics' own matcher (`ConfusionMatrix`: greedy,
+For each (dataset, model[, setup]) block: one row per chosen image and one column per variant
+(seed 0, its best.pt), after a ground-truth column. The rows: where src.compare wrote images.csv,
+per variant the evaluated image it wins most on against the baseline and the one it loses most on
+(`won` / `lost` rows, labelled with the Δ); otherwise N validation images (default 4, the ones with
+the most COCO-small objects). `<stem>_cam.png` shows ultralytics' LayerCAM
+overlays (`predict(visualize=True)`, `utils/plotting.class_activation_map`); `<stem>_module.png`
+what the attention modules themselves change (ultralytics_glue/explain.py `effect_map`: the channel
+mean of |a layer's output - its output with its modules made identities|); `<stem>_detections.png`
+each variant's detections (conf >= 0.25; on images of the evaluated split those of the evaluation
+pass, its predictions.json, else a predict()) split by ultralytics' own matcher (`ConfusionMatrix`: greedy,
 one-to-one, IoU > 0.45; a match of the wrong class is a false positive and a miss) into true
 positives, false positives and missed ground truth (the ultralytics calls: ultralytics_glue/explain.py).
 Both go to <sweep>/plots/ and report.md is rebuilt to show them; nothing else is written (results
@@ -25,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from src.data.images import label_path, split_images
-from src.files import missing_path, size_bin
-from src.results import RESULT_FILE, JobDir
-from src.results.schema import JOB_DIR
+from src.data.images import ground_truth, split_images
+from src.files import size_bin
+from src.results import JobDir
+from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ class Variant:
     weights: Path
     imgsz: int
     seed: int | None
+    predictions: Path | None = None  # its evaluation pass's predictions.json, where the job kept one
 
 
 @dataclass
@@ -50,6 +57,8 @@ class Block:
     title: str
     data_yaml: Path
     variants: list[Variant]
+    key: tuple = ()  # (dataset, model, train_key): its rows in images.csv
+    split: str = "val"  # the split its jobs were evaluated on (images.csv's images)
 
 
 # ======================================================================== what to draw (torch-free)
@@ -78,12 +87,15 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
             if not weights.is_file():
                 notes.append(f"{title}: {attn} @ {pos} has no {weights.relative_to(run[JOB_DIR])}; left out")
                 continue
+            split = run.get(EVAL_SPLIT) if isinstance(run.get(EVAL_SPLIT), str) else "val"
+            scored = JobDir(run[JOB_DIR]).predictions(split, run.get(AP_BY_SIZE_FROM) == FINAL_VALIDATION)
             variants.append(
                 Variant(
                     Style.label(pos, attn),
                     weights,
                     int(run["imgsz"]),
                     None if run["seed"] is None else int(run["seed"]),
+                    scored if scored.is_file() else None,
                 )
             )
             data_yaml = data_yaml or _existing(run.get("data_yaml"))
@@ -92,7 +104,10 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
         if data_yaml is None:
             notes.append(f"{title}: no data YAML of its jobs exists here; no figures")
             continue
-        blocks.append(Block(block_stem(dataset, model, setup), title, data_yaml, variants))
+        split = next((s for s in grp.get(EVAL_SPLIT, []) if isinstance(s, str)), "val")
+        blocks.append(
+            Block(block_stem(dataset, model, setup), title, data_yaml, variants, (dataset, model, train_key), split)
+        )
     return blocks, notes
 
 
@@ -109,21 +124,6 @@ def _existing(path: Any) -> Path | None:
     return Path(path) if isinstance(path, str) and Path(path).is_file() else None
 
 
-def ground_truth(image: Path) -> tuple[tuple[int, int], list[tuple[int, float, float, float, float]]]:
-    """(width, height) and the image's boxes as (class, x1, y1, x2, y2) in pixels."""
-    from src.data.yolo_layout import image_size
-
-    w, h = image_size(image)
-    labels = label_path(image)
-    boxes = []
-    for row in labels.read_text().splitlines() if labels.is_file() else []:
-        values = row.split()
-        if len(values) >= 5:
-            c, cx, cy, bw, bh = int(float(values[0])), *(float(v) for v in values[1:5])
-            boxes.append((c, (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h))
-    return (w, h), boxes
-
-
 def choose_images(data_yaml: Path, n: int) -> list[Path]:
     """N validation images, the ones with most COCO-small objects (box area < 32^2 px at the
     original size) first, then by path: the same images every time, for every variant."""
@@ -134,6 +134,36 @@ def choose_images(data_yaml: Path, n: int) -> list[Path]:
         return -small, str(image)
 
     return sorted(split_images(data_yaml, "val"), key=key)[:n]
+
+
+@dataclass
+class Row:
+    image: Path
+    label: str  # the y label: the file name, and why it is shown
+
+
+def choose_rows(block: Block, n: int, out_dir: Path) -> tuple[list[Row], str]:
+    """The images a block's figures show, and how they were chosen (for the title): per variant the
+    one it wins most and the one it loses most against the baseline (images.csv, written by
+    src.compare), else N validation images with the most small objects."""
+    from src.aggregate import errors as E
+
+    picks = E.won_and_lost(E.read_table(out_dir, E.IMAGES_CSV)).get(tuple(map(str, block.key)), [])
+    if picks:
+        by_name = {p.name: p for p in split_images(block.data_yaml, block.split)}
+        rows: dict[str, list[str]] = {}
+        for label, kind, image, delta in picks:
+            if image in by_name:
+                rows.setdefault(image, []).append(f"{kind} by {label} ({delta:+g})")
+        if rows:
+            how = (
+                f"per variant the {block.split} image it wins and the one it loses most on against the baseline "
+                f"(Δ of {E.SCORE_NAME}, seed as shown)"
+            )
+            return [Row(by_name[name], f"{name}\n" + "\n".join(why)) for name, why in rows.items()], how
+    return [Row(p, p.name) for p in choose_images(block.data_yaml, n)], (
+        f"{n} validation images with the most small objects"
+    )
 
 
 # ======================================================================== figures
@@ -156,9 +186,10 @@ def draw_sweep(
 
 
 def draw_block(block: Block, plots: Path, n_images: int, cams: bool) -> dict[str, Path]:
-    chosen = choose_images(block.data_yaml, n_images)
-    if not chosen:
+    rows, how = choose_rows(block, n_images, plots.parent)
+    if not rows:
         return {}
+    chosen = [r.image for r in rows]
     truth = [ground_truth(p) for p in chosen]
     plots.mkdir(parents=True, exist_ok=True)
     from src.aggregate.figure_style import safe_name
@@ -169,58 +200,102 @@ def draw_block(block: Block, plots: Path, n_images: int, cams: bool) -> dict[str
         preds = [explain.predict(v.weights, chosen, v.imgsz, work / safe_name(v.label), cams) for v in block.variants]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if cams:
+        for v, per_image in zip(block.variants, preds, strict=True):
+            for pred, effect in zip(per_image, explain.module_effect(v.weights, chosen, v.imgsz), strict=True):
+                pred["module"] = effect
+    scored = _scored_detections(block, chosen, preds)
     names = preds[0][0]["names"]
+    figure = _Figure(block, rows, truth, preds, names, how)
     files = {}
     if cams:
-        files[f"{block.stem}_cam"] = _figure(
-            block,
-            chosen,
-            truth,
-            preds,
-            names,
-            plots / f"{block.stem}_cam.png",
-            "LayerCAM heatmap (ultralytics class_activation_map)",
-            _cam_panel,
+        files[f"{block.stem}_cam"] = figure.draw(
+            plots / f"{block.stem}_cam.png", "LayerCAM heatmap (ultralytics class_activation_map)", _cam_panel
         )
-    files[f"{block.stem}_detections"] = _figure(
-        block,
-        chosen,
-        truth,
-        preds,
-        names,
+        files[f"{block.stem}_module"] = figure.draw(
+            plots / f"{block.stem}_module.png",
+            "attention module heatmap: channel mean of |output - output without the module| at its position "
+            "(inside a block: of the block's output), mean over positions, upsampled; colour from each panel's "
+            "min to max",
+            _module_panel,
+        )
+    source = {
+        0: "predict()",
+        len(chosen) * len(block.variants): "the evaluation pass (predictions.json)",
+    }.get(scored, "the evaluation pass (predictions.json) where the job kept it, else predict()")
+    files[f"{block.stem}_detections"] = figure.draw(
         plots / f"{block.stem}_detections.png",
-        f"detections at conf ≥ {explain.CONF}: true positive (green), false positive (red), missed ground truth "
-        f"(orange, dashed)",
+        f"detections of {source} at conf ≥ {explain.CONF}: true positive (green), false positive (red), missed "
+        f"ground truth (orange, dashed)",
         _detection_panel,
     )
     return files
 
 
-def _figure(block: Block, chosen, truth, preds, names, path: Path, what: str, panel) -> Path:
-    from src.aggregate.figure_style import pyplot, save
+def _scored_detections(block: Block, chosen: list[Path], preds: list[list[dict]]) -> int:
+    """Put the evaluation pass's own detections (its predictions.json) in place of predict()'s for
+    the chosen images of the evaluated split, so the detection panels show what was scored (ultralytics'
+    validation letterboxes differently from predict: `rect` batches padded by half a stride). Returns
+    how many panels changed."""
+    import torch
 
-    plt = pyplot()
-    cols = 1 + len(block.variants)
-    fig, axes = plt.subplots(len(chosen), cols, figsize=(2.4 * cols, 2.5 * len(chosen) + 0.6), squeeze=False)
-    for i, (image, (size, gt)) in enumerate(zip(chosen, truth, strict=False)):
-        _gt_panel(axes[i][0], image, size, gt, names)
-        axes[i][0].set_ylabel(image.name, fontsize=7)
-        for j in range(len(block.variants)):
-            panel(axes[i][j + 1], image, size, gt, preds[j][i], names)
-    for j, title in enumerate(
-        ["ground truth"] + [v.label + ("" if v.seed in (0, None) else f" (seed {v.seed})") for v in block.variants]
-    ):
-        axes[0][j].set_title(title, fontsize=9)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(
-        f"{block.title}: {what}; best.pt of seed 0, {len(chosen)} validation images with the most small objects",
-        fontsize=9,
-        wrap=True,
-    )
-    fig.tight_layout()
-    return save(fig, path)
+    from src.compare import read_predictions
+
+    evaluated = set(split_images(block.data_yaml, block.split))
+    if not evaluated.intersection(chosen):  # e.g. the small-object choice of val images
+        return 0
+    changed = 0
+    for v, per_image in zip(block.variants, preds, strict=True):
+        if v.predictions is None:
+            continue
+        by_image: dict[str, list] = {}
+        for b in read_predictions(v.predictions):
+            by_image.setdefault(b.image, []).append(b)
+        for image, pred in zip(chosen, per_image, strict=True):
+            if image not in evaluated:
+                continue
+            boxes = by_image.get(image.name, [])
+            pred["boxes"] = torch.tensor([[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes]).reshape(-1, 4)
+            pred["conf"] = torch.tensor([b.score for b in boxes])
+            pred["cls"] = torch.tensor([float(b.cls) for b in boxes])
+            changed += 1
+    return changed
+
+
+@dataclass
+class _Figure:
+    """One grid of a block: a row per chosen image, the ground truth then one column per variant."""
+
+    block: Block
+    rows: list[Row]
+    truth: list
+    preds: list
+    names: dict
+    how: str
+
+    def draw(self, path: Path, what: str, panel) -> Path:
+        from src.aggregate.figure_style import pyplot, save
+
+        plt = pyplot()
+        block, rows = self.block, self.rows
+        cols = 1 + len(block.variants)
+        fig, axes = plt.subplots(len(rows), cols, figsize=(2.4 * cols, 2.5 * len(rows) + 0.8), squeeze=False)
+        for i, (row, (size, gt)) in enumerate(zip(rows, self.truth, strict=True)):
+            _gt_panel(axes[i][0], row.image, size, gt, self.names)
+            axes[i][0].set_ylabel(row.label, fontsize=7)
+            for j in range(len(block.variants)):
+                panel(axes[i][j + 1], row.image, size, gt, self.preds[j][i], self.names)
+        titles = ["ground truth"] + [
+            v.label + ("" if v.seed in (0, None) else f" (seed {v.seed})") for v in block.variants
+        ]
+        for j, title in enumerate(titles):
+            axes[0][j].set_title(title, fontsize=9)
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(f"{block.title}: {what}; best.pt of seed 0; rows: {self.how}", fontsize=9, wrap=True)
+        fig.tight_layout()
+        return save(fig, path)
 
 
 def _image(path: Path):
@@ -265,6 +340,18 @@ def _cam_panel(ax, image, size, gt, pred, names):
     ax.imshow(pred["cam"])
 
 
+def _module_panel(ax, image, size, gt, pred, names):
+    heat = pred.get("module")
+    if heat is None:
+        ax.imshow(_image(image).mean(-1), cmap="gray")
+        _corner_label(ax, "no module")
+        return
+    ax.imshow(_image(image).mean(-1), cmap="gray")
+    low, high = float(heat.min()), float(heat.max())
+    ax.imshow(heat, cmap="jet", alpha=0.5, vmin=low, vmax=high if high > low else low + 1e-12)
+    _corner_label(ax, f"|Δ| {low:.3g} (blue) to {high:.3g} (red)")
+
+
 def _detection_panel(ax, image, size, gt, pred, names):
     from src.ultralytics_glue.explain import matches
 
@@ -284,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cams", action="store_true", help="detections only, no heatmaps")
     args = parser.parse_args(argv)
     sweep = Path(args.sweep)
-    problem = missing_path([args.sweep]) or (None if sweep.is_dir() else f"error: not a directory: {sweep}")
-    if problem is None and not any(sweep.rglob(RESULT_FILE)):  # before anything writes caches into it
-        problem = f"no figures: no {RESULT_FILE} under {sweep}"
+    from src.aggregate.pipeline import finish_tool, sweep_problem
+
+    problem = sweep_problem(args.sweep, "figures")
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -298,17 +385,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings.configure(ultralytics_home(outputs))
     files, notes = draw_sweep(sweep, images=max(1, args.images), cams=not args.no_cams)
-    for note in notes:
-        print(f"note: {note}")
-    if not files:
-        print(f"no figures: no completed job with a checkpoint under {sweep}", file=sys.stderr)
-        return 2
-    from src.aggregate import aggregate
-
-    aggregate([str(sweep)], str(sweep))  # report.md embeds the figures
-    for path in files.values():
-        print(path)
-    return 0
+    return finish_tool(sweep, files, notes, f"no figures: no completed job with a checkpoint under {sweep}")
 
 
 if __name__ == "__main__":

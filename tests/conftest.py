@@ -34,6 +34,7 @@ TINY = [
     "logger=none",
     "aggregate.bootstrap=200",
     "++hydra.callbacks.aggregate.figures=false",
+    "++hydra.callbacks.aggregate.errors=false",
     "++hydra.callbacks.aggregate.plots=false",
     "console=ultralytics",  # ultralytics' own output on the console: tests count its "Starting training for"
 ]
@@ -189,6 +190,26 @@ def randomize(module, seed: int = 0):
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
     return module
+
+
+def small_model(attn: str | list[str], between: bool = True, inside: bool = True):
+    """A small detection model (Conv, C3k2, the module(s), Detect) built by ultralytics from a YAML,
+    holding `attn` (or each of a list, one after the other) between layer 1 and Detect and/or (the
+    first) inside the C3k2's bottleneck (an AttentionBottleneck): the classes and graph a trained
+    model has, built in a fraction of a second."""
+    from src import attention
+    from src.arch.keys import INSIDE_KEY
+    from src.ultralytics_glue.model import build_model
+
+    c = 64  # ema's 32 groups need a channel count above 32
+    layers = [[-1, 1, "Conv", [c, 3, 8]], [-1, 1, "C3k2", [c, False]]]  # stride 8: small maps, a cheap build
+    names = [attn] if isinstance(attn, str) else list(attn)
+    if between:
+        layers += [[-1, 1, attention.get_class(a).__name__, attention.yaml_args(a, c)] for a in names]
+    spec = {"nc": 2, "backbone": layers, "head": [[[len(layers) - 1], 1, "Detect", ["nc"]]]}
+    if inside:
+        spec[INSIDE_KEY] = {"layers": [1], "module": names[0], "params": {}, "mode": "branch"}
+    return build_model(spec, nc=2)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks

@@ -28,7 +28,7 @@ RESULT_KEYS = {
     "pr_curve_file",
 }
 STATUSES = {"completed", "failed", "running", "deferred", "missing", "corrupt"}
-JOB_FILES = {"result.json", "results.csv", "best.pt", "last.pt", "matches.npz", "pr_curve.csv"}
+JOB_FILES = {"result.json", "results.csv", "best.pt", "last.pt", "matches.npz", "pr_curve.csv", "predictions.json"}
 BASELINE = "none"
 # `"none"` meaning something else than the baseline attention: matplotlib's "no colour / no marker",
 # the `logger=none` and `device` choices. A line that says so in one of these words is not a copy.

@@ -192,8 +192,9 @@ def test_sweep_trains_every_variant_contains_a_failure_and_prints_the_table(tmp_
     # per class: 5 classes x the 3 variants that trained, printed too; the figures drawn after it
     per_class = pd.read_csv(sweep / "per_class.csv")
     assert len(per_class) == 15 and set(per_class["attn"]) == {"none", "cot", "ema"}
-    assert "per-class AP50-95" in proc.stdout and "Drew 2 figure(s)" in proc.stdout
-    figures = ["shapes_yolo11n_cam.png", "shapes_yolo11n_detections.png", "shapes_yolo11n_pr.png"]
+    assert "per-class AP50-95" in proc.stdout and "Drew 3 figure(s)" in proc.stdout
+    figures = ["shapes_yolo11n_cam.png", "shapes_yolo11n_module.png", "shapes_yolo11n_detections.png"]
+    figures.append("shapes_yolo11n_pr.png")
     assert all((sweep / "plots" / f).is_file() for f in figures)
     report = (sweep / "report.md").read_text()
     assert all(f"plots/{f}" in report for f in figures) and "per-class AP" in report

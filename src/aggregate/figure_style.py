@@ -45,7 +45,12 @@ def block_stem(dataset: str, model: str, setup: str = "") -> str:
 
 
 # figures src.visualize draws from the checkpoints, per block: (plot key suffix, title)
-IMAGE_FIGURES = (("cam", "LayerCAM heatmaps"), ("detections", "detections vs ground truth"))
+IMAGE_FIGURES = (
+    ("errors", "TIDE error breakdown"),  # drawn by src.compare, from the jobs' predictions.json
+    ("cam", "LayerCAM heatmaps"),
+    ("module", "attention module heatmaps"),
+    ("detections", "detections vs ground truth"),
+)
 
 
 class Style:

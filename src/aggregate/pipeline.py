@@ -19,6 +19,7 @@ from . import per_class_render as PCR
 from . import tables as T
 from .adaptive import add_columns, closing_line, read_record
 from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
+from .errors import read_errors
 from .report import render_report
 from .sections import render_latex_tables, render_markdown_tables, render_terminal
 from .summary import Summary
@@ -124,10 +125,41 @@ def write_report(s: Summary, images: bool = True) -> Path:
             s.files.update(files)
             keys = s.plot_keys.setdefault(key, [])
             keys.extend(k for k in files if k not in keys)
+    s.errors = read_errors(s.out_dir)  # src.compare writes it after the first report
     path = s.out_dir / "report.md"
     path.write_text(render_report(s, s.paths, s.plot_keys))
     s.files["report.md"] = path
     return path
+
+
+# ================================================================================ tools that add to a sweep
+def sweep_problem(path: str, what: str) -> str | None:
+    """Why a tool that adds files to a sweep (src.compare, src.visualize) cannot work on `path`, as
+    the message its CLI prints before exiting 2; None when it can. Checked before anything writes
+    caches into the directory."""
+    from src.files import missing_path
+    from src.results import RESULT_FILE
+
+    problem = missing_path([path]) or (None if Path(path).is_dir() else f"error: not a directory: {path}")
+    if problem is None and not any(Path(path).rglob(RESULT_FILE)):
+        problem = f"no {what}: no {RESULT_FILE} under {path}"
+    return problem
+
+
+def finish_tool(sweep: Path, files: dict[str, Path], notes: list[str], nothing: str) -> int:
+    """The end of such a tool's CLI: its notes, report.md rebuilt to show the new files, their
+    paths; exit status 2 with `nothing` when it wrote none."""
+    import sys
+
+    for note in notes:
+        print(f"note: {note}")
+    if not files:
+        print(nothing, file=sys.stderr)
+        return 2
+    aggregate([str(sweep)], str(sweep))
+    for path in files.values():
+        print(path)
+    return 0
 
 
 def _problems(runs: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from src.results.schema import FINISHED_AT, STARTED_AT, TRAIN_KEY, TRAIN_SECONDS
 
+from . import errors as E
 from .collect import load_yaml
 from .sections import render_markdown_tables
 from .summary import Summary
@@ -103,6 +104,8 @@ def render_report(s: Summary, paths: list[str], plot_keys: dict | None = None) -
         f"; one row per job in `runs.csv`._\n"
     )
     findings = _findings(s)
+    if not s.errors.empty:
+        intro = intro.replace("._\n", "; TIDE errors per variant: `errors.md`, `.csv`; per image: `images.csv`._\n")
     body = render_markdown_tables(s, level=3, plot_keys=plot_keys or {}, per_class=True)
     notes = ""
     if s.notes:
@@ -118,7 +121,9 @@ def _findings(s: Summary) -> str:
     if ab.empty:
         return "## Findings\n\nNo trained results yet" + (" (cost only)." if not s.cost.empty else ".") + "\n"
     lines = ["## Findings", ""]
-    for (ds, model, _), blk in ab.groupby(BLOCK, sort=True):
+    error_lines = {} if s.errors.empty else {tuple(map(str, k)): v for k, v in E.findings(s.errors).items()}
+    for key, blk in ab.groupby(BLOCK, sort=True):
+        ds, model, _ = key
         setup = blk["setup"].iloc[0]
         name = f"**{ds} / {model}{' ' + setup if setup else ''}**"
         var = blk[~blk["is_baseline"] & blk["delta_map50_95"].notna()]
@@ -140,6 +145,7 @@ def _findings(s: Summary) -> str:
             f"  - {_verdict_line(r)}" for r in var.sort_values("delta_map50_95", ascending=False).to_dict("records")
         )
         lines.extend(_capacity_finding(var))
+        lines.extend(f"  - {line}" for line in error_lines.get(tuple(map(str, key)), []))
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from src.results import FAILED, RUNNING
 from src.results.schema import JOB_DIR
 
+from . import errors as E
 from . import per_class_render as PCR
 from . import render as R
 from .collect import CORRUPT, MISSING
@@ -181,6 +182,8 @@ def render_markdown_tables(s: Summary, level: int = 2, plot_keys: dict | None = 
             out.append("No usable results.\n")
         if per_class and not _per_class_of(s, sec.dataset).empty:
             out.append(PCR.render_markdown(_per_class_of(s, sec.dataset), level=level + 1))
+        if per_class and not s.errors.empty and (s.errors["dataset"] == sec.dataset).any():
+            out.append(E.render_markdown(s.errors[s.errors["dataset"] == sec.dataset], level=level + 1))
         if plot_keys is not None:
             out.append(_md_plots(s, sec.dataset, plot_keys, h + "#"))
         if not sec.problems.empty:

@@ -33,6 +33,7 @@ class Summary:
     terminal: str = ""  # the printed table
     paths: list[str] = field(default_factory=list)  # what was aggregated
     plot_keys: dict[tuple, list[str]] = field(default_factory=dict)  # per block, its figures in `files`
+    errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # errors.csv (src.compare), one row per variant
     closing: str = ""  # the last line printed: an adaptive sweep's trainings against the fixed design's
 
     @property

@@ -155,10 +155,24 @@ MODULE_PATH_ENV = "ATTENTION_MODULE_PATH"
 _EXTERNAL = f"{__name__}._ext"
 
 
+def _allow_in_checkpoints(module: types.ModuleType) -> None:
+    """Put the nn.Module classes a file defines (registered ones and their helpers) on torch's
+    `weights_only` allow-list, so checkpoints holding them load under ultralytics' opt-in safe load
+    (`ULTRALYTICS_SAFE_LOAD=1`: `torch.load(weights_only=True)`, which refuses any class not on it)."""
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__ == module.__name__
+    ]
+    if classes:
+        torch.serialization.add_safe_globals(classes)
+
+
 def _import_all() -> None:
+    _allow_in_checkpoints(sys.modules[__name__])  # BatchNorm2d
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+            _allow_in_checkpoints(importlib.import_module(f"{__name__}.{info.name}"))
 
 
 def import_search_path(paths: str | None = None) -> list[str]:
@@ -198,6 +212,7 @@ def import_search_path(paths: str | None = None) -> list[str]:
                 del sys.modules[name]
                 raise
             setattr(package, file.stem, module)
+            _allow_in_checkpoints(module)
             imported.append(name)
     return imported
 

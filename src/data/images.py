@@ -13,7 +13,7 @@ import yaml
 
 from src.ultralytics_glue.dataset_rules import image_suffixes, label_path
 
-__all__ = ["image_suffixes", "images_of", "is_image", "label_path", "list_images", "split_images"]
+__all__ = ["ground_truth", "image_suffixes", "images_of", "is_image", "label_path", "list_images", "split_images"]
 
 
 def is_image(path: str | os.PathLike) -> bool:
@@ -62,3 +62,18 @@ def images_of(entries: str | list[str], root: Path) -> list[Path]:
         else:
             raise FileNotFoundError(f"split source {source} does not exist")
     return images
+
+
+def ground_truth(image: Path) -> tuple[tuple[int, int], list[tuple[int, float, float, float, float]]]:
+    """(width, height) and the image's boxes as (class, x1, y1, x2, y2) in pixels."""
+    from src.data.yolo_layout import image_size
+
+    w, h = image_size(image)
+    labels = label_path(image)
+    boxes = []
+    for row in labels.read_text().splitlines() if labels.is_file() else []:
+        values = row.split()
+        if len(values) >= 5:
+            c, cx, cy, bw, bh = int(float(values[0])), *(float(v) for v in values[1:5])
+            boxes.append((c, (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h))
+    return (w, h), boxes

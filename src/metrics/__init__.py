@@ -4,7 +4,8 @@ The job computes each run's test-set CI with it (`metrics_ci` in result.json) an
 the paired CI of each variant's Δ against its baseline, so both read mAP the same way, and the
 aggregator still never imports the job or torch. One job per module: `matches` (the arrays of
 `matches.npz`, validated), `engine` (ultralytics' mAP from them, any image weights), `bootstrap`
-(resampling images: one run's CI, two runs' paired Δ).
+(resampling images: one run's CI, two runs' paired Δ), `errors` (TIDE's error breakdown and a
+per-image score from a pass's boxes, for src.compare).
 """
 
 from __future__ import annotations

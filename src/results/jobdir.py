@@ -20,6 +20,7 @@ BEST_CHECKPOINT = WEIGHTS_DIR / "best.pt"
 RESULTS_CSV = TRAIN_DIR / "results.csv"  # ultralytics' per-epoch log
 MATCHES_FILE = "matches.npz"  # the final validation's per-prediction matches
 PR_CURVE_FILE = "pr_curve.csv"  # its mean precision-recall curve at IoU 0.5
+PREDICTIONS_FILE = "predictions.json"  # ultralytics' detections of a validation pass with save_json
 ADAPTIVE_RECORD = "adaptive.json"  # in a sweep dir: the adaptive sweeper's rounds and why each row stopped
 
 
@@ -45,6 +46,11 @@ class JobDir:
     results_csv = _inside(RESULTS_CSV)
     matches = _inside(MATCHES_FILE)
     pr_curve = _inside(PR_CURVE_FILE)
+
+    def predictions(self, split: str, from_final_validation: bool) -> Path:
+        """ultralytics' predictions.json of the evaluation pass: the final validation of a training
+        writes it into train/, a later pass (`revalidate`) into <split>/."""
+        return self.path / (TRAIN_DIR if from_final_validation else Path(split)) / PREDICTIONS_FILE
 
     @property
     def name(self) -> str:

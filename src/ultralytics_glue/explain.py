@@ -78,3 +78,84 @@ def matches(pred: dict[str, Any], gt: list[tuple]) -> dict[str, list[tuple]]:
         ]
         for kind in ("TP", "FP", "FN")
     }
+
+
+def module_effect(weights: Path, images: list[Path], imgsz: int) -> list[np.ndarray | None]:
+    """Per image, where the checkpoint's attention modules change the features: an (H, W) map at the
+    image's own size (None for every image of a model without a module). See `effect_map`."""
+    import cv2
+    import torch
+    from ultralytics import YOLO
+    from ultralytics.data.augment import LetterBox
+    from ultralytics.utils.ops import scale_masks
+
+    model = YOLO(str(weights), task="detect").model.float().eval()
+    layers = attention_layers(model)
+    if not layers:
+        return [None] * len(images)
+    letterbox = LetterBox((imgsz, imgsz), auto=False)  # what predict() does to an image (no stride rounding)
+    maps = []
+    for path in images:
+        bgr = cv2.imread(str(path))
+        rgb = np.ascontiguousarray(letterbox(image=bgr)[..., ::-1])
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+        heat = effect_map(model, layers, x)
+        maps.append(scale_masks(heat[None, None], bgr.shape[:2])[0, 0].numpy())  # the letterbox's padding cut off
+    return maps
+
+
+def attention_layers(model) -> list[tuple[int, Any]]:
+    """(index, layer) of each top-level layer of a DetectionModel that is or holds an attention module."""
+    kinds = _attention_classes()
+    return [(i, layer) for i, layer in enumerate(model.model) if any(isinstance(m, kinds) for m in layer.modules())]
+
+
+def effect_map(model, layers: list[tuple[int, Any]], x) -> Any:
+    """The attention modules' effect on one input batch `x` (1, 3, H, W): for each layer of `layers`,
+    the channel mean of |its output - its output on the same input with its attention modules
+    replaced by identities| (a module between layers: |module(x) - x|; inside a block: the block's
+    output with and without them), bilinearly upsampled to (H, W); the mean over the layers."""
+    import torch
+    import torch.nn.functional as F
+
+    seen: dict[int, tuple[Any, Any]] = {}
+    hooks = [
+        layer.register_forward_hook(lambda m, args, out, i=i: seen.__setitem__(i, (args[0], out)))
+        for i, layer in layers
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    maps = []
+    for i, layer in layers:
+        inputs, out = seen[i]
+        with torch.no_grad(), _without_attention(layer):
+            plain = layer(inputs)
+        change = (out - plain).abs().mean(1, keepdim=True)
+        maps.append(F.interpolate(change, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0])
+    return torch.stack(maps).mean(0)
+
+
+class _without_attention:
+    """While active, every attention module inside `layer` (or the layer itself) returns its input."""
+
+    def __init__(self, layer) -> None:
+        self.modules = [m for m in layer.modules() if isinstance(m, _attention_classes())]
+        self.hooks: list[Any] = []
+
+    def __enter__(self):
+        self.hooks = [m.register_forward_hook(lambda m, args, out: args[0]) for m in self.modules]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self.hooks:
+            h.remove()
+
+
+def _attention_classes() -> tuple[type, ...]:
+    from src import attention
+
+    return tuple(c for c in map(attention.get_class, attention.available()) if c is not None)

@@ -59,6 +59,11 @@ class AttentionBottleneck(nn.Module):
         return x + y if self.add else y
 
 
+# on torch's `weights_only` allow-list, as the attention classes are (src.attention): checkpoints load
+# under ultralytics' opt-in `ULTRALYTICS_SAFE_LOAD=1`
+torch.serialization.add_safe_globals([AttentionBottleneck])
+
+
 def attention_channels(bottleneck: nn.Module, mode: str) -> int:
     """The channel count the attention module sees in a bottleneck."""
     conv = bottleneck.cv2 if mode == "branch" else bottleneck.cv1
