@@ -169,8 +169,21 @@ def test_eval_checkpoint_chooses_the_weights_validated(shapes_job, tmp_path):
 @pytest.mark.e2e
 def test_a_bad_eval_split_fails_before_any_training(tmp_path):
     proc = run_cli("eval.split=bogus", "hydra.run.dir=" + str(tmp_path / "job"), *TINY, outputs=tmp_path)
+    assert proc.returncode == 2  # refused at the entry point, before Hydra made the job dir
+    assert "config error: eval.split='bogus' is not a valid choice; valid choices: val, test" in proc.stderr
+    assert not (tmp_path / "job").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_split_the_dataset_lacks_fails_in_the_job_before_the_model_is_built(tmp_path):
+    proc = run_cli(
+        "eval.split=test",
+        "dataset.generator.n_test=0",
+        "hydra.run.dir=" + str(tmp_path / "job"),
+        *TINY,
+        outputs=tmp_path,
+    )
     assert proc.returncode == 1
-    assert "unknown eval.split 'bogus'; valid choices: val, test" in proc.stderr
+    assert "eval.split 'test': dataset 'shapes' has no test split; valid choices: val" in proc.stderr
     result = load_result(tmp_path / "job")
     assert result["status"] == "failed" and result["params"] is None  # before the model was built
     assert not (tmp_path / "job" / "train").exists() and not (tmp_path / "cache").exists()

@@ -99,6 +99,8 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "logger.mode": ("online", "offline", "disabled"),
     "train.cache": ("ram", "disk", False, True),
     "console": console.MODES,
+    "eval.split": evaluation.SPLITS,  # the names; whether the dataset has the split: check_eval, per job
+    "eval.checkpoint": evaluation.CHECKPOINTS,
 }
 # A dataset's recommended train values (`dataset.train.*`, what train.* defaults to) obey the same ranges.
 NUMBERS.update({f"dataset.{key}": bound for key, bound in list(NUMBERS.items()) if key.startswith("train.")})
