@@ -51,6 +51,7 @@ from src.results.schema import (
     INTERRUPTED,
     JOB_DIR,
     MODEL,
+    MODEL_YAML,
     OVERRIDES,
     PID,
     POS,
@@ -261,7 +262,7 @@ def _run(
 
     settings.configure(ultralytics_home(plain["paths"]["outputs"]))
     rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
-    result["model_yaml"] = model_file.name
+    result[MODEL_YAML] = model_file.name
     result["inserted_layers"] = sorted(rewrite.inserted)
     if plain["attn"]["name"] == BASELINE:  # the baseline places nothing
         result.update(pos_after=None, pos_replace=None, pos_inside=None, pos_inside_mode=None)
