@@ -10,7 +10,11 @@ Registered in conf/config.yaml:
         aggregate:
           _target_: src.sweep_end.AggregateOnMultirunEnd
           # plots: true   curves: true   quiet: false   out_dir: null   exit_on_problems: true
-          # figures: true   figure_images: 4
+          # figures: true   figure_images: 4   costs: true   costs_onnx: true
+
+Before the table, `costs` runs the side-by-side cost pass (src/costs: every architecture timed in
+this process, on the jobs' device, interleaved; `costs_onnx` adds ONNX Runtime CPU latency), whose
+costs.json the table's latency, throughput and memory columns come from.
 
 After the table is printed, `figures` has src.visualize draw the heatmap and detection figures
 from the jobs' best.pt (only where there are checkpoints; torch is imported then, not before),
@@ -45,10 +49,13 @@ class AggregateOnMultirunEnd(Callback):
         exit_on_problems: bool = True,
         figures: bool = True,
         figure_images: int = 4,
+        costs: bool = True,
+        costs_onnx: bool = True,
     ) -> None:
         self.plots, self.curves, self.quiet, self.out_dir = plots, curves, quiet, out_dir
         self.exit_on_problems = exit_on_problems
         self.figures, self.figure_images = figures, figure_images
+        self.costs, self.costs_onnx = costs, costs_onnx
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         outcome = self.aggregate_sweep(config)
@@ -60,6 +67,8 @@ class AggregateOnMultirunEnd(Callback):
         sweep_dir = None
         try:
             sweep_dir = str(config.hydra.sweep.dir)
+            if self.costs:
+                _cost_pass(config, sweep_dir, onnx=self.costs_onnx, quiet=self.quiet)
             from src.aggregate.pipeline import aggregate
 
             options = config.get("aggregate") or {}  # conf/config.yaml `aggregate:`: bootstrap, min_effect
@@ -91,6 +100,29 @@ class AggregateOnMultirunEnd(Callback):
             else:
                 log.exception("aggregation of sweep %s failed; the job results are untouched", sweep_dir)
             return SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
+
+
+def _cost_pass(config: Any, sweep_dir: str, onnx: bool, quiet: bool = False) -> None:
+    """src/costs over the sweep, before the table (which takes its latency columns from it), on the
+    jobs' device; a pass that cannot run leaves its reason in costs.json, which the table repeats."""
+    try:
+        from src.costs.cost_pass import run_costs
+        from src.job.measurements import measure_device
+        from src.results.costs import SECONDS, VARIANTS
+
+        train = config.get("train") or {}
+        costs = run_costs(sweep_dir, device=measure_device(train.get("device")), onnx=onnx)
+        if not quiet:
+            timed = f"{len(costs[VARIANTS])} variant(s) timed side by side in {costs[SECONDS]:.1f}s"
+            print(f"Cost pass: {timed}", flush=True)
+    except Exception as exc:  # noqa: BLE001 - the table says the pass did not run, and why
+        log.exception("cost pass of sweep %s failed", sweep_dir)
+        try:
+            from src.results.costs import PASS_ERROR, VARIANTS, write_costs
+
+            write_costs(sweep_dir, {PASS_ERROR: f"{type(exc).__name__}: {exc}", VARIANTS: []})
+        except OSError:
+            pass
 
 
 def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False) -> None:

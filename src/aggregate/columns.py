@@ -176,9 +176,22 @@ COST = [
     ),
     # FlopCounterMode at the job's own image size (README "How we measure")
     Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", _num("gflops_exact", 1, 3), "min", "r", "GFLOPs@imgsz"),
+    # The side-by-side cost pass (costs.json): every variant timed on one device, interleaved
     Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min"),
     Column("delta_latency_ms", "ΔLatency (ms)", r"$\Delta$Latency (ms)", _num("delta_latency_ms", 1, 2, True), None),
     Column("throughput_ips", "img/s", "img/s", _num("throughput_ips", 1, 1), "max"),
+    Column("onnx_cpu_ms", "ONNX CPU (ms)", "ONNX CPU (ms)", _num("onnx_cpu_ms", 1, 2), "min", "r", "ONNX(ms)"),
+    Column(
+        "delta_onnx_cpu_ms",
+        "ΔONNX CPU (ms)",
+        r"$\Delta$ONNX CPU (ms)",
+        _num("delta_onnx_cpu_ms", 1, 2, True),
+        None,
+        "r",
+        "ΔONNX(ms)",
+    ),
+    Column("mem_mb_batch1", "Mem b1 (MiB)", "Mem b1 (MiB)", _num("mem_mb_batch1", 1, 1), "min", "r", "Mem1(MiB)"),
+    Column("mem_mb_batch", "Mem batch (MiB)", "Mem batch (MiB)", _num("mem_mb_batch", 1, 1), "min", "r", "MemB(MiB)"),
     Column("onnx_ok", "ONNX", "ONNX", _onnx, None, "c"),
 ]
 

@@ -20,6 +20,7 @@ from . import tables as T
 from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
 from .report import render_report
 from .sections import render_latex_tables, render_markdown_tables, render_terminal
+from .side_by_side import attach as attach_side_by_side
 from .summary import Summary
 from .test_set import CACHE_DIR
 
@@ -53,7 +54,7 @@ def aggregate(
     out = Path(out_dir) if out_dir is not None else None
 
     collected = collect(paths)
-    runs = collected.runs
+    runs, side_by_side = attach_side_by_side(collected.runs, paths)
     ablation, n_dupes = T.build_ablation(
         runs,
         collected.metric_columns,
@@ -82,7 +83,9 @@ def aggregate(
         n_dry_run=int((status == DRY_RUN).sum()),
         n_duplicates=n_dupes,
         out_dir=out,
+        side_by_side=side_by_side,
     )
+    summary.notes.extend(side_by_side.notes)
     for p in collected.unmatched:
         summary.notes.append(f"{p}: no such file or directory (or the glob matched nothing)")
     if not len(runs):
@@ -100,7 +103,9 @@ def aggregate(
         if plots:
             from .plots import plot_all
 
-            pfiles, pnotes, summary.plot_keys = plot_all(ablation, done, out / "plots", curves=curves)
+            pfiles, pnotes, summary.plot_keys = plot_all(
+                ablation, done, out / "plots", curves=curves, latency_on=", ".join(side_by_side.devices)
+            )
             summary.files.update(pfiles)
             summary.notes.extend(pnotes)
     if write:

@@ -9,6 +9,8 @@ import pandas as pd
 
 from src.results import COMPLETED, CORRUPT, DRY_RUN, FAILED, MISSING
 
+from .side_by_side import SideBySide
+
 
 @dataclass
 class Summary:
@@ -33,6 +35,7 @@ class Summary:
     terminal: str = ""  # the printed table
     paths: list[str] = field(default_factory=list)  # what was aggregated
     plot_keys: dict[tuple, list[str]] = field(default_factory=dict)  # per block, its figures in `files`
+    side_by_side: SideBySide = field(default_factory=SideBySide)  # the cost pass's devices (captions)
 
     @property
     def n_problems(self) -> int:

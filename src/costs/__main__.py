@@ -67,7 +67,7 @@ def describe(costs: dict, sweep: str) -> str:
             f"[{row[LATENCY_MS + C.LOW]:.2f}, {row[LATENCY_MS + C.HIGH]:.2f}], "
             f"{row[THROUGHPUT_IPS]:.1f} img/s{onnx}, {row[MEM_MB_BATCH1]:.0f}/{row[MEM_MB_BATCH]:.0f} MiB"
         )
-    lines += [f"  skipped {s['job']}: {s['reason']}" for s in costs[C.SKIPPED]]
+    lines += [f"  skipped {s[C.JOB]}: {s[C.REASON]}" for s in costs[C.SKIPPED]]
     return "\n".join(lines)
 
 

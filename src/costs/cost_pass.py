@@ -132,7 +132,7 @@ def run_costs(
         C.WARMUP: warmup,
         C.BATCH: batch,
         C.VARIANTS: rows,
-        C.SKIPPED: [{**s, "job": _relative(Path(s["job"]), sweep)} for s in skipped],
+        C.SKIPPED: [{**s, "job": _relative(Path(s[C.JOB]), sweep)} for s in skipped],
         C.PASS_ERROR: None if rows or not skipped else "no variant could be built (see skipped)",
         C.SECONDS: round(time.perf_counter() - started, 2),
         "created_at": now(),
@@ -149,7 +149,7 @@ def _measure(sweep, variants, skipped, device, threads, batch, rounds, runs_per_
         try:
             net = inference_copy(build_model(v.model_file, nc=v.nc)).to(device)
         except Exception as exc:  # one variant that does not build leaves the others to time
-            skipped.append({"job": str(v.jobs[0]), "reason": f"model does not build: {type(exc).__name__}: {exc}"})
+            skipped.append({C.JOB: str(v.jobs[0]), C.REASON: f"model does not build: {type(exc).__name__}: {exc}"})
             continue
         built.append((v, net))
     if not built:

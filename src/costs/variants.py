@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from src.results import COMPLETED, DRY_RUN, read_result
+from src.results import costs as C
 from src.results.schema import ATTN, CLASS_NAMES, DATASET, IMGSZ, MODEL, MODEL_YAML, POS, REUSED_FROM, STATUS
 from src.sweep.discover import HYDRA_DIR, discover
 
@@ -51,7 +52,7 @@ def variants_of(sweep_dir: Path) -> tuple[list[Variant], list[dict[str, str]]]:
         try:
             result = read_result(file)
         except ValueError as exc:
-            skipped.append({"job": str(job_dir), "reason": str(exc)})
+            skipped.append({C.JOB: str(job_dir), C.REASON: str(exc)})
             continue
         if result.get(STATUS) not in (COMPLETED, DRY_RUN):
             continue  # no model to speak of yet (failed, running); the table lists these jobs already
@@ -61,7 +62,7 @@ def variants_of(sweep_dir: Path) -> tuple[list[Variant], list[dict[str, str]]]:
         try:
             variant = _variant(job_dir, result)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            skipped.append({"job": str(job_dir), "reason": f"{type(exc).__name__}: {exc}"})
+            skipped.append({C.JOB: str(job_dir), C.REASON: f"{type(exc).__name__}: {exc}"})
             continue
         key = (hashlib.sha256(variant.model_file.read_bytes()).hexdigest(), variant.nc, variant.imgsz)
         groups.setdefault(key, variant).jobs.append(job_dir)

@@ -29,7 +29,8 @@ ROUNDS, RUNS_PER_ROUND, WARMUP, BATCH = "rounds", "runs_per_round", "warmup", "t
 VARIANTS, SKIPPED, PASS_ERROR, SECONDS = "variants", "skipped", "error", "seconds"
 
 # ------------------------------------------------------------------------------ per-variant keys
-JOBS, MODEL_FILE, ONNX_ERROR, REASON = "jobs", "model_file", "onnx_error", "reason"
+JOBS, MODEL_FILE, ONNX_ERROR = "jobs", "model_file", "onnx_error"
+JOB, REASON = "job", "reason"  # a skipped entry: the job dir and why it was left out
 # The figures the pass measures (src.results.schema.SIDE_BY_SIDE); a table column of the same name
 # takes its value from here.
 MEASURED = SIDE_BY_SIDE
