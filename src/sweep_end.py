@@ -10,7 +10,7 @@ Registered in conf/config.yaml:
         aggregate:
           _target_: src.sweep_end.AggregateOnMultirunEnd
           # plots: true   curves: true   quiet: false   out_dir: null   exit_on_problems: true
-          # figures: true   figure_images: 4   costs: true   costs_onnx: true
+          # figures: true   figure_images: 4   costs: true   costs_onnx: true   costs_rounds: 10
 
 Before the table, `costs` runs the side-by-side cost pass (src/costs: every architecture timed in
 this process, on the jobs' device, interleaved; `costs_onnx` adds ONNX Runtime CPU latency), whose
@@ -30,6 +30,7 @@ multirun, and the jobs themselves never raise.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -51,11 +52,12 @@ class AggregateOnMultirunEnd(Callback):
         figure_images: int = 4,
         costs: bool = True,
         costs_onnx: bool = True,
+        costs_rounds: int = 10,
     ) -> None:
         self.plots, self.curves, self.quiet, self.out_dir = plots, curves, quiet, out_dir
         self.exit_on_problems = exit_on_problems
         self.figures, self.figure_images = figures, figure_images
-        self.costs, self.costs_onnx = costs, costs_onnx
+        self.costs, self.costs_onnx, self.costs_rounds = costs, costs_onnx, costs_rounds
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         outcome = self.aggregate_sweep(config)
@@ -68,7 +70,7 @@ class AggregateOnMultirunEnd(Callback):
         try:
             sweep_dir = str(config.hydra.sweep.dir)
             if self.costs:
-                _cost_pass(config, sweep_dir, onnx=self.costs_onnx, quiet=self.quiet)
+                _cost_pass(config, sweep_dir, onnx=self.costs_onnx, rounds=self.costs_rounds, quiet=self.quiet)
             from src.aggregate.pipeline import aggregate
 
             options = config.get("aggregate") or {}  # conf/config.yaml `aggregate:`: bootstrap, min_effect
@@ -102,16 +104,20 @@ class AggregateOnMultirunEnd(Callback):
             return SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
 
 
-def _cost_pass(config: Any, sweep_dir: str, onnx: bool, quiet: bool = False) -> None:
+def _cost_pass(config: Any, sweep_dir: str, onnx: bool, rounds: int, quiet: bool = False) -> None:
     """src/costs over the sweep, before the table (which takes its latency columns from it), on the
     jobs' device; a pass that cannot run leaves its reason in costs.json, which the table repeats."""
     try:
+        from src.costs.variants import variants_of
+
+        if not variants_of(Path(sweep_dir))[0]:
+            return  # no model to time (every job failed): torch is not even imported
         from src.costs.cost_pass import run_costs
         from src.job.measurements import measure_device
         from src.results.costs import SECONDS, VARIANTS
 
         train = config.get("train") or {}
-        costs = run_costs(sweep_dir, device=measure_device(train.get("device")), onnx=onnx)
+        costs = run_costs(sweep_dir, device=measure_device(train.get("device")), onnx=onnx, rounds=rounds)
         if not quiet:
             timed = f"{len(costs[VARIANTS])} variant(s) timed side by side in {costs[SECONDS]:.1f}s"
             print(f"Cost pass: {timed}", flush=True)
@@ -152,8 +158,6 @@ def _draw_figures(sweep_dir: str, summary: Any, images: int, quiet: bool = False
 
 def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:
     """The sweep's `aggregate` W&B run (table, plots, scatter), in the jobs' group."""
-    from pathlib import Path
-
     from src import tracking
 
     logger_cfg = config.get("logger")
