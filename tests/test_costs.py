@@ -107,7 +107,9 @@ def test_the_sweep_end_times_each_architecture_once_and_the_table_takes_its_figu
     assert table.loc["cot", "delta_onnx_cpu_ms"] == pytest.approx(onnx_delta)
     assert LEGACY_MS in set(s.runs[LATENCY_MS_JOB])  # the old key, read as the job's own diagnostic
     assert found[costs.DEVICE] in s.terminal and found[costs.DEVICE] in (sweep / "ablation.md").read_text()
-    assert "ONNX CPU (ms)" in (sweep / "ablation.md").read_text()
+    none = by_attn["none"]
+    spread = f"[{none[LATENCY_MS + costs.LOW]:.2f}, {none[LATENCY_MS + costs.HIGH]:.2f}]"  # its quartiles
+    assert "ONNX CPU (ms)" in (sweep / "ablation.md").read_text() and spread in (sweep / "ablation.md").read_text()
 
 
 def test_without_a_cost_pass_the_table_shows_no_timing_and_says_how_to_get_it(tmp_path):
@@ -135,7 +137,7 @@ def test_the_pass_keeps_the_gflops_order_while_another_process_loads_the_cpu(swe
         time.sleep(0.2)
         kept = 0
         for _ in range(3):
-            found = run_costs(sweep, device="cpu", rounds=3, runs_per_round=2, warmup=2, onnx=False)
+            found = run_costs(sweep, device="cpu", batch=1, rounds=3, runs_per_round=2, warmup=2, onnx=False)
             ms = {v["attn"]: v[LATENCY_MS] for v in found[costs.VARIANTS]}
             kept += ms["none"] < ms["cot"]
     finally:

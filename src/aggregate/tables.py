@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from src.results import BASELINE, COMPLETED, COST_KEYS, DRY_RUN
+from src.results.costs import SPREAD
 from src.results.schema import (
     EVAL_CHECKPOINT,
     EVAL_SPLIT,
@@ -417,7 +418,7 @@ def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
     answers "what does each attention module cost".
     """
     df = prepare(runs)
-    cols = [c for c in COST_KEYS if c in df.columns]
+    cols = [c for c in (*COST_KEYS, *SPREAD) if c in df.columns]  # SPREAD: the side-by-side timings' quartiles
     keys = ["dataset", "model", "imgsz", "pos", "attn"]
     if df.empty or not cols:
         return pd.DataFrame(columns=keys + ["n", "params", "gflops", "delta_params", "delta_gflops"])
