@@ -96,6 +96,7 @@ def test_the_sweep_end_times_each_architecture_once_and_the_table_takes_its_figu
         assert 0 < v[MEM_MB_BATCH1] <= v[MEM_MB_BATCH]
     assert by_attn["cot"][MEM_MB_BATCH1] > by_attn["none"][MEM_MB_BATCH1]  # its weights and activations
     assert len(pd.read_csv(sweep / costs.COSTS_CSV)) == 2
+    assert not (sweep / costs.COSTS_EXPORT_DIR).exists()  # the timed ONNX exports are not left behind
 
     s = outcome.summary
     table = s.cost.set_index("attn")

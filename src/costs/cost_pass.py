@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,10 @@ def _measure(sweep, variants, skipped, device, threads, batch, rounds, runs_per_
         rows.append(row)
     del built, ones, manys
     if onnx:
-        _onnx_latencies(sweep, variants, rows, threads, rounds, runs_per_round, warmup)
+        try:
+            _onnx_latencies(sweep, variants, rows, threads, rounds, runs_per_round, warmup)
+        finally:  # ~10 MB a variant, timed: a dry run of every module would leave half a GB
+            shutil.rmtree(sweep / C.COSTS_EXPORT_DIR, ignore_errors=True)
     return rows
 
 

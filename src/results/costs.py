@@ -19,7 +19,7 @@ from src.results.schema import LATENCY_MS, ONNX_CPU_MS, SIDE_BY_SIDE, THROUGHPUT
 
 COSTS_FILE = "costs.json"  # in the sweep dir
 COSTS_CSV = "costs.csv"  # the same variants, one row each
-COSTS_EXPORT_DIR = "costs_export"  # the pass's ONNX exports, in the sweep dir
+COSTS_EXPORT_DIR = "costs_export"  # the pass's ONNX exports while it runs, in the sweep dir (removed after)
 COSTS_SCHEMA = 1
 
 # ------------------------------------------------------------------------------ top-level keys
