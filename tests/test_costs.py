@@ -82,7 +82,7 @@ def test_the_sweep_end_times_each_architecture_once_and_the_table_takes_its_figu
     from omegaconf import OmegaConf
 
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}, "train": {"device": "cpu"}})
-    callback = AggregateOnMultirunEnd(plots=False, figures=False, quiet=True, costs_rounds=3)
+    callback = AggregateOnMultirunEnd(plots=False, figures=False, quiet=True, costs_rounds=2)
     outcome = callback.aggregate_sweep(config)
     assert outcome.error is None
     found = costs.read_costs(sweep)
@@ -136,15 +136,16 @@ def test_the_pass_keeps_the_gflops_order_while_another_process_loads_the_cpu(swe
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
-        kept = 0
+        kept, seen = 0, []
         for _ in range(3):
-            found = run_costs(sweep, device="cpu", batch=1, rounds=3, runs_per_round=2, warmup=2, onnx=False)
+            found = run_costs(sweep, device="cpu", batch=1, rounds=4, runs_per_round=3, warmup=1, onnx=False)
             ms = {v["attn"]: v[LATENCY_MS] for v in found[costs.VARIANTS]}
             kept += ms["none"] < ms["cot"]
+            seen.append(ms)
     finally:
         burner.kill()
         burner.wait()
-    assert kept >= 2, f"none < cot in {kept} of 3 repeats under load"
+    assert kept >= 2, f"none < cot in {kept} of 3 repeats under load: {seen}"
 
 
 def test_bad_input_is_named_before_any_model_is_built(tmp_path, capsys):
