@@ -19,7 +19,7 @@ from src.results import BASELINE
 from src.results import costs as C
 from src.results.schema import LATENCY_MS, ONNX_CPU_MS
 
-MAKE_RUN = ("none", "cot", "ema")  # `make run`'s attn=none,cot,ema
+MAKE_RUN = (BASELINE, "cot", "ema")  # `make run`'s attn=none,cot,ema
 BUDGET_S = 30.0  # 10 % of make run's 5 min on a quiet machine
 
 
