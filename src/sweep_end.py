@@ -10,7 +10,11 @@ Registered in conf/config.yaml:
         aggregate:
           _target_: src.sweep_end.AggregateOnMultirunEnd
           # plots: true   curves: true   quiet: false   out_dir: null   exit_on_problems: true
-          # figures: true   figure_images: 4   errors: true
+          # figures: true   figure_images: 4   errors: true   costs: true   costs_onnx: true   costs_rounds: 10
+
+Before the table, `costs` runs the side-by-side cost pass (src/costs: every architecture timed in
+this process, on the jobs' device, interleaved; `costs_onnx` adds ONNX Runtime CPU latency), whose
+costs.json the table's latency, throughput and memory columns come from.
 
 After the table is printed, `errors` has src.compare write the TIDE error breakdown (errors.md,
 errors.csv, `<stem>_errors.png`) and the per-image scores against the baseline (images.csv) from
@@ -28,6 +32,7 @@ multirun, and the jobs themselves never raise.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -48,10 +53,14 @@ class AggregateOnMultirunEnd(Callback):
         figures: bool = True,
         figure_images: int = 4,
         errors: bool = True,
+        costs: bool = True,
+        costs_onnx: bool = True,
+        costs_rounds: int = 10,
     ) -> None:
         self.plots, self.curves, self.quiet, self.out_dir = plots, curves, quiet, out_dir
         self.exit_on_problems = exit_on_problems
         self.figures, self.figure_images, self.errors = figures, figure_images, errors
+        self.costs, self.costs_onnx, self.costs_rounds = costs, costs_onnx, costs_rounds
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         outcome = self.aggregate_sweep(config)
@@ -63,6 +72,8 @@ class AggregateOnMultirunEnd(Callback):
         sweep_dir = None
         try:
             sweep_dir = str(config.hydra.sweep.dir)
+            if self.costs:
+                _cost_pass(config, sweep_dir, onnx=self.costs_onnx, rounds=self.costs_rounds, quiet=self.quiet)
             from src.aggregate.pipeline import aggregate
 
             options = config.get("aggregate") or {}  # conf/config.yaml `aggregate:`: bootstrap, min_effect
@@ -99,6 +110,33 @@ class AggregateOnMultirunEnd(Callback):
             else:
                 log.exception("aggregation of sweep %s failed; the job results are untouched", sweep_dir)
             return SweepOutcome(sweep_dir=sweep_dir, error=f"{type(exc).__name__}: {exc}")
+
+
+def _cost_pass(config: Any, sweep_dir: str, onnx: bool, rounds: int, quiet: bool = False) -> None:
+    """src/costs over the sweep, before the table (which takes its latency columns from it), on the
+    jobs' device; a pass that cannot run leaves its reason in costs.json, which the table repeats."""
+    try:
+        from src.costs.variants import variants_of
+
+        if not variants_of(Path(sweep_dir))[0]:
+            return  # no model to time (every job failed): torch is not even imported
+        from src.costs.cost_pass import run_costs
+        from src.job.measurements import measure_device
+        from src.results.costs import SECONDS, VARIANTS
+
+        train = config.get("train") or {}
+        costs = run_costs(sweep_dir, device=measure_device(train.get("device")), onnx=onnx, rounds=rounds)
+        if not quiet:
+            timed = f"{len(costs[VARIANTS])} variant(s) timed side by side in {costs[SECONDS]:.1f}s"
+            print(f"Cost pass: {timed}", flush=True)
+    except Exception as exc:  # noqa: BLE001 - the table says the pass did not run, and why
+        log.exception("cost pass of sweep %s failed", sweep_dir)
+        try:
+            from src.results.costs import PASS_ERROR, VARIANTS, write_costs
+
+            write_costs(sweep_dir, {PASS_ERROR: f"{type(exc).__name__}: {exc}", VARIANTS: []})
+        except OSError:
+            pass
 
 
 def _compare(sweep_dir: str, summary: Any, quiet: bool = False) -> bool:
@@ -154,8 +192,6 @@ def _extra_step(sweep_dir: str, summary: Any, step, done: str, what: str, quiet:
 
 def _log_aggregate_run(config: Any, sweep_dir: str, summary: Any) -> None:
     """The sweep's `aggregate` W&B run (table, plots, scatter), in the jobs' group."""
-    from pathlib import Path
-
     from src import tracking
 
     logger_cfg = config.get("logger")

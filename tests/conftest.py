@@ -36,6 +36,7 @@ TINY = [
     "++hydra.callbacks.aggregate.figures=false",
     "++hydra.callbacks.aggregate.errors=false",
     "++hydra.callbacks.aggregate.plots=false",
+    "++hydra.callbacks.aggregate.costs=false",  # the side-by-side cost pass: tests/test_costs.py runs it
     "console=ultralytics",  # ultralytics' own output on the console: tests count its "Starting training for"
 ]
 # What TINY turns off, turned back on: for the tests of W&B runs, figures and plots.

@@ -26,7 +26,7 @@ from src.aggregate import Summary, aggregate  # noqa: E402
 from src.aggregate.__main__ import main as cli_main  # noqa: E402
 from src.aggregate.render import tex_escape  # noqa: E402
 from src.aggregate.stats import paired_diff, pareto_front, t_ppf, t_sf_two_sided, welch_from_moments  # noqa: E402
-from src.results import empty_result, write_result  # noqa: E402
+from src.results import costs, empty_result, write_result  # noqa: E402
 
 REQUIRED_CSV = [
     "dataset",
@@ -108,6 +108,12 @@ class Sweep:
         if hydra is not None:
             write_hydra(d, **hydra)
         return d
+
+
+def write_side_by_side(root: Path, latency: dict[Path, float], device: str = "CPU: test, 1 thread") -> None:
+    """A costs.json as the cost pass (src/costs) writes it: one variant per job here, `latency` ms each."""
+    variants = [{costs.JOBS: [d.name], "latency_ms": ms} for d, ms in latency.items()]
+    costs.write_costs(root, {costs.DEVICE: device, costs.VARIANTS: variants})
 
 
 def write_hydra(d: Path, overrides=(), choices=None, config=None):
@@ -378,13 +384,15 @@ def test_latex_escapes_and_bolds(tmp_path):
 
 def test_metrics_added_later_show_up(tmp_path):
     sw = Sweep(tmp_path / "s")
+    latency = {}
     for seed in range(2):
         for attn in ("none", "cbam"):
             d = sw.add(attn, "neck", seed, 0.4)
             r = json.loads((d / "result.json").read_text())
             r["metrics"]["ap_small"] = 0.1 + 0.05 * (attn == "cbam")
-            r["latency_ms"] = 2.0 + (attn == "cbam")
             write_result(d, r)
+            latency[d] = 2.0 + (attn == "cbam")
+    write_side_by_side(sw.root, latency)
     s = aggregate([sw.root], plots=False)
     assert row(s, "cbam")["ap_small_mean"] == pytest.approx(0.15)
     assert "AP_S" in s.terminal and "Lat.(ms)" in s.terminal
@@ -549,10 +557,12 @@ def test_many_results_fast(tmp_path):
 def test_plots_written_and_nonempty(tmp_path):
     sw = Sweep(tmp_path / "s")
     rng = np.random.default_rng(0)
+    latency = {}
     for seed in range(2):
         for attn, pos, m in (("none", "neck", 0.40), ("cbam", "neck", 0.43), ("se", "backbone", 0.41)):
             curve = list(m * (1 - np.exp(-np.arange(1, 6) / 2)) + rng.normal(0, 0.002, 5))
-            sw.add(attn, pos, seed, m + 0.002 * seed, curve_values=curve, latency_ms=1.0 + (attn != "none"))
+            latency[sw.add(attn, pos, seed, m + 0.002 * seed, curve_values=curve)] = 1.0 + (attn != "none")
+    write_side_by_side(sw.root, latency)
     aggregate([sw.root])
     pngs = sorted(p.name for p in (sw.root / "plots").glob("*.png"))
     assert pngs == [

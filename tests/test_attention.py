@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.util
 import io
 import json
 import logging
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -492,6 +494,9 @@ def test_gpu_check_without_cuda_says_so_and_writes_nothing(tmp_path, monkeypatch
 def test_gpu_check_report_table():
     from src.bench import gpu_check
 
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("tensorrt is installed here: tensorrt_fp16_ms would export")
+
     rows = [
         {
             "attn": "none",
@@ -503,6 +508,7 @@ def test_gpu_check_report_table():
             "val_fp16": {"map50": 0.612, "map50_95": 0.2995},
             "latency_fp16_ms": 3.2,
             "latency_fp32_ms": 4.1,
+            **gpu_check.tensorrt_fp16_ms(Path("unused.pt"), 320),  # no tensorrt here: the note, no export
         },
         {"attn": "cot", "status": "failed", "error": "exit code 1; see runs/cot.log"},
     ]
@@ -519,5 +525,6 @@ def test_gpu_check_report_table():
     text = gpu_check.report(rows, header)
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 4 and all(line.count("|") == table[0].count("|") for line in table)
-    assert "| none | completed | 2.590 | 21 | 30.10 | 61.00 | 61.20 | 30.00 | 29.95 | -0.05 | 3.20 | 4.10 |" in text
+    assert "| none | completed | 2.590 | 21 | 30.10 | 61.00 | 61.20 | 30.00 | 29.95 | -0.05 | 3.20 | 4.10 |  |" in text
     assert "- cot: exit code 1" in text and "NVIDIA H200" in text
+    assert f"TensorRT: {gpu_check.TRT_NOT_INSTALLED}" in text  # said, not a blank column without a reason

@@ -10,6 +10,7 @@ from src.arch import architecture
 from src.arch.bases import load_base, plain_graph
 from src.arch.rewrite import insert_attention
 from src.job import measurements as measure
+from src.results.schema import LATENCY_MS_JOB, THROUGHPUT_IPS_JOB
 from src.ultralytics_glue import model as glue_model
 from src.ultralytics_glue.layout import base_layout
 
@@ -91,7 +92,7 @@ def test_cot_aggregation_is_counted_in_exact_flops(yolo11n):
 
 def test_latency_fields_are_present_and_positive(yolo11n):
     figures = measure.latency(yolo11n, 64, threads=1, runs=3, batch=2)
-    assert figures["latency_ms"] > 0 and figures["throughput_ips"] > 0
+    assert figures[LATENCY_MS_JOB] > 0 and figures[THROUGHPUT_IPS_JOB] > 0
     assert figures["latency_threads"] == 1 and figures["latency_device"].startswith("cpu")
     assert figures["throughput_batch"] == 2 and figures["latency_runs"] == 3
 

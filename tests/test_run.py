@@ -248,6 +248,7 @@ def test_dry_run_sweep_gives_a_cost_table(tmp_path):
         "measure.latency_runs=5",
         "train.imgsz=64",
         "measure.throughput_batch=2",
+        "++hydra.callbacks.aggregate.costs=false",  # the side-by-side pass: tests/test_costs.py
         f"hydra.sweep.dir={sweep}",
         outputs=tmp_path,
     )
@@ -258,7 +259,7 @@ def test_dry_run_sweep_gives_a_cost_table(tmp_path):
     assert (runs[runs["attn"] != "none"]["params"] > none).all()
     assert not list(sweep.rglob("weights"))
     assert runs["onnx_ok"].all(), runs[["attn", "pos", "onnx_error"]]  # every variant exports and runs in onnxruntime
-    assert (runs["gflops_exact"] > 0).all() and (runs["latency_ms"] > 0).all()
+    assert (runs["gflops_exact"] > 0).all() and (runs["latency_ms_job"] > 0).all()
     assert files_under(home_of(tmp_path)) == [], "a run wrote into the user's home"
 
 
@@ -280,6 +281,8 @@ def test_every_job_of_a_sweep_times_latency_with_the_configured_threads_and_prin
     results = [load_result(d) for d in dirs]
     assert [r["status"] for r in results] == ["completed", "completed"]
     assert [r["latency_threads"] for r in results] == [1, 1]
+    # each training's own peak memory: the process's peak RSS, reset before each (one process, two jobs)
+    assert all(r["train_peak_mem_mb"] > 0 and "reset" in r["train_peak_mem_how"] for r in results)
     console = proc.stdout + proc.stderr
     epoch_lines = [line for line in console.splitlines() if line.startswith("[job] ")]
     assert [line.split(":")[0] for line in epoch_lines] == [f"[job] {d.name} epoch {e}/2" for d in dirs for e in (1, 2)]

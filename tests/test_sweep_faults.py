@@ -97,6 +97,7 @@ def test_failed_job_is_rerun_and_visdrone_format_trains(tmp_path, shared_cache):
         "train.epochs=1",
         "train.batch=4",
         "train.workers=0",
+        "++hydra.callbacks.aggregate.costs=false",  # the side-by-side pass: tests/test_costs.py
     ]
     first = run_cli(*args, outputs=tmp_path, cache=shared_cache)
     assert first.returncode == 1
@@ -216,6 +217,7 @@ def test_a_result_write_cut_short_keeps_the_previous_result(tmp_path, shared_cac
         "train.workers=0",
         "measure.latency_runs=3",
         "measure.ap_by_size=false",
+        "++hydra.callbacks.aggregate.costs=false",  # the side-by-side pass: tests/test_costs.py
     ]
     assert run_cli(*args, outputs=tmp_path, cache=shared_cache).returncode == 1  # a failed job: no dataset yet
     job = next(sweep.glob("0_*"))

@@ -76,7 +76,7 @@ RESULT = {
     "params_added": 1_200,
     "gflops": 6.5,
     "gflops_exact": 0.0633,
-    "latency_ms": 12.5,
+    "latency_ms_job": 12.5,
     "train_seconds": 30.2,
     "best_epoch": 3,
     "error": None,
@@ -163,7 +163,7 @@ def test_job_run_offline_roundtrip(tmp_path):
     assert summary[K.MAP50_95] == 0.15 and summary[K.MAP50] == 0.3  # the final (result) values
     assert "metrics/map75" not in summary  # None is not logged
     assert summary[K.PARAMS] == 2_590_000 and summary[K.GFLOPS] == 6.5
-    assert summary[K.GFLOPS_EXACT] == 0.0633 and summary[K.LATENCY_MS] == 12.5
+    assert summary[K.GFLOPS_EXACT] == 0.0633 and summary[K.LATENCY_MS_JOB] == 12.5
     assert summary["best_epoch"] == 3 and summary[K.STATUS] == "completed" and K.ERROR not in summary
     assert run["exit_code"] == 0
     # everything under the job's own wandb dir, the service's logs included

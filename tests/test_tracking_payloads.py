@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from src.results import COST_KEYS
+from src.results import JOB_COST_KEYS
 from src.runtime import PROJECT_ROOT
 from src.tracking import keys as K
 from src.tracking import payloads
@@ -39,8 +39,8 @@ def test_every_ultralytics_metric_maps_to_ours():
 
 
 def test_summary_carries_every_cost_key():
-    summary = payloads.summary_from_result({key: 1.5 for key in COST_KEYS})
-    assert set(summary) == set(COST_KEYS) and {K.PARAMS, K.GFLOPS, K.GFLOPS_EXACT, K.LATENCY_MS} <= set(summary)
+    summary = payloads.summary_from_result({key: 1.5 for key in JOB_COST_KEYS})
+    assert set(summary) == set(JOB_COST_KEYS) and {K.PARAMS, K.GFLOPS, K.GFLOPS_EXACT, K.LATENCY_MS_JOB} <= set(summary)
 
 
 def test_tradeoff_labels_name_dataset_and_model_when_they_vary():

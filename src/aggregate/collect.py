@@ -37,6 +37,7 @@ from src.results.schema import (
     DEFERRED_TO,
     FINISHED_AT,
     JOB_DIR,
+    LEGACY_JOB_KEYS,
     REUSED_FROM,
     STARTED_AT,
     TRAIN_KEY,
@@ -195,7 +196,7 @@ def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
     if not isinstance(result.get("metrics"), dict):
         result["metrics"] = {}
     metric_names.update(k if k not in result else f"metrics.{k}" for k in result["metrics"])
-    row = _flatten(result)
+    row = _flatten(legacy_job_timing(result))
     if JOB_DIR in row and row[JOB_DIR] != job_dir:
         row["job_dir_recorded"] = row[JOB_DIR]
     row[JOB_DIR], row["result_file"] = job_dir, path
@@ -204,6 +205,15 @@ def _read_one(path: str, metric_names: set[str]) -> dict[str, Any]:
             if row.get(k) is None:
                 row[k] = v
     return row
+
+
+def legacy_job_timing(result: dict[str, Any]) -> dict[str, Any]:
+    """A result from before the cost pass has the job's own timing under the pass's names: read it
+    as the job's (a diagnostic), so only the side-by-side pass ever fills the table's columns."""
+    moved = {job: result[old] for old, job in LEGACY_JOB_KEYS.items() if old in result and job not in result}
+    if not moved:
+        return result
+    return {**{k: v for k, v in result.items() if k not in LEGACY_JOB_KEYS}, **moved}
 
 
 def resolve_deferred(result: dict[str, Any], job_dir: str) -> dict[str, Any]:

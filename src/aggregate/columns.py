@@ -15,6 +15,8 @@ from typing import Callable
 
 import pandas as pd
 
+from src.results.costs import HIGH, LOW
+
 from .sequential import DECIDED
 from .tables import finite
 from .uncertainty import IMAGES
@@ -106,6 +108,16 @@ def _num(key: str, scale: float = 1.0, digits: int = 2, signed: bool = False) ->
     return fmt
 
 
+def _quartiles(key: str, digits: int = 2) -> Callable[[pd.Series], str]:
+    """`[q1, q3]` of a side-by-side timing (its spread over the interleaved runs)."""
+
+    def fmt(row: pd.Series) -> str:
+        lo, hi = row.get(key + LOW), row.get(key + HIGH)
+        return f"[{lo:.{digits}f}, {hi:.{digits}f}]" if finite(lo) and finite(hi) else ""
+
+    return fmt
+
+
 def _onnx(row: pd.Series) -> str:
     ok = row.get("onnx_ok")
     return "" if ok is None or (isinstance(ok, float) and math.isnan(ok)) else ("ok" if ok else "fails")
@@ -187,9 +199,32 @@ COST = [
     ),
     # FlopCounterMode at the job's own image size (README "How we measure")
     Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", _num("gflops_exact", 1, 3), "min", "r", "GFLOPs@imgsz"),
+    # The side-by-side cost pass (costs.json): every variant timed on one device, interleaved
     Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min"),
+    Column(
+        "latency_ms_q1",
+        "Latency IQR (ms)",
+        "IQR (ms)",
+        _quartiles("latency_ms"),
+        None,
+        "r",
+        "Lat.IQR",
+        shown=when("latency_ms_q1"),
+    ),
     Column("delta_latency_ms", "ΔLatency (ms)", r"$\Delta$Latency (ms)", _num("delta_latency_ms", 1, 2, True), None),
     Column("throughput_ips", "img/s", "img/s", _num("throughput_ips", 1, 1), "max"),
+    Column("onnx_cpu_ms", "ONNX CPU (ms)", "ONNX CPU (ms)", _num("onnx_cpu_ms", 1, 2), "min", "r", "ONNX(ms)"),
+    Column(
+        "delta_onnx_cpu_ms",
+        "ΔONNX CPU (ms)",
+        r"$\Delta$ONNX CPU (ms)",
+        _num("delta_onnx_cpu_ms", 1, 2, True),
+        None,
+        "r",
+        "ΔONNX(ms)",
+    ),
+    Column("mem_mb_batch1", "Mem b1 (MiB)", "Mem b1 (MiB)", _num("mem_mb_batch1", 1, 1), "min", "r", "Mem1(MiB)"),
+    Column("mem_mb_batch", "Mem batch (MiB)", "Mem batch (MiB)", _num("mem_mb_batch", 1, 1), "min", "r", "MemB(MiB)"),
     Column("onnx_ok", "ONNX", "ONNX", _onnx, None, "c"),
 ]
 

@@ -22,6 +22,7 @@ from .collect import CORRUPT, MISSING, PROBLEM_STATUSES, collect
 from .errors import read_errors
 from .report import render_report
 from .sections import render_latex_tables, render_markdown_tables, render_terminal
+from .side_by_side import attach as attach_side_by_side
 from .summary import Summary
 from .test_set import CACHE_DIR
 
@@ -55,7 +56,7 @@ def aggregate(
     out = Path(out_dir) if out_dir is not None else None
 
     collected = collect(paths)
-    runs = collected.runs
+    runs, side_by_side = attach_side_by_side(collected.runs, paths)
     ablation, n_dupes = T.build_ablation(
         runs,
         collected.metric_columns,
@@ -87,7 +88,9 @@ def aggregate(
         n_duplicates=n_dupes,
         out_dir=out,
         closing=closing_line(record),
+        side_by_side=side_by_side,
     )
+    summary.notes.extend(side_by_side.notes)
     for p in collected.unmatched:
         summary.notes.append(f"{p}: no such file or directory (or the glob matched nothing)")
     if not len(runs):
@@ -105,7 +108,9 @@ def aggregate(
         if plots:
             from .plots import plot_all
 
-            pfiles, pnotes, summary.plot_keys = plot_all(ablation, done, out / "plots", curves=curves)
+            pfiles, pnotes, summary.plot_keys = plot_all(
+                ablation, done, out / "plots", curves=curves, latency_on=", ".join(side_by_side.devices)
+            )
             summary.files.update(pfiles)
             summary.notes.extend(pnotes)
     if write:

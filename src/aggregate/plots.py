@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.results.schema import PR_CURVE_FILE_KEY
+from src.results.schema import LATENCY_MS, PR_CURVE_FILE_KEY
 
 from .figure_style import IMAGE_FIGURES, Style, block_stem, pyplot, save
 from .job_curves import CURVE_COLUMN, read_curve, read_pr_curve
@@ -256,22 +256,24 @@ def plot_block(
     model: str,
     setup: str = "",
     curves: bool = True,
+    latency_on: str = "",
 ) -> tuple[dict[str, Path], list[str]]:
-    """All plots of one (dataset, model, train_key) block."""
+    """All plots of one (dataset, model, train_key) block; `latency_on`: the cost pass's device."""
     files: dict[str, Path] = {}
     notes: list[str] = []
     name = f"{dataset} · {model}" + (f" ({setup})" if setup else "")
     stem = block_stem(dataset, model, setup)
     style = Style(block["attn"], block["pos"])
-    # GFLOPs and latency are whatever the job measured (its input size may differ from imgsz)
+    # GFLOPs: ultralytics' figure at 640 px; latency: the side-by-side cost pass's (costs.json), on one device
     specs = [
         ("map_vs_gflops", "gflops", "GFLOPs (10⁹ FLOPs per image)"),
-        ("map_vs_latency", "latency_ms", "Latency (ms per image)"),
+        ("map_vs_latency", LATENCY_MS, "Latency (ms per image" + (f", {latency_on})" if latency_on else ")")),
     ]
     for kind, col, xlabel in specs:
         what = "GFLOPs" if col == "gflops" else "latency"
         if col not in block.columns or not np.isfinite(block[col].astype(float)).any():
-            notes.append(f"{name}: skipped mAP50-95 vs {what} (no {what} measured)")
+            why = "no side-by-side cost pass" if col == LATENCY_MS else f"no {what} measured"
+            notes.append(f"{name}: skipped mAP50-95 vs {what} ({why})")
             continue
         p = plot_tradeoff(
             block,
@@ -319,7 +321,7 @@ def image_figures(ablation: pd.DataFrame, out_dir: Path) -> dict[tuple, dict[str
 
 
 def plot_all(
-    ablation: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, curves: bool = True
+    ablation: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, curves: bool = True, latency_on: str = ""
 ) -> tuple[dict[str, Path], list[str], dict[tuple, list[str]]]:
     """Plots for every block; also returns, per (dataset, model, train_key), the plot keys."""
     files: dict[str, Path] = {}
@@ -340,6 +342,7 @@ def plot_all(
                 model=model,
                 setup=setup,
                 curves=curves,
+                latency_on=latency_on,
             )
         except Exception as exc:  # a plot must never sink the tables
             f, n = {}, [f"{dataset} · {model}: plotting failed ({type(exc).__name__}: {exc})"]

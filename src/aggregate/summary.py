@@ -9,6 +9,8 @@ import pandas as pd
 
 from src.results import COMPLETED, CORRUPT, DRY_RUN, FAILED, MISSING
 
+from .side_by_side import SideBySide
+
 
 @dataclass
 class Summary:
@@ -35,6 +37,7 @@ class Summary:
     plot_keys: dict[tuple, list[str]] = field(default_factory=dict)  # per block, its figures in `files`
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # errors.csv (src.compare), one row per variant
     closing: str = ""  # the last line printed: an adaptive sweep's trainings against the fixed design's
+    side_by_side: SideBySide = field(default_factory=SideBySide)  # the cost pass's devices (captions)
 
     @property
     def n_problems(self) -> int:

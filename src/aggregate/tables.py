@@ -16,7 +16,18 @@ import numpy as np
 import pandas as pd
 
 from src.results import BASELINE, COMPLETED, COST_KEYS, DRY_RUN
-from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, FINISHED_AT, JOB_DIR, REUSED_FROM, TRAIN_KEY, TRAIN_SECONDS
+from src.results.costs import SPREAD
+from src.results.schema import (
+    EVAL_CHECKPOINT,
+    EVAL_SPLIT,
+    FINISHED_AT,
+    JOB_DIR,
+    LATENCY_MS,
+    ONNX_CPU_MS,
+    REUSED_FROM,
+    TRAIN_KEY,
+    TRAIN_SECONDS,
+)
 
 from .stats import paired_diff, welch_from_moments
 from .uncertainty import IMAGES, SEEDS, SEEDS_IMAGES, percentiles
@@ -417,7 +428,7 @@ def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
     answers "what does each attention module cost".
     """
     df = prepare(runs)
-    cols = [c for c in COST_KEYS if c in df.columns]
+    cols = [c for c in (*COST_KEYS, *SPREAD) if c in df.columns]  # SPREAD: the side-by-side timings' quartiles
     keys = ["dataset", "model", "imgsz", "pos", "attn"]
     if df.empty or not cols:
         return pd.DataFrame(columns=keys + ["n", "params", "gflops", "delta_params", "delta_gflops"])
@@ -438,7 +449,12 @@ def build_cost(runs: pd.DataFrame) -> pd.DataFrame:
         .set_index(["dataset", "model", "imgsz"])[cols]
     )
     joined = table.join(base, on=["dataset", "model", "imgsz"], rsuffix="_base")
-    for c, d in (("params", "delta_params"), ("gflops", "delta_gflops"), ("latency_ms", "delta_latency_ms")):
+    for c, d in (
+        ("params", "delta_params"),
+        ("gflops", "delta_gflops"),
+        (LATENCY_MS, "delta_latency_ms"),
+        (ONNX_CPU_MS, "delta_onnx_cpu_ms"),
+    ):
         if c in cols:
             table[d] = joined[c] - joined[f"{c}_base"]
             table[f"{d}_pct"] = 100.0 * table[d] / joined[f"{c}_base"]

@@ -8,10 +8,11 @@ Writes BENCH.md (tables) and bench.json (the same numbers) into the output direc
 5. sweep.py        a 4-job sweep with the basic and the parallel launcher
 6. bootstrap.py    test-set bootstrap: 1,000 image resamples of one job, embedded- and COCO-sized
 7. load.py         a 200-job dry-run sweep through the parallel launcher (8 with --quick)
+8. costs.py        the side-by-side cost pass over `make run`'s variants: wall time and run-to-run spread
 
 seed_reference.py holds the seeds' original EMA and CoTAttention (reference implementations).
 """
 
 from __future__ import annotations
 
-SECTIONS = ("overhead", "modules", "throughput", "aggregation", "sweep", "bootstrap", "load")
+SECTIONS = ("overhead", "modules", "throughput", "aggregation", "sweep", "bootstrap", "load", "costs")

@@ -5,8 +5,10 @@ CoT and a reference module (CBAM), and that validating the best checkpoint in fl
 ultralytics does on GPUs, gives the float32 numbers. Each module trains 2 epochs on the embedded
 dataset at 320 px through `python -m src.run` (so it is the real job, its result.json included),
 then its best.pt is validated with `YOLO(best).val()` in float32 and in float16, and its latency
-timed at batch 1 in float16 and float32. At most 8 minutes in all: what does not fit is reported as
-skipped. Without a CUDA GPU it says so and exits 0, having run and written nothing.
+timed at batch 1 in float16 and float32, and, where `tensorrt` imports, as a TensorRT FP16 engine
+exported by ultralytics (the report says when TensorRT is not installed). At most 8 minutes in
+all: what does not fit is reported as skipped. Without a CUDA GPU it says so and exits 0, having
+run and written nothing.
 """
 
 from __future__ import annotations
@@ -121,6 +123,13 @@ def latency_ms(best: Path, imgsz: int, half: bool, runs: int = 50) -> float:
     net = net.fuse(verbose=False) if hasattr(net, "fuse") else net
     net = net.to(device).half() if half else net.to(device)
     x = torch.zeros(1, 3, imgsz, imgsz, device=device, dtype=torch.float16 if half else torch.float32)
+    return _median_ms(net, x, runs, sync)
+
+
+def _median_ms(net: Any, x: Any, runs: int, sync: Any) -> float:
+    """Median ms of `runs` calls of `net(x)` after 10 warm-up calls; the output must be finite."""
+    import torch
+
     times = []
     with torch.inference_mode():
         for i in range(runs + 10):
@@ -134,6 +143,28 @@ def latency_ms(best: Path, imgsz: int, half: bool, runs: int = 50) -> float:
         if not torch.isfinite(first).all():
             raise FloatingPointError("non-finite output")
     return round(statistics.median(times) * 1000, 3)
+
+
+TRT_NOT_INSTALLED = "tensorrt is not installed (pip install tensorrt on the GPU machine to get this column)"
+
+
+def tensorrt_fp16_ms(best: Path, imgsz: int, runs: int = 50) -> dict[str, Any]:
+    """Batch-1 latency of a TensorRT FP16 engine: ultralytics' exporter (`format=engine`, `quantize=16`,
+    its spelling of half=True in 8.4) and its AutoBackend, which casts the input to the engine's fp16.
+    Only where `tensorrt` imports: else ultralytics' exporter would try to pip-install it."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return {"latency_trt_fp16_ms": None, "trt_note": TRT_NOT_INSTALLED}
+    import torch
+    from ultralytics import YOLO
+    from ultralytics.nn.autobackend import AutoBackend
+
+    engine = YOLO(str(best)).export(format="engine", quantize=16, imgsz=imgsz, device=DEVICE, verbose=False)
+    device = torch.device(f"cuda:{DEVICE}")
+    backend = AutoBackend(engine, device=device, fp16=True, verbose=False)
+    x = torch.zeros(1, 3, imgsz, imgsz, device=device)
+    return {"latency_trt_fp16_ms": _median_ms(backend, x, runs, torch.cuda.synchronize), "trt_note": None}
 
 
 def check(attn: str, out: Path, epochs: int, imgsz: int, timeout: float) -> dict[str, Any]:
@@ -156,6 +187,13 @@ def check(attn: str, out: Path, epochs: int, imgsz: int, timeout: float) -> dict
             row[f"latency_{tag}_ms"] = latency_ms(best, imgsz, half)
     except Exception as exc:  # the reason is the result
         row.update(status=FAILED, error=f"validation: {type(exc).__name__}: {exc}"[:300])
+        return row
+    try:
+        row.update(tensorrt_fp16_ms(best, imgsz))
+    except Exception as exc:  # an export TensorRT refuses is a finding, not a failed check
+        row.update(
+            latency_trt_fp16_ms=None, trt_note=f"TensorRT export or run failed: {type(exc).__name__}: {exc}"[:300]
+        )
     return row
 
 
@@ -172,8 +210,9 @@ def report(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
         f"dataset with AMP, then the best checkpoint validated in fp32 and fp16. Total {header['total_s']:.0f} s.",
         "",
         "| attn | status | params (M) | train (s) | mAP50-95 train final val (%) | mAP50 fp32 (%) | mAP50 fp16 (%) "
-        "| mAP50-95 fp32 (%) | mAP50-95 fp16 (%) | Δ fp16-fp32 (pp) | latency fp16 (ms) | latency fp32 (ms) |",
-        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| mAP50-95 fp32 (%) | mAP50-95 fp16 (%) | Δ fp16-fp32 (pp) | latency fp16 (ms) | latency fp32 (ms) "
+        "| latency TensorRT fp16 (ms) |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         fp32, fp16 = r.get("val_fp32") or {}, r.get("val_fp16") or {}
@@ -184,14 +223,19 @@ def report(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
             f"| {_fmt(r.get('train_map50_95'), '.2f', 100)} | {_fmt(fp32.get('map50'), '.2f', 100)} "
             f"| {_fmt(fp16.get('map50'), '.2f', 100)} | {_fmt(fp32.get('map50_95'), '.2f', 100)} "
             f"| {_fmt(fp16.get('map50_95'), '.2f', 100)} | {_fmt(delta, '+.2f')} "
-            f"| {_fmt(r.get('latency_fp16_ms'))} | {_fmt(r.get('latency_fp32_ms'))} |"
+            f"| {_fmt(r.get('latency_fp16_ms'))} | {_fmt(r.get('latency_fp32_ms'))} "
+            f"| {_fmt(r.get('latency_trt_fp16_ms'))} |"
         )
     problems = [f"- {r['attn']}: {r['error']}" for r in rows if r.get("error")]
     if problems:
         lines += ["", "Problems:", *problems]
+    trt = sorted({r["trt_note"] for r in rows if r.get("trt_note")})
+    if trt:
+        lines += ["", *(f"TensorRT: {note}" for note in trt)]
     lines += [
         "",
-        "Latency: median of 50 batch-1 forward passes of the fused model after 10 warm-up passes.",
+        "Latency: median of 50 batch-1 forward passes of the fused model after 10 warm-up passes; TensorRT: "
+        "the same of an FP16 engine exported by ultralytics (format=engine, quantize=16).",
         "Runs, logs and validation outputs: runs/, val/ next to this file; all figures in report.json.",
         "",
     ]

@@ -80,26 +80,11 @@ def time_step(module, x, grad) -> float:
 def memory(module, x, grad) -> dict[str, int]:
     """One step's peak (most bytes live at once among those it allocated, see the module docstring)
     and its total bytes allocated."""
-    from torch._C._profiler import _EventType
-    from torch.profiler import ProfilerActivity, profile
+    from src.costs.memory import cpu_allocations
 
     x.grad = None
     module.zero_grad(set_to_none=True)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        module(x).backward(grad)
-    # The records' running total (`total_allocated`) also counts blocks of earlier profiling sessions that
-    # were freed while the profiler was off, so sum this session's own allocations and frees instead.
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        event = stack.pop()
-        stack.extend(event.children)
-        if event.tag == _EventType.Allocation:
-            events.append((event.start_time_ns, int(event.typed[1].alloc_size)))
-    live = peak = 0
-    for _, size in sorted(events, key=lambda e: e[0]):
-        live += size
-        peak = max(peak, live)
-    return {"peak": peak, "allocated": sum(size for _, size in events if size > 0)}
+    return cpu_allocations(lambda: module(x).backward(grad))
 
 
 def run(out: Path, mode: Mode, cache: Path | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from src import attention
 from src.arch.architecture import Architecture
 from src.arch.bases import plain_graph
 from src.results import BASELINE
+from src.results.schema import LATENCY_MS_JOB, THROUGHPUT_IPS_JOB
 from src.ultralytics_glue.model import build_model, export_onnx, ultralytics_gflops
 
 
@@ -32,7 +33,7 @@ def measure_model(cfg: dict[str, Any], arch: Architecture, model, model_file: Pa
         if cfg["attn"]["name"] == BASELINE
         else build_model({**plain_graph(arch.base), "scale": arch.scale}, nc=nc)
     )
-    fused = _inference_copy(model)  # one fused copy for every count and timing
+    fused = inference_copy(model)  # one fused copy for every count and timing
     figures = {**params(model, params(baseline)["params"]), **gflops(fused, imgsz)}
     capacity = attention.capacity_report(model)  # a capacity control: its params next to the matched module's
     if capacity:
@@ -65,7 +66,7 @@ def measure_device(device: Any) -> str:
 
 def gflops(model: torch.nn.Module, imgsz: int) -> dict[str, Any]:
     """Both GFLOPs figures: ultralytics' (at 640 px) and the exact one at the job's image size."""
-    fused = _inference_copy(model)
+    fused = inference_copy(model)
     return {
         "gflops": round(ultralytics_gflops(fused, 640), 3),
         "gflops_exact": round(exact_gflops(fused, imgsz), 4),
@@ -86,7 +87,7 @@ def exact_gflops(model: torch.nn.Module, imgsz: int) -> float:
     """Conv and matmul/bmm FLOPs (2 per MAC) of one forward pass at the real input size, batch 1."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    net = _inference_copy(model)
+    net = inference_copy(model)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.zeros(1, 3, imgsz, imgsz))
     total = counter.get_total_flops()
@@ -105,19 +106,20 @@ def latency(
     warmup: int = 3,
     batch: int = 8,
 ) -> dict[str, Any]:
-    """Median ms per image at batch 1 and images/s at `batch`, fused model, fixed thread count."""
+    """Median ms per image at batch 1 and images/s at `batch`, fused model, fixed thread count: the
+    job's own figure, a diagnostic (the table's comes from the sweep's side-by-side pass, src/costs)."""
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        net = _inference_copy(model).to(device)
+        net = inference_copy(model).to(device)
         one = torch.zeros(1, 3, imgsz, imgsz, device=device)
         many = torch.zeros(batch, 3, imgsz, imgsz, device=device)
-        per_image = _timed(net, one, runs, warmup, device)
-        per_batch = _timed(net, many, max(3, runs // 4), 1, device)
+        per_image = timed_runs(net, one, runs, warmup, device)
+        per_batch = timed_runs(net, many, max(3, runs // 4), 1, device)
         return {
-            "latency_ms": round(statistics.median(per_image) * 1000, 3),
-            "throughput_ips": round(batch / statistics.median(per_batch), 2),
+            LATENCY_MS_JOB: round(statistics.median(per_image) * 1000, 3),
+            THROUGHPUT_IPS_JOB: round(batch / statistics.median(per_batch), 2),
             "throughput_batch": batch,
             "latency_runs": runs,
             "latency_device": device_name(device),
@@ -144,7 +146,7 @@ def onnx_export(model_yaml: Path, out_dir: Path, imgsz: int, nc: int) -> dict[st
         return {"onnx_ok": False, "onnx_error": f"{type(exc).__name__}: {exc}"[:500], "onnx_file": None}
 
 
-def _inference_copy(model: torch.nn.Module) -> torch.nn.Module:
+def inference_copy(model: torch.nn.Module) -> torch.nn.Module:
     """A fused float eval copy to measure on; given one, it is returned as it is."""
     if getattr(model, "_measure_copy", False):
         return model
@@ -155,7 +157,8 @@ def _inference_copy(model: torch.nn.Module) -> torch.nn.Module:
     return net
 
 
-def _timed(net: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int, device: str) -> list[float]:
+def timed_runs(net: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int, device: str) -> list[float]:
+    """Seconds of each of `runs` forward passes after `warmup` untimed ones (CUDA synchronised)."""
     sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     times = []
     with torch.inference_mode():

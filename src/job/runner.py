@@ -23,8 +23,9 @@ from src.arch.positions import position_label
 from src.config.checks import check_config
 from src.config.identity import config_hash, identity, run_name, train_key
 from src.job.baseline import share_baseline
-from src.job.measurements import measure_model
+from src.job.measurements import measure_device, measure_model
 from src.job.model_file import write_model_yaml
+from src.job.peak_memory import training_peak
 from src.job.preemption import preemption_signals
 from src.job.provenance import now, versions
 from src.job.training import train_and_read
@@ -51,6 +52,7 @@ from src.results.schema import (
     INTERRUPTED,
     JOB_DIR,
     MODEL,
+    MODEL_YAML,
     OVERRIDES,
     PID,
     POS,
@@ -61,6 +63,8 @@ from src.results.schema import (
     STATUS,
     TRACEBACK,
     TRAIN_KEY,
+    TRAIN_PEAK_MEM_HOW,
+    TRAIN_PEAK_MEM_MB,
 )
 from src.runtime import ultralytics_home
 from src.sweep.heartbeat import Heartbeat, interval
@@ -261,7 +265,7 @@ def _run(
 
     settings.configure(ultralytics_home(plain["paths"]["outputs"]))
     rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
-    result["model_yaml"] = model_file.name
+    result[MODEL_YAML] = model_file.name
     result["inserted_layers"] = sorted(rewrite.inserted)
     if plain["attn"]["name"] == BASELINE:  # the baseline places nothing
         result.update(pos_after=None, pos_replace=None, pos_inside=None, pos_inside_mode=None)
@@ -285,5 +289,12 @@ def _run(
     result["resumed_from"] = str(resume_from) if resume_from else None
     result["train_started_at"] = now()
     write_result(job_dir, result)  # the heartbeat, and when setup ended (how long twins may take)
-    result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch))
+    device = str(plain["train"].get("device"))
+    if "," in device:  # DDP: training runs in worker processes (src/job/peak_memory.py)
+        result.update({TRAIN_PEAK_MEM_MB: None, TRAIN_PEAK_MEM_HOW: "not measured (multi-GPU training)"})
+        result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch))
+    else:
+        with training_peak(measure_device(device)) as peak:
+            result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch))
+        result.update(peak)
     result[STATUS] = COMPLETED

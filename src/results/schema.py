@@ -56,10 +56,34 @@ FINISHED_RUN = "validation_of_a_finished_run"  # recorded after a kill past the 
 # Keys every result carries (values may be None for a job that failed early).
 DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ = "dataset", "attn", "pos", "model", "seed", "epochs", "imgsz"
 IDENTITY_KEYS = (DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ)
+MODEL_YAML = "model_yaml"  # the job's model YAML, a file name inside its job dir (the architecture as data)
 POS_CONFIGURED = "pos_configured"  # the position as configured (roles or indices); pos_after/... hold it resolved
 METRIC_KEYS = ("map50", "map50_95", "precision", "recall")  # under METRICS: our names of ultralytics' metrics
-# Top-level numeric fields that describe what a model costs (tables, W&B summary, cost plots).
-COST_KEYS = ("params", "gflops", "gflops_exact", "latency_ms", "throughput_ips", "params_added")
+# What the sweep's side-by-side cost pass measures (src/costs, its costs.json): every variant timed
+# in one process, on one device, interleaved. The aggregator gives each job its variant's figures
+# under these names; the tables, Δ columns and plots read them from there (README "How we measure").
+LATENCY_MS, THROUGHPUT_IPS, ONNX_CPU_MS = "latency_ms", "throughput_ips", "onnx_cpu_ms"
+MEM_MB_BATCH1, MEM_MB_BATCH = "mem_mb_batch1", "mem_mb_batch"  # inference peak memory, MiB
+SIDE_BY_SIDE = (LATENCY_MS, THROUGHPUT_IPS, ONNX_CPU_MS, MEM_MB_BATCH1, MEM_MB_BATCH)
+# The job's own timing of its model, at its moment on its machine: a diagnostic, never a table
+# column. Results from before the cost pass wrote it as `latency_ms` / `throughput_ips`; the
+# aggregator reads those as these (LEGACY_JOB_KEYS).
+LATENCY_MS_JOB, THROUGHPUT_IPS_JOB = "latency_ms_job", "throughput_ips_job"
+LEGACY_JOB_KEYS = {LATENCY_MS: LATENCY_MS_JOB, THROUGHPUT_IPS: THROUGHPUT_IPS_JOB}
+# Training's peak memory, MiB, and how it was taken (CUDA max allocated, or the process's peak RSS).
+TRAIN_PEAK_MEM_MB, TRAIN_PEAK_MEM_HOW = "train_peak_mem_mb", "train_peak_mem_how"
+# Top-level numeric fields that describe what a model costs (tables, cost plots).
+COST_KEYS = ("params", "gflops", "gflops_exact", *SIDE_BY_SIDE, "params_added")
+# The cost figures a job writes into its own result.json (W&B summary).
+JOB_COST_KEYS = (
+    "params",
+    "gflops",
+    "gflops_exact",
+    "params_added",
+    LATENCY_MS_JOB,
+    THROUGHPUT_IPS_JOB,
+    TRAIN_PEAK_MEM_MB,
+)
 
 # What stays the job's own when it takes its numbers from the twin that trained its baseline.
 OWN_KEYS = (

@@ -15,7 +15,8 @@ Run layout (`logger=wandb`, conf/logger/wandb.yaml):
   mapped to ours (`metrics/mAP50-95(B)` -> `metrics/map50_95`); losses (`train/*`, `val/*`) and
   learning rates (`lr/pg0`...) keep theirs.
 * summary: the final metrics (`metrics/<name>` from result.json, the same keys as the history),
-  params, gflops, gflops_exact, latency_ms, ... and `status`; a failed job's run ends with
+  params, gflops, gflops_exact, latency_ms_job (the job's own timing), train_peak_mem_mb, ... and
+  `status`; a failed job's run ends with
   exit_code=1 and its error in the summary (`error`) and the run notes.
 * one aggregate run per aggregation (job_type="aggregate", same group, under `<out_dir>/wandb/`):
   the ablation table (a wandb.Table), the plots (wandb.Image) and a mAP50-95-vs-GFLOPs scatter.

@@ -2,13 +2,14 @@
 
 Defined once here: src/tracking logs under these names and src/tracking/dashboard.py builds its panels from
 them, so a renamed key reaches both. ultralytics' own metric names come from
-src/ultralytics_glue/names.py, the cost figures from src.results.COST_KEYS (result.json's names).
+src/ultralytics_glue/names.py, the cost figures from src.results.JOB_COST_KEYS (result.json's names).
 """
 
 from __future__ import annotations
 
-from src.results import COST_KEYS
+from src.results import JOB_COST_KEYS
 from src.results.schema import BEST_EPOCH, TRAIN_SECONDS
+from src.results.schema import LATENCY_MS_JOB as LATENCY_MS_JOB  # re-exported: the summary's name
 from src.ultralytics_glue.names import ULTRALYTICS_METRICS
 
 DEFAULT_PROJECT = "yolo11-attention"
@@ -35,8 +36,9 @@ ULTRALYTICS_KEYS = {theirs: METRIC_PREFIX + ours for theirs, ours in ULTRALYTICS
 
 # ---------------------------------------------------------------------------------------- summary
 # result.json's own names, copied into the summary as they are (besides metrics/*)
-PARAMS, GFLOPS, GFLOPS_EXACT, LATENCY_MS = "params", "gflops", "gflops_exact", "latency_ms"
-SUMMARY_SCALARS = (*COST_KEYS, TRAIN_SECONDS, BEST_EPOCH)
+PARAMS, GFLOPS, GFLOPS_EXACT = "params", "gflops", "gflops_exact"
+# LATENCY_MS_JOB (src.results.schema): the job's own timing, a diagnostic (the table's is the cost pass's)
+SUMMARY_SCALARS = (*JOB_COST_KEYS, TRAIN_SECONDS, BEST_EPOCH)
 STATUS, ERROR = "status", "error"
 
 # ---------------------------------------------------------------------------------- aggregate run

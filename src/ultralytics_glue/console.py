@@ -69,3 +69,16 @@ def epoch_line(name: str, epoch: int, epochs: int, values: Mapping[str, float]) 
     """`[job] <job dir> epoch 3/12: mAP50-95 0.412 mAP50 0.801 box_loss 1.234`."""
     shown = " ".join(f"{label} {values[key]:.3f}" for label, key in EPOCH_FIELDS.items() if key in values)
     return f"[job] {name} epoch {epoch}/{epochs}: {shown}"
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """ultralytics' info lines off for a while (model summaries, exporter chatter); warnings stay."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)
