@@ -217,13 +217,15 @@ def small_model(attn: str | list[str], between: bool = True, inside: bool = True
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test`: `--dist loadgroup`), the tests that share a module-scoped
     fixture (a training, a built model) go to one worker, so the fixture is built once; every
-    other test is dealt out on its own."""
+    other test is dealt out on its own. The `slurm` tests are collected first."""
     for item in items:
         shared = sorted(
             name for name, defs in item._fixtureinfo.name2fixturedefs.items() if defs and defs[-1].scope == "module"
         )
         if shared:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(shared)}"))
+    # the `slurm` chain (one worker, mostly waiting on the scheduler) first, so it overlaps the rest
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
 
 
 def pytest_terminal_summary(terminalreporter):
