@@ -168,6 +168,13 @@ ABLATION = [
     Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min", "r", "Lat.(ms)"),
 ]
 
+
+def _delta_pct(base: str, label: str) -> Column:
+    """Δ<label> (%) against the baseline, shown where the table has `base`."""
+    key = f"delta_{base}_pct"
+    return Column(key, f"Δ{label} (%)", rf"$\Delta${label} (\%)", _num(key, 1, 1, True), None, shown=when(base))
+
+
 COST = [
     Column("n", "jobs", "jobs", _count, None, shown=always),
     Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min"),
@@ -179,24 +186,10 @@ COST = [
         None,
         shown=when("params"),
     ),
-    Column(
-        "delta_params_pct",
-        "ΔParams (%)",
-        r"$\Delta$Params (\%)",
-        _num("delta_params_pct", 1, 1, True),
-        None,
-        shown=when("params"),
-    ),
+    _delta_pct("params", "Params"),
     Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),
     Column("delta_gflops", "ΔGFLOPs", r"$\Delta$GFLOPs", _num("delta_gflops", 1, 2, True), None, shown=when("gflops")),
-    Column(
-        "delta_gflops_pct",
-        "ΔGFLOPs (%)",
-        r"$\Delta$GFLOPs (\%)",
-        _num("delta_gflops_pct", 1, 1, True),
-        None,
-        shown=when("gflops"),
-    ),
+    _delta_pct("gflops", "GFLOPs"),
     # FlopCounterMode at the job's own image size (README "How we measure")
     Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", _num("gflops_exact", 1, 3), "min", "r", "GFLOPs@imgsz"),
     # The side-by-side cost pass (costs.json): every variant timed on one device, interleaved
