@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TINY, home_of, job_dirs, load_result, spawn_cli, training_starts, wait_for
 
+from src.aggregate.adaptive import read_record
+from src.aggregate.sequential import MAX_SEEDS
+
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
 CLUSTER = ROOT / ".ci" / "slurm-cluster"
@@ -179,6 +182,26 @@ def test_a_dry_run_sweep_runs_as_a_slurm_array_and_aggregates(outputs, shared_ca
     rows = dict(line.split("|") for line in states.split())
     assert sorted(rows) == sorted(ids) and set(rows.values()) <= {"COMPLETED", "COMPLETING", "RUNNING"}, states
     assert (outputs / "sweep" / "ablation.csv").exists() and "Aggregated 2 job(s)" in text
+
+
+def test_the_adaptive_sweeper_launches_each_round_as_a_slurm_array(outputs, shared_cache):
+    """hydra/sweeper=adaptive through the SLURM launcher: round 1 (2 seeds x none, ema) is one array;
+    dry runs decide nothing, so round 2 adds seed 2 for ema and its baseline as a second array."""
+    proc, log = launch(
+        outputs, shared_cache, "hydra/sweeper=adaptive", "attn=none,ema", "hydra.sweeper.seeds.max=3", "dry_run=true"
+    )
+    text = finish(proc, log)
+    assert proc.returncode == 0, text[-3000:]
+    dirs = job_dirs(outputs / "sweep")
+    assert [load_result(d)["status"] for d in dirs] == ["dry_run"] * 6
+    tasks = [p.name.split("_") for p in submitit_dir(outputs).iterdir() if p.is_dir() and "_" in p.name]
+    arrays = {}
+    for array, task in tasks:
+        arrays.setdefault(array, []).append(int(task))
+    assert sorted(sorted(t) for t in arrays.values()) == [[0, 1], [0, 1, 2, 3]]  # one array per round
+    record = read_record(outputs / "sweep")
+    assert record["rounds"] == 2 and record["trainings"] == 6 and record["rows"][0]["stop"] == MAX_SEEDS
+    assert text.strip().splitlines()[-1].startswith("adaptive: 6 trainings in 2 round(s)")
 
 
 # --------------------------------------------------------------------- signals and pre-emption
