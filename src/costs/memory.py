@@ -10,7 +10,10 @@ depend on the order. Both count tensors, not the framework's own code and librar
 
 from __future__ import annotations
 
-from typing import Callable
+import os
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
@@ -44,7 +47,7 @@ def cpu_allocations(run: Callable[[], object]) -> dict[str, int]:
     from torch._C._profiler import _EventType
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_muted(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         run()
     # The records' running total (`total_allocated`) also counts blocks of earlier profiling sessions that
     # were freed while the profiler was off, so sum this session's own allocations and frees instead.
@@ -59,3 +62,20 @@ def cpu_allocations(run: Callable[[], object]) -> dict[str, int]:
         live += size
         peak = max(peak, live)
     return {"peak": peak, "allocated": sum(size for _, size in events if size > 0)}
+
+
+@contextmanager
+def _native_stderr_muted() -> Iterator[None]:
+    """Kineto writes two "USDT: profiler_start/stop" lines per profiling session (and torch a warning
+    about blocks allocated before it) straight to file descriptor 2, past Python's sys.stderr and
+    KINETO_LOG_LEVEL once kineto is set up: 4 lines per variant on the sweep's console. Muted at the
+    descriptor for the session only."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
