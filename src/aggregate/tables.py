@@ -385,15 +385,9 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
     said = verdict(lo, hi, rope)
     said = np.where(covers == IMAGES, "n/a", said)
     claims[covers == IMAGES] = np.nan  # as the verdict: one seed says nothing about the next
-    return table.drop(columns="_image_dev").assign(
-        **{f"p_{c}": claims[:, j] for j, c in enumerate(CLAIMS)},
-        delta_seeds_images_low=lo,
-        delta_seeds_images_high=hi,
-        p_improve=p,
-        delta_ci_covers=covers,
-        verdict=said,
-        rope=rope,
-    )
+    claimed = {f"p_{c}": claims[:, j] for j, c in enumerate(CLAIMS)}
+    interval = {"delta_seeds_images_low": lo, "delta_seeds_images_high": hi, "p_improve": p, "delta_ci_covers": covers}
+    return table.drop(columns="_image_dev").assign(**claimed, **interval, verdict=said, rope=rope)
 
 
 def _add_multiplicity(table: pd.DataFrame, min_effect: float) -> pd.DataFrame:

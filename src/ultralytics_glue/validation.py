@@ -175,20 +175,9 @@ def revalidate(
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)  # its printout would repeat the final validation's
     try:
-        model.val(
-            validator=RecordingValidator,
-            data=str(data_yaml),
-            imgsz=imgsz,
-            batch=batch,
-            device=device,
-            save_json=ap_by_size,
-            split=split,
-            project=str(out_dir),
-            name=split,
-            exist_ok=True,
-            plots=False,
-            verbose=False,
-        )
+        where = {"data": str(data_yaml), "split": split, "imgsz": imgsz, "batch": batch, "device": device}
+        output = {"project": str(out_dir), "name": split, "exist_ok": True, "plots": False, "verbose": False}
+        model.val(validator=RecordingValidator, save_json=ap_by_size, **where, **output)
     finally:
         LOGGER.setLevel(level)
     return record_of(seen[-1], ap_by_size)

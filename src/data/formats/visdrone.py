@@ -20,18 +20,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+from src.data import yolo_layout as layout
 from src.data.archives import Archive, FetchError, candidates, extract
 from src.data.formats import NativeFormat
 from src.data.images import list_images
-from src.data.yolo_layout import (
-    DROP_REASONS,
-    ConversionError,
-    SplitBuilder,
-    Summary,
-    append_box,
-    build_split,
-    image_size,
-)
 
 ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases/download/v0.0.0"
 
@@ -50,7 +42,7 @@ VISDRONE_NAMES = [
 ]
 
 REASONS = {
-    **DROP_REASONS,
+    **layout.DROP_REASONS,
     "ignored_region": "ignored region (score 0)",
     "ignored_category": "ignored category (0)",
     "others_category": "'others' category (11)",
@@ -61,7 +53,7 @@ def visdrone_split_name(split_dir: Path) -> str:
     """VisDrone2019-DET-train -> train, VisDrone2019-DET-test-dev -> test-dev."""
     m = re.match(r"^VisDrone\d*-DET-(.+)$", Path(split_dir).resolve().name)
     if not m:
-        raise ConversionError(
+        raise layout.ConversionError(
             f"cannot tell the split from the folder name {Path(split_dir).name!r} "
             f"(expected VisDrone2019-DET-<split>); pass --split NAME"
         )
@@ -100,31 +92,31 @@ def visdrone_labels(text: str, img_w: int, img_h: int, dropped: Counter) -> list
         elif category != int(category) or not 1 <= category <= 10:
             dropped["unknown_category"] += 1
         else:
-            append_box(lines, dropped, int(category) - 1, x, y, w, h, img_w, img_h)
+            layout.append_box(lines, dropped, int(category) - 1, x, y, w, h, img_w, img_h)
     return lines
 
 
 def convert_visdrone(
     split_dir: Path, out_dir: Path, split: str | None = None, *, link: str = "auto", log: Callable[[str], None] = print
-) -> Summary:
+) -> layout.Summary:
     """Convert one VisDrone2019-DET-<split> folder (images/, annotations/) into OUT_DIR (YOLO layout)."""
     split_dir = Path(split_dir)
     split = split or visdrone_split_name(split_dir)
     img_dir, ann_dir = split_dir / "images", split_dir / "annotations"
     for d in (img_dir, ann_dir):
         if not d.is_dir():
-            raise ConversionError(f"{d} not found: a VisDrone split folder holds images/ and annotations/")
+            raise layout.ConversionError(f"{d} not found: a VisDrone split folder holds images/ and annotations/")
     images = list_images(img_dir)
     if not images:
-        raise ConversionError(f"no images in {img_dir}")
-    summary = Summary("visdrone", split, reasons=REASONS)
-    builder = SplitBuilder(out_dir, split, link)
+        raise layout.ConversionError(f"no images in {img_dir}")
+    summary = layout.Summary("visdrone", split, reasons=REASONS)
+    builder = layout.SplitBuilder(out_dir, split, link)
 
     def body() -> list[str]:
         for img in images:
             ann = ann_dir / f"{img.stem}.txt"
             if ann.is_file():
-                w, h = image_size(img)
+                w, h = layout.image_size(img)
                 lines = visdrone_labels(ann.read_text(encoding="utf-8", errors="replace"), w, h, summary.dropped)
             else:
                 summary.notes["images without an annotation file (written as background)"] += 1
@@ -135,7 +127,7 @@ def convert_visdrone(
             summary.notes["annotation files without an image (skipped)"] += len(orphans)
         return VISDRONE_NAMES
 
-    return build_split(builder, body, summary, log)
+    return layout.build_split(builder, body, summary, log)
 
 
 def _find_split_dir(base: Path, folder: str) -> Path:
