@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> str:
         overrides=overrides,
         placement=_placement(hc, cfg),
         tracking_group=tracking.group_name(study_name(hc.runtime.choices, hc.job.config_name), Path(sweep_or_run_dir)),
-        pos_label=_pos_label(hc, cfg, overrides),
+        pos_label=None if cfg.get("variant") is not None else _pos_label(hc, cfg, overrides),
         resume_command=resume_command(hc, Path(sweep_or_run_dir)),
     )
     if hc.mode == RunMode.RUN and result[STATUS] == FAILED:
@@ -92,7 +92,10 @@ def _placement(hc, cfg: DictConfig) -> Placement:
 
 
 if __name__ == "__main__":
+    from src.config.study import register_resolver
     from src.sweep.plan import main as plan
+
+    register_resolver()  # ${study_variants:...}: a study's sweep of every subset
     from src.sweep.plan import wants_plan
 
     if wants_plan(sys.argv[1:]):  # before Hydra, which writes multirun.yaml and .hydra/ when it launches

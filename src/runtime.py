@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # conf/ and the outputs/ default are relative to it
+CONF_DIR = PROJECT_ROOT / "conf"  # the Hydra config tree (`python -m src.run` reads it as ../conf)
 
 
 def ultralytics_home(outputs: str | os.PathLike) -> Path:

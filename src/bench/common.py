@@ -21,7 +21,7 @@ from typing import Any
 
 from src.job.provenance import git_commit, git_dirty
 from src.results import BASELINE
-from src.runtime import PROJECT_ROOT, set_environment
+from src.runtime import CONF_DIR, PROJECT_ROOT, set_environment
 
 PY = sys.executable
 
@@ -165,7 +165,7 @@ def prepare_dataset(overrides: Sequence[str], cache: Path) -> Path:
 
     from src import data
 
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base=None):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         cfg = compose("config", overrides=[o for o in overrides if o.startswith("dataset")])
     return data.prepare(OmegaConf.to_container(cfg.dataset, resolve=True), cache)
 

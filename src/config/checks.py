@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from src import attention, data
 from src.arch import architecture, bases
 from src.arch.positions import PositionError
-from src.config import evaluation
+from src.config import evaluation, study
 from src.data import DATASET_KINDS
 from src.ultralytics_glue import console  # torch-free: ultralytics is imported inside its functions
 
@@ -115,13 +115,14 @@ class ConfigError(ValueError):
 def check_config(cfg: Mapping[str, Any], train_arg_names: set[str] | None = None) -> architecture.Architecture:
     """Raise ConfigError on the first bad value; else the job's architecture, its position resolved."""
     check_values(cfg)
-    attn = cfg["attn"]
-    if attn["name"] not in attention.available():
-        raise ConfigError(f"unknown attn {attn['name']!r}; valid choices: {', '.join(attention.available())}")
-    try:
-        attention.yaml_args(attn["name"], 64, dict(attn.get("params") or {}))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"attn.params for {attn['name']!r}: {exc}") from None
+    for entry in study.entries_of(cfg) or [{"attn": cfg["attn"]}]:
+        attn = entry["attn"]
+        if attn["name"] not in attention.available():
+            raise ConfigError(f"unknown attn {attn['name']!r}; valid choices: {', '.join(attention.available())}")
+        try:
+            attention.yaml_args(attn["name"], 64, dict(attn.get("params") or {}))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"attn.params for {attn['name']!r}: {exc}") from None
 
     model = cfg["model"]
     if model["base"] not in bases.available_bases():
@@ -175,6 +176,7 @@ def check_values(cfg: Mapping[str, Any]) -> None:
         present, value = _lookup(cfg, key)
         if present and not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false, got {value!r}")
+    check_study(cfg)
     generator = (cfg.get("dataset") or {}).get("generator") or {}
     if generator.get("min_objects", 0) > generator.get("max_objects", float("inf")):
         raise ConfigError(
@@ -192,6 +194,14 @@ def check_values(cfg: Mapping[str, Any]) -> None:
         present, value = _lookup(cfg, key)
         if present:
             check_writable(key, value)
+
+
+def check_study(cfg: Mapping[str, Any]) -> None:
+    """`study` and `variant` name things that exist (src/config/study.py `validate`)."""
+    try:
+        study.validate(cfg)
+    except study.StudyError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_writable(key: str, path: Any) -> None:

@@ -15,14 +15,16 @@ from typing import Any
 
 from src.arch.positions import configured, position_label
 from src.config.evaluation import protocol
+from src.config.study import ENTRIES
 from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, POS_CONFIGURED
 
 # Top-level keys that do not change what is trained; left out of both hashes.
-NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep", "console")
+# `variant` and `study` are spelled out by `study.expand` into attn / pos / entries, which are hashed.
+NOT_TRAINING = ("logger", "paths", "dry_run", "measure", "aggregate", "plan", "sweep", "console", "variant", "study")
 # train.* keys that say where and how verbosely a job runs, not what it trains.
 NOT_TRAINING_ARGS = ("device", "workers", "verbose")
 # What a variant may differ in from its baseline.
-VARIANT_KEYS = ("attn", "pos", "seed")
+VARIANT_KEYS = ("attn", "pos", ENTRIES, "seed")
 
 
 def config_hash(cfg: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from src import data, tracking
 from src.arch.positions import position_label
 from src.config.checks import check_config
 from src.config.identity import config_hash, identity, run_name, train_key
+from src.config.study import expanded
 from src.job.baseline import share_baseline
 from src.job.measurements import measure_device, measure_model
 from src.job.model_file import write_model_yaml
@@ -93,7 +94,7 @@ def run_job(
     tells the user to run (the entry point knows the sweep's command line and directory).
     """
     job_dir = Path(job_dir).resolve()
-    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    plain = expanded(cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True))
     if placement and placement.device is not None:
         plain["train"]["device"] = placement.device
     if placement and placement.threads:

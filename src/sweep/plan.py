@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from src.config.identity import config_hash, train_key
+from src.config.study import expanded, register_resolver
 from src.results import BASELINE, COMPLETED, JobDir, read_result, read_result_or_none
 from src.results.schema import ATTN, EPOCHS_DONE, REUSED_FROM, STATUS, TRAIN_KEY, TRAIN_SECONDS
-from src.runtime import PROJECT_ROOT
+from src.runtime import CONF_DIR
 from src.sweep import adaptive as A
 from src.sweep.clock import format_seconds
 from src.sweep.discover import discover
@@ -99,7 +100,7 @@ def sweep_jobs_and_note(multirun: bool, config_name: str, overrides: list[str]) 
     from hydra.types import RunMode
 
     note = ""
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3", job_name="run"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="run"):
         loader = GlobalHydra.instance().config_loader()
         master = loader.load_configuration(
             config_name=config_name, overrides=overrides, run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN
@@ -140,7 +141,7 @@ def compose_job(loader, master, overrides, num: int, multirun: bool = True) -> t
     task = cfg.copy()
     with read_write(task), open_dict(task):  # as Hydra hands it to the job
         del task["hydra"]
-    return where.absolute(), OmegaConf.to_container(task, resolve=True)
+    return where.absolute(), expanded(OmegaConf.to_container(task, resolve=True))  # as the job expands it
 
 
 def _adaptive_round_one(master, parser) -> tuple[list[tuple[int, list[str]]], str]:
@@ -286,6 +287,7 @@ def _varying_keys(planned: list[Planned]) -> set[str]:
 
 
 def main(argv: list[str]) -> int:
+    register_resolver()  # a study's ${study_variants:...} sweep
     sweep_dir, planned, note = plan_and_note(*parse_argv(argv))
     print(render(sweep_dir, planned, note), flush=True)
     return 0

@@ -24,7 +24,7 @@ import os
 import sys
 from typing import Any
 
-from src.runtime import PROJECT_ROOT
+from src.runtime import CONF_DIR
 from src.tracking import keys as K
 from src.tracking.offline import offline_run_dirs, read_offline_run
 from src.tracking.settings import api_key_available
@@ -46,7 +46,7 @@ def default_logger_cfg() -> dict[str, Any]:
     """conf/logger/wandb.yaml (its project and entity are the defaults here)."""
     import yaml
 
-    path = PROJECT_ROOT / "conf" / "logger" / "wandb.yaml"
+    path = CONF_DIR / "logger" / "wandb.yaml"
     try:
         return yaml.safe_load(path.read_text()) or {}
     except OSError:
