@@ -13,6 +13,7 @@ loading, DDP workers and `yolo` CLI users all see the same architecture.
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ class Entry:
     """One attention module placed in the graph: `module` (the YAML class name) with the YAML args
     `module_args(c)` for c channels, at `position` (resolved in the *base* graph, base indices),
     `inside_spec` ({"module": attn name, "params": {...}, "mode": ...}) for the blocks in
-    `position.inside`, and a `label` ("ema@neck") for messages and file names."""
+    `position.inside`, and a `label` (`entry_label`: "ema@neck") for messages and file names."""
 
     module: str
     module_args: Callable[[int], list[Any]]
@@ -192,10 +193,28 @@ def _relative_style(froms: list[int], index: int, single: bool) -> int | list[in
     return styled[0] if single else styled
 
 
+def entry_label(attn: str, pos: str) -> str:
+    """An entry's label: its module and its position's label (`ema@neck`)."""
+    return f"{attn}@{pos}"
+
+
 def model_file_name(base: str, scale: str, attn: str, pos: str) -> str:
-    """A file name ultralytics can read the scale from (it guesses it from `yolo11<scale>`)."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in f"{attn}-{pos}")
+    """A file name ultralytics can read the scale from (it guesses it from `yolo11<scale>`):
+    `yolo11n-ema-neck.yaml`."""
+    return entries_file_name(base, scale, [entry_label(attn, pos)])
+
+
+def entries_file_name(base: str, scale: str, labels: Sequence[str]) -> str:
+    """`model_file_name` for several entries, from their labels: `yolo11n-ema-neck-se-backbone_p5.yaml`
+    for ["ema@neck", "se@backbone_p5"]; one label gives `model_file_name`'s name. A name too long for
+    a file system keeps its start and ends in a hash of the whole."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in "+".join(labels))
+    if len(safe) > _MAX_NAME:
+        safe = safe[: _MAX_NAME - 13] + "-" + hashlib.sha256(safe.encode()).hexdigest()[:12]
     return f"{base}{scale}-{safe}.yaml"
+
+
+_MAX_NAME = 200  # of the part after `<base><scale>-`: file systems allow 255 bytes
 
 
 def dump_yaml(model: dict[str, Any], path: Path) -> Path:
