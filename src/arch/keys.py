@@ -5,7 +5,8 @@ shared by the writer (src/arch/rewrite.py, src/job/model_file.py) and the reader
 from __future__ import annotations
 
 # {"layers": [...], "module": <attn name>, "params": {...}, "mode": <one of INSIDE_MODES>}: attention
-# inside the bottlenecks of those blocks, applied when ultralytics parses the YAML.
+# inside the bottlenecks of those blocks, applied when ultralytics parses the YAML. A list of such
+# dicts where several entries put attention inside blocks (each block in one of them at most).
 INSIDE_KEY = "inside"
 INSIDE_MODES = ("branch", "conv")  # where in a bottleneck: its residual branch, or in place of its 3x3 conv
 

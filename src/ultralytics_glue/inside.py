@@ -2,10 +2,11 @@
 
 ultralytics' parser cannot express "EMA inside each bottleneck of layer 16": an unknown block in
 the YAML would get its output channels wrong. So the model YAML keeps its plain blocks and says
-what to put inside them under a top-level `inside:` key; `parse_model` (wrapped when `src` is
-imported, see `install`) builds the plain graph and then swaps each `Bottleneck` of those layers
-for an `AttentionBottleneck` holding the same convolutions (so a plain checkpoint's tensors keep
-their names and transfer) plus the attention module:
+what to put inside them under a top-level `inside:` key (one spec, or a list of them for several
+entries: see `specs_of`); `parse_model` (wrapped when `src` is imported, see `install`) builds the
+plain graph and then swaps each `Bottleneck` of those layers for an `AttentionBottleneck` holding
+the same convolutions (so a plain checkpoint's tensors keep their names and transfer) plus the
+attention module:
 
 - mode `branch`: out = x + attn(cv2(cv1(x)))   (the residual branch, before the add)
 - mode `conv`:   out = x + proj(attn(cv1(x)))  (the module replaces the second 3x3 conv, as
@@ -18,7 +19,7 @@ plain ultralytics script after `import src`. Checkpoints pickle the built model 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -100,17 +101,31 @@ def apply(model: nn.Sequential, spec: Mapping[str, Any]) -> int:
     return count
 
 
+def specs_of(value: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
+    """The `inside:` key's specs: one dict (one entry, and every model YAML written before several
+    entries could be) or a list of them; a layer named by two specs is an error (a block's
+    bottlenecks hold one attention)."""
+    specs = [] if not value else [value] if isinstance(value, Mapping) else list(value)
+    seen: set[int] = set()
+    for spec in specs:
+        twice = seen & {int(i) for i in spec["layers"]}
+        if twice:
+            raise ValueError(f"inside: layer {min(twice)} is named by two specs; a block holds one attention")
+        seen.update(int(i) for i in spec["layers"])
+    return specs
+
+
 def install(tasks_module) -> None:
-    """Wrap ultralytics' `parse_model` so a YAML's `inside:` entry is applied after the plain build;
-    without one it is the original function. Idempotent."""
+    """Wrap ultralytics' `parse_model` so a YAML's `inside:` specs are applied after the plain build;
+    without any it is the original function. Idempotent."""
     original = tasks_module.parse_model
     if getattr(original, "_applies_inside", False):
         return
 
     def parse_model(d, ch, verbose=True):
         model, save = original(d, ch, verbose)
-        if d.get(INSIDE_KEY):
-            apply(model, d[INSIDE_KEY])
+        for spec in specs_of(d.get(INSIDE_KEY)):
+            apply(model, spec)
         return model, save
 
     parse_model._applies_inside = True
