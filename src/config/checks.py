@@ -19,7 +19,9 @@ from typing import Any, Mapping
 from src import attention, data
 from src.arch import architecture, bases
 from src.arch.positions import PositionError
+from src.arch.rewrite import check_entries
 from src.config import evaluation, study
+from src.config.entries import model_entries
 from src.data import DATASET_KINDS
 from src.ultralytics_glue import console  # torch-free: ultralytics is imported inside its functions
 
@@ -263,11 +265,16 @@ def _resolved(cfg: Mapping[str, Any]) -> architecture.Architecture:
     """The position resolved in the base's graph: the one check that needs a (meta-device) build."""
     from src.ultralytics_glue.layout import base_layout  # torch and ultralytics: after the cheap checks
 
-    model = cfg["model"]
+    model, entries = cfg["model"], cfg.get(study.ENTRIES) or []
     try:
-        return architecture.resolve(model["base"], model["scale"], cfg["pos"], base_layout)
+        arch = architecture.resolve(model["base"], model["scale"], cfg["pos"], base_layout, [e["pos"] for e in entries])
     except PositionError as exc:
         raise ConfigError(f"pos={cfg['pos'].get('name')} on {model['name']}: {exc}") from None
+    try:  # two entries that land on one layer in a conflicting way: before anything is built
+        check_entries(model_entries(cfg, arch))
+    except PositionError as exc:
+        raise ConfigError(f"variant={cfg.get('variant')} on {model['name']}: {exc}") from None
+    return arch
 
 
 def check_eval(cfg: Mapping[str, Any]) -> None:

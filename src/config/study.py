@@ -21,12 +21,12 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from src.results import BASELINE
+from src.results.schema import ENTRIES  # the job config's key too: the same list, spelled out
 from src.runtime import CONF_DIR
 
 SEP, AT = "+", "@"
 FACTORIAL, CUMULATIVE = "factorial", "cumulative"
 DESIGNS = (FACTORIAL, CUMULATIVE)  # every subset | the chain +A, +A+B, ... in component order
-ENTRIES = "entries"  # the job config's (and result.json's) list of entries, for two or more
 RESOLVER = "study_variants"
 
 

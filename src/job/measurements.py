@@ -12,13 +12,14 @@ import statistics
 import time
 from copy import deepcopy
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
 from src import attention
 from src.arch.architecture import Architecture
 from src.arch.bases import plain_graph
+from src.arch.rewrite import Placed
 from src.results import BASELINE
 from src.results.schema import LATENCY_MS_JOB, THROUGHPUT_IPS_JOB
 from src.ultralytics_glue.model import build_model, export_onnx, ultralytics_gflops
@@ -81,6 +82,31 @@ def params(model: torch.nn.Module, baseline_params: int | None = None) -> dict[s
         "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "params_added": None if baseline_params is None else total - baseline_params,
     }
+
+
+def entry_costs(model: torch.nn.Module, placed: Sequence[Placed], imgsz: int) -> list[dict[str, Any]]:
+    """Params and exact GFLOPs (at `imgsz`) that each entry of a several-module model adds: its
+    inserted layers and the attention modules inside its blocks, read off one forward pass
+    (FlopCounterMode counts per module)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = inference_copy(model)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, imgsz, imgsz))
+    flops = {name.partition(".")[2]: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    named = dict(model.named_modules())
+    out = []
+    for entry in placed:
+        names = [f"model.{i}" for i in sorted(entry.inserted)]
+        names += [n for i in entry.inside for n in named if n.startswith(f"model.{i}.") and n.endswith(".attn")]
+        out.append(
+            {
+                "label": entry.label,
+                "params_added": sum(p.numel() for n in names for p in named[n].parameters()),
+                "gflops_exact_added": round(sum(flops.get(n, 0) for n in names) / 1e9, 4),
+            }
+        )
+    return out
 
 
 def exact_gflops(model: torch.nn.Module, imgsz: int) -> float:

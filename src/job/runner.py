@@ -24,8 +24,8 @@ from src.config.checks import check_config
 from src.config.identity import config_hash, identity, run_name, train_key
 from src.config.study import expanded
 from src.job.baseline import share_baseline
-from src.job.measurements import measure_device, measure_model
-from src.job.model_file import write_model_yaml
+from src.job.measurements import entry_costs, measure_device, measure_model
+from src.job.model_file import entry_records, write_model_yaml
 from src.job.peak_memory import training_peak
 from src.job.preemption import preemption_signals
 from src.job.provenance import now, versions
@@ -46,6 +46,7 @@ from src.results.schema import (
     ATTN,
     CONFIG_HASH,
     DATASET,
+    ENTRIES,
     EPOCHS_DONE,
     ERROR,
     FINISHED_AT,
@@ -268,8 +269,10 @@ def _run(
     rewrite, model_file = write_model_yaml(plain, arch, job_dir, pos_label)
     result[MODEL_YAML] = model_file.name
     result["inserted_layers"] = sorted(rewrite.inserted)
-    if plain["attn"]["name"] == BASELINE:  # the baseline places nothing
+    if plain["attn"]["name"] == BASELINE or len(rewrite.entries) > 1:  # nothing, or each entry its own
         result.update(pos_after=None, pos_replace=None, pos_inside=None, pos_inside_mode=None)
+        if len(rewrite.entries) > 1:
+            result[ENTRIES] = entry_records(plain, arch, rewrite)
     else:  # the indices the position resolved to in this base (as configured: `pos_configured`)
         position = arch.position
         result.update(
@@ -284,6 +287,10 @@ def _run(
         result["data_yaml"] = str(data_yaml)
     model = build_model(model_file, nc=len(plain["dataset"]["names"]))
     result.update(measure_model(plain, arch, model, model_file, job_dir))
+    if result.get(ENTRIES):  # what each module adds
+        costs = entry_costs(model, rewrite.entries, plain["train"]["imgsz"])
+        for record, added in zip(result[ENTRIES], costs, strict=True):
+            record.update(added)
     if plain.get("dry_run"):
         result[STATUS] = DRY_RUN
         return

@@ -56,6 +56,9 @@ FINISHED_RUN = "validation_of_a_finished_run"  # recorded after a kill past the 
 # Keys every result carries (values may be None for a job that failed early).
 DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ = "dataset", "attn", "pos", "model", "seed", "epochs", "imgsz"
 IDENTITY_KEYS = (DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ)
+# A model with several modules (`variant=`, src/config/study.py): per entry its label, module, position
+# (configured and resolved) and what it adds (params_added, gflops_exact_added); absent otherwise.
+ENTRIES = "entries"
 MODEL_YAML = "model_yaml"  # the job's model YAML, a file name inside its job dir (the architecture as data)
 POS_CONFIGURED = "pos_configured"  # the position as configured (roles or indices); pos_after/... hold it resolved
 METRIC_KEYS = ("map50", "map50_95", "precision", "recall")  # under METRICS: our names of ultralytics' metrics
