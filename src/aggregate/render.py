@@ -145,7 +145,18 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "·": r"$\cdot$"}
+_TEX_UNICODE = {
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "−": r"$-$",
+    "†": r"$^\dagger$",
+    "‡": r"$^\ddagger$",
+    "·": r"$\cdot$",
+    "×": r"$\times$",
+    "✓": r"\checkmark{}",  # amssymb; {} keeps the space after it
+    "<": r"$<$",  # pdflatex's default font encoding prints ¡ for a text-mode <
+    ">": r"$>$",
+}
 
 
 def tex_text(text: str) -> str:
@@ -161,7 +172,8 @@ def tex_value(text: str) -> str:
     if not text:
         return ""
     out = tex_escape(text).replace("-", "$-$").replace("+", "$+$")
-    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
+    out = out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
+    return out.replace("<", "$<$")  # p < 0.001
 
 
 _TEX_ID_HEADERS = {"model": "Model", "imgsz": "Imgsz", "setup": "Setup", "pos": "Position", "attn": "Attention"}
