@@ -51,20 +51,28 @@ class Column:
         return self.shown(table) if self.shown is not None else has(table, self.key)
 
 
-def _mean_std(mean_key: str, std_key: str) -> Callable[[pd.Series], str]:
+def mean_std(mean_key: str, std_key: str, scale: float = 100.0) -> Callable[[pd.Series], str]:
+    """`mean±std` (the std left out where there is none), times `scale` (fractions -> %)."""
+
     def fmt(row: pd.Series) -> str:
         m, s = row.get(mean_key), row.get(std_key)
         if not finite(m):
             return ""
         if not finite(s):
-            return f"{100 * m:.2f}"
-        return f"{100 * m:.2f}±{100 * s:.2f}"
+            return f"{scale * m:.2f}"
+        return f"{scale * m:.2f}±{scale * s:.2f}"
 
     return fmt
 
 
 def _signed(v, scale=100.0, digits=2) -> str:
     return f"{scale * v:+.{digits}f}"
+
+
+def signed_ci(d, low, high, scale: float = 100.0) -> str:
+    """`+1.23 [+0.40, +2.06]`, `[n/a]` for an interval that is undefined (one seed)."""
+    ci = f"[{_signed(low, scale)}, {_signed(high, scale)}]" if finite(low) and finite(high) else "[n/a]"
+    return f"{_signed(d, scale)} {ci}"
 
 
 def _delta(row: pd.Series) -> str:
@@ -77,17 +85,20 @@ def _delta(row: pd.Series) -> str:
     mark = "†" if row.get("test") == "welch" else ""
     if row.get("delta_ci_covers") == IMAGES:
         mark = "‡"
-    ci = f"[{_signed(lo)}, {_signed(hi)}]" if finite(lo) and finite(hi) else "[n/a]"
-    return f"{_signed(d)} {ci}{mark}"
+    return signed_ci(d, lo, hi) + mark
 
 
-def _sig(row: pd.Series) -> str:
-    """Holm-adjusted p < 0.05: yes / no; n/a where no test ran (one seed)."""
-    if row.get("is_baseline") or not finite(row.get("delta_map50_95")):
-        return ""
-    if not finite(row.get("p_holm")):
-        return "n/a"
-    return "yes" if row.get("significant") else "no"
+def significance(key: str) -> Callable[[pd.Series], str]:
+    """Holm-adjusted p < 0.05 of the difference in `key`: yes / no; n/a where no test ran (one seed)."""
+
+    def fmt(row: pd.Series) -> str:
+        if row.get("is_baseline") or not finite(row.get(key)):
+            return ""
+        if not finite(row.get("p_holm")):
+            return "n/a"
+        return "yes" if row.get("significant") else "no"
+
+    return fmt
 
 
 def _text(key: str) -> Callable[[pd.Series], str]:
@@ -98,7 +109,7 @@ def _text(key: str) -> Callable[[pd.Series], str]:
     return fmt
 
 
-def _num(key: str, scale: float = 1.0, digits: int = 2, signed: bool = False) -> Callable[[pd.Series], str]:
+def num(key: str, scale: float = 1.0, digits: int = 2, signed: bool = False) -> Callable[[pd.Series], str]:
     def fmt(row: pd.Series) -> str:
         v = row.get(key)
         if not finite(v):
@@ -138,7 +149,7 @@ def _count(row: pd.Series) -> str:
 
 def metric(name: str, header: str, tex: str) -> Column:
     """A metric of result.json's `metrics` (in %): mean ± std over seeds, best = highest."""
-    return Column(f"{name}_mean", f"{header} (%)", tex, _mean_std(f"{name}_mean", f"{name}_std"), "max", "c", header)
+    return Column(f"{name}_mean", f"{header} (%)", tex, mean_std(f"{name}_mean", f"{name}_std"), "max", "c", header)
 
 
 ABLATION = [
@@ -159,41 +170,41 @@ ABLATION = [
         "Δ mAP50-95 [95% CI]",
         shown=always,
     ),
-    Column("p_improve", "P(Δ>0)", r"P($\Delta{>}0$)", _num("p_improve", 1, 2), None),
+    Column("p_improve", "P(Δ>0)", r"P($\Delta{>}0$)", num("p_improve", 1, 2), None),
     Column("verdict", "verdict", "verdict", _text("verdict"), None, "c", shown=when("delta_map50_95")),
-    Column("significant", "sig.", "sig.", _sig, None, "c", shown=always),
+    Column("significant", "sig.", "sig.", significance("delta_map50_95"), None, "c", shown=always),
     Column("adaptive_stop", "stopped (adaptive)", "stopped", _stop, None, "c", "stopped"),
-    Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min", "r", "Params(M)"),
-    Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),
-    Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min", "r", "Lat.(ms)"),
+    Column("params", "Params (M)", "Params (M)", num("params", 1e-6, 3), "min", "r", "Params(M)"),
+    Column("gflops", "GFLOPs", "GFLOPs", num("gflops", 1, 2), "min"),
+    Column("latency_ms", "Latency (ms)", "Latency (ms)", num("latency_ms", 1, 2), "min", "r", "Lat.(ms)"),
 ]
 
 
 def _delta_pct(base: str, label: str) -> Column:
     """Δ<label> (%) against the baseline, shown where the table has `base`."""
     key = f"delta_{base}_pct"
-    return Column(key, f"Δ{label} (%)", rf"$\Delta${label} (\%)", _num(key, 1, 1, True), None, shown=when(base))
+    return Column(key, f"Δ{label} (%)", rf"$\Delta${label} (\%)", num(key, 1, 1, True), None, shown=when(base))
 
 
 COST = [
     Column("n", "jobs", "jobs", _count, None, shown=always),
-    Column("params", "Params (M)", "Params (M)", _num("params", 1e-6, 3), "min"),
+    Column("params", "Params (M)", "Params (M)", num("params", 1e-6, 3), "min"),
     Column(
         "delta_params",
         "ΔParams (M)",
         r"$\Delta$Params (M)",
-        _num("delta_params", 1e-6, 3, True),
+        num("delta_params", 1e-6, 3, True),
         None,
         shown=when("params"),
     ),
     _delta_pct("params", "Params"),
-    Column("gflops", "GFLOPs", "GFLOPs", _num("gflops", 1, 2), "min"),
-    Column("delta_gflops", "ΔGFLOPs", r"$\Delta$GFLOPs", _num("delta_gflops", 1, 2, True), None, shown=when("gflops")),
+    Column("gflops", "GFLOPs", "GFLOPs", num("gflops", 1, 2), "min"),
+    Column("delta_gflops", "ΔGFLOPs", r"$\Delta$GFLOPs", num("delta_gflops", 1, 2, True), None, shown=when("gflops")),
     _delta_pct("gflops", "GFLOPs"),
     # FlopCounterMode at the job's own image size (README "How we measure")
-    Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", _num("gflops_exact", 1, 3), "min", "r", "GFLOPs@imgsz"),
+    Column("gflops_exact", "GFLOPs exact", "GFLOPs (exact)", num("gflops_exact", 1, 3), "min", "r", "GFLOPs@imgsz"),
     # The side-by-side cost pass (costs.json): every variant timed on one device, interleaved
-    Column("latency_ms", "Latency (ms)", "Latency (ms)", _num("latency_ms", 1, 2), "min"),
+    Column("latency_ms", "Latency (ms)", "Latency (ms)", num("latency_ms", 1, 2), "min"),
     Column(
         "latency_ms_q1",
         "Latency IQR (ms)",
@@ -204,20 +215,20 @@ COST = [
         "Lat.IQR",
         shown=when("latency_ms_q1"),
     ),
-    Column("delta_latency_ms", "ΔLatency (ms)", r"$\Delta$Latency (ms)", _num("delta_latency_ms", 1, 2, True), None),
-    Column("throughput_ips", "img/s", "img/s", _num("throughput_ips", 1, 1), "max"),
-    Column("onnx_cpu_ms", "ONNX CPU (ms)", "ONNX CPU (ms)", _num("onnx_cpu_ms", 1, 2), "min", "r", "ONNX(ms)"),
+    Column("delta_latency_ms", "ΔLatency (ms)", r"$\Delta$Latency (ms)", num("delta_latency_ms", 1, 2, True), None),
+    Column("throughput_ips", "img/s", "img/s", num("throughput_ips", 1, 1), "max"),
+    Column("onnx_cpu_ms", "ONNX CPU (ms)", "ONNX CPU (ms)", num("onnx_cpu_ms", 1, 2), "min", "r", "ONNX(ms)"),
     Column(
         "delta_onnx_cpu_ms",
         "ΔONNX CPU (ms)",
         r"$\Delta$ONNX CPU (ms)",
-        _num("delta_onnx_cpu_ms", 1, 2, True),
+        num("delta_onnx_cpu_ms", 1, 2, True),
         None,
         "r",
         "ΔONNX(ms)",
     ),
-    Column("mem_mb_batch1", "Mem b1 (MiB)", "Mem b1 (MiB)", _num("mem_mb_batch1", 1, 1), "min", "r", "Mem1(MiB)"),
-    Column("mem_mb_batch", "Mem batch (MiB)", "Mem batch (MiB)", _num("mem_mb_batch", 1, 1), "min", "r", "MemB(MiB)"),
+    Column("mem_mb_batch1", "Mem b1 (MiB)", "Mem b1 (MiB)", num("mem_mb_batch1", 1, 1), "min", "r", "Mem1(MiB)"),
+    Column("mem_mb_batch", "Mem batch (MiB)", "Mem batch (MiB)", num("mem_mb_batch", 1, 1), "min", "r", "MemB(MiB)"),
     Column("onnx_ok", "ONNX", "ONNX", _onnx, None, "c"),
 ]
 

@@ -96,22 +96,35 @@ def md_escape(text: str) -> str:
     return str(text).replace("|", r"\|").replace("*", r"\*").replace("_", r"\_")
 
 
+_MD_ALIGN = {"l": ":---", "c": ":---:", "r": "---:"}
+
+
+def md_table(headers: list[str], aligns: str, rows: list[list[str]]) -> str:
+    """A Markdown table: the headers escaped here, the cells as given (formatted and escaped);
+    `aligns` one letter (l, c, r) per column."""
+    lines = [
+        "| " + " | ".join(md_escape(h) for h in headers) + " |",
+        "|" + "|".join(_MD_ALIGN[a] for a in aligns) + "|",
+    ]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def value_aligns(columns: list[Column]) -> str:
+    """Markdown alignment of value columns: centred where the column says so, else right."""
+    return "".join("c" if c.align == "c" else "r" for c in columns)
+
+
 def render_markdown(table: pd.DataFrame, cost: bool = False) -> str:
     if table.empty:
         return ""
     g = _grid(table, cost)
-    headers = g.id_headers + [c.header for c in g.columns]
-    lines = [
-        "| " + " | ".join(md_escape(h) for h in headers) + " |",
-        "|"
-        + "|".join([":---"] * len(g.id_headers) + [(":---:" if c.align == "c" else "---:") for c in g.columns])
-        + "|",
+    rows = [
+        [md_escape(v) for v in ids] + [f"**{v}**" if m and v else v for v, m in zip(vals, mrow, strict=False)]
+        for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False)
     ]
-    for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False):
-        out = [md_escape(v) for v in ids]
-        out += [f"**{v}**" if m and v else v for v, m in zip(vals, mrow, strict=False)]
-        lines.append("| " + " | ".join(out) + " |")
-    return "\n".join(lines)
+    return md_table(
+        g.id_headers + [c.header for c in g.columns], "l" * len(g.id_headers) + value_aligns(g.columns), rows
+    )
 
 
 _TEX_SPECIAL = {
@@ -132,7 +145,18 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-_TEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "·": r"$\cdot$"}
+_TEX_UNICODE = {
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "−": r"$-$",
+    "†": r"$^\dagger$",
+    "‡": r"$^\ddagger$",
+    "·": r"$\cdot$",
+    "×": r"$\times$",
+    "✓": r"\checkmark{}",  # amssymb; {} keeps the space after it
+    "<": r"$<$",  # pdflatex's default font encoding prints ¡ for a text-mode <
+    ">": r"$>$",
+}
 
 
 def tex_text(text: str) -> str:
@@ -148,7 +172,8 @@ def tex_value(text: str) -> str:
     if not text:
         return ""
     out = tex_escape(text).replace("-", "$-$").replace("+", "$+$")
-    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
+    out = out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
+    return out.replace("<", "$<$")  # p < 0.001
 
 
 _TEX_ID_HEADERS = {"model": "Model", "imgsz": "Imgsz", "setup": "Setup", "pos": "Position", "attn": "Attention"}
@@ -168,24 +193,32 @@ def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: s
         f"best value per model in bold. {tex_escape(eval_caption(table))}"
     )
     label = f"tab:{'cost' if cost else 'ablation'}-{''.join(ch if ch.isalnum() else '-' for ch in dataset)}"
-    out = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        f"\\caption{{{caption}}}",
-        f"\\label{{{label}}}",
-        f"\\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join([_TEX_ID_HEADERS[h] for h in g.id_headers] + [c.tex for c in g.columns]) + r" \\",
-        r"\midrule",
+    rows = [
+        [tex_escape(v) for v in ids]
+        + [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow, strict=False)]
+        for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False)
     ]
-    for i, (ids, vals, mrow) in enumerate(zip(g.id_rows, g.cells, g.mask, strict=False)):
-        if i and g.blocks[i] != g.blocks[i - 1]:
+    header = [_TEX_ID_HEADERS[h] for h in g.id_headers] + [c.tex for c in g.columns]
+    breaks = {i for i in range(1, len(rows)) if g.blocks[i] != g.blocks[i - 1]}
+    return latex_float(caption, label, tabular(spec, header, rows, breaks), notes)
+
+
+def tabular(
+    spec: str, header: list[str], rows: list[list[str]], breaks: set[int] | frozenset = frozenset()
+) -> list[str]:
+    """The lines of a booktabs tabular, cells as given (LaTeX already); a \\midrule before each row
+    index in `breaks`."""
+    out = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    for i, row in enumerate(rows):
+        if i in breaks:
             out.append(r"\midrule")
-        row = [tex_escape(v) for v in ids]
-        row += [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow, strict=False)]
         out.append(" & ".join(row) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
+    return out + [r"\bottomrule", r"\end{tabular}"]
+
+
+def latex_float(caption: str, label: str, body: list[str], notes: str = "") -> str:
+    """A table float around `body` (tabulars), `notes` (plain text) as a footnote below it."""
+    out = [r"\begin{table}[t]", r"\centering", r"\small", f"\\caption{{{caption}}}", f"\\label{{{label}}}", *body]
     if notes:
         out += [r"\par\smallskip", f"\\parbox{{\\linewidth}}{{\\footnotesize {tex_text(notes)}}}"]
     out.append(r"\end{table}")
