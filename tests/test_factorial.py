@@ -14,6 +14,7 @@ from scipy import stats
 
 from src.aggregate import factorial as F
 from src.aggregate import factorial_render as FR
+from src.config.study import CUMULATIVE, FACTORIAL
 
 TWO = {"A": "ema@neck", "B": "cot@backbone_p5"}
 THREE = {"A": "ema@neck", "B": "cot@backbone_p5", "C": "se@head"}
@@ -25,7 +26,7 @@ def additive_runs(a, b, ab, seeds=(0, 1, 2, 3), base=0.30, noise=None, subsets=N
     noise = noise if noise is not None else {s: rng.normal(0, 0.01) for s in seeds}
     rows = []
     for seed in seeds:
-        for s in subsets or F.design_subsets(TWO, F.FACTORIAL):
+        for s in subsets or F.design_subsets(TWO, FACTORIAL):
             A, B = "A" in s, "B" in s
             y = base + a * A + b * B + ab * A * B + noise[seed]
             rows.append(
@@ -36,7 +37,7 @@ def additive_runs(a, b, ab, seeds=(0, 1, 2, 3), base=0.30, noise=None, subsets=N
 
 def random_runs(components, seeds, rng, per_run_noise=0.0):
     """Any (non-additive) mean per subset plus a seed's noise, and optionally noise per run."""
-    subsets = F.design_subsets(components, F.FACTORIAL)
+    subsets = F.design_subsets(components, FACTORIAL)
     mean = {s: rng.uniform(0.2, 0.4) for s in subsets}
     rows = []
     for seed in seeds:
@@ -69,7 +70,7 @@ def test_two_components_main_effects_and_interaction_come_out_exactly():
     rng = np.random.default_rng(7)
     a, b, ab = rng.uniform(-0.02, 0.02, 3)
     runs = additive_runs(a, b, ab, rng=rng)
-    eff = F.factorial_effects(runs, TWO, F.FACTORIAL)
+    eff = F.factorial_effects(runs, TWO, FACTORIAL)
     assert list(eff["effect"]) == ["A", "B", "A×B"] and list(eff["kind"]) == ["main", "main", "interaction"]
     expect = {"A": 100 * (a + ab / 2), "B": 100 * (b + ab / 2), "A×B": 100 * ab / 2}
     for name, value in expect.items():
@@ -93,7 +94,7 @@ def test_two_components_main_effects_and_interaction_come_out_exactly():
 def test_three_components_match_the_definitions_on_a_non_additive_study():
     rng = np.random.default_rng(11)
     runs = random_runs(THREE, seeds=[1, 2, 3], rng=rng)
-    eff = F.factorial_effects(runs.sample(frac=1, random_state=0), THREE, F.FACTORIAL)
+    eff = F.factorial_effects(runs.sample(frac=1, random_state=0), THREE, FACTORIAL)
     assert list(eff["effect"]) == ["A", "B", "C", "A×B", "A×C", "B×C"]  # mains, then pairs, in study order
     for r in eff.to_dict("records"):
         want = by_definition(runs, r["terms"])
@@ -105,7 +106,7 @@ def test_three_components_match_the_definitions_on_a_non_additive_study():
 def test_effect_interval_is_the_t_interval_of_the_per_seed_contrasts_and_holm_spans_all_effects():
     rng = np.random.default_rng(3)
     runs = random_runs(THREE, seeds=range(5), rng=rng, per_run_noise=0.004)
-    eff = F.factorial_effects(runs, THREE, F.FACTORIAL)
+    eff = F.factorial_effects(runs, THREE, FACTORIAL)
     for r in eff.to_dict("records"):
         d = by_definition(runs, r["terms"])
         half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
@@ -122,15 +123,15 @@ def test_effect_interval_is_the_t_interval_of_the_per_seed_contrasts_and_holm_sp
 def test_cumulative_steps_are_paired_increments():
     rng = np.random.default_rng(5)
     a, b, ab = rng.uniform(0.001, 0.02, 3)
-    chain = F.design_subsets(TWO, F.CUMULATIVE)
+    chain = F.design_subsets(TWO, CUMULATIVE)
     assert chain == [(), ("A",), ("A", "B")]
     runs = additive_runs(a, b, ab, subsets=chain, rng=rng)
-    eff = F.factorial_effects(runs, TWO, F.CUMULATIVE)
+    eff = F.factorial_effects(runs, TWO, CUMULATIVE)
     assert list(eff["effect"]) == ["+A", "+B"] and set(eff["kind"]) == {"step"}
     assert eff["effect_map50_95_pp"].tolist() == pytest.approx([100 * a, 100 * (b + ab)], abs=1e-9)
     assert eff["effect_map50_95_low_pp"].tolist() == pytest.approx([100 * a, 100 * (b + ab)], abs=1e-9)
     assert list(eff["label"]) == ["+ema@neck", "+cot@backbone_p5"]
-    md = FR.render_markdown(F.build_factorial(runs, TWO, F.CUMULATIVE))
+    md = FR.render_markdown(F.build_factorial(runs, TWO, CUMULATIVE))
     assert "**Steps**" in md and "Holm-adjusted over the 2 steps" in md and "| +ema@neck | step | 4 |" in md
 
 
@@ -138,9 +139,9 @@ def test_a_missing_subset_is_a_value_error_naming_it_and_the_writer_says_so(tmp_
     runs = additive_runs(0.01, 0.0, 0.0)
     runs = runs[runs["subset"] != ("B",)]
     with pytest.raises(ValueError, match=r"missing: \+B$"):
-        F.factorial_effects(runs, TWO, F.FACTORIAL)
-    assert F.missing_subsets(runs, TWO, F.FACTORIAL) == [("B",)]
-    md = FR.write_factorial(F.build_factorial(runs, TWO, F.FACTORIAL), tmp_path)
+        F.factorial_effects(runs, TWO, FACTORIAL)
+    assert F.missing_subsets(runs, TWO, FACTORIAL) == [("B",)]
+    md = FR.write_factorial(F.build_factorial(runs, TWO, FACTORIAL), tmp_path)
     assert "No effects" in md and "missing: +B" in md and "**Effects**" not in md
     assert pd.read_csv(tmp_path / "factorial_effects.csv").empty
     assert len(pd.read_csv(tmp_path / "factorial.csv")) == 3  # the table still shows what ran
@@ -149,21 +150,19 @@ def test_a_missing_subset_is_a_value_error_naming_it_and_the_writer_says_so(tmp_
 def test_seeds_that_missed_a_subset_are_left_out_of_the_effects_with_a_note(tmp_path):
     runs = additive_runs(0.01, 0.002, 0.004, seeds=(0, 1, 2, 3))
     runs = runs[~((runs["seed"] == 3) & (runs["subset"] == ("A", "B")))]
-    eff = F.factorial_effects(runs, TWO, F.FACTORIAL)
+    eff = F.factorial_effects(runs, TWO, FACTORIAL)
     assert (eff["n"] == 3).all() and set(eff["seeds"]) == {"0 1 2"}
-    assert "Seed(s) 3 left out of the effects" in FR.write_factorial(
-        F.build_factorial(runs, TWO, F.FACTORIAL), tmp_path
-    )
-    table = F.factorial_table(runs, TWO, F.FACTORIAL)
+    assert "Seed(s) 3 left out of the effects" in FR.write_factorial(F.build_factorial(runs, TWO, FACTORIAL), tmp_path)
+    table = F.factorial_table(runs, TWO, FACTORIAL)
     assert table.set_index("subset").loc["+A+B", "n_pairs"] == 3 and table["n"].tolist() == [4, 4, 4, 3]
 
 
 def test_one_seed_gives_effects_without_interval_or_test_shown_as_na():
     runs = additive_runs(0.01, 0.002, 0.004, seeds=(0,))
-    eff = F.factorial_effects(runs, TWO, F.FACTORIAL)
+    eff = F.factorial_effects(runs, TWO, FACTORIAL)
     assert eff["effect_map50_95_pp"].notna().all()
     assert eff[["effect_map50_95_low_pp", "effect_map50_95_high_pp", "p_value", "p_holm"]].isna().all().all()
-    table = F.factorial_table(runs, TWO, F.FACTORIAL)
+    table = F.factorial_table(runs, TWO, FACTORIAL)
     md = FR.render_markdown(F.Factorial(table, eff, TWO))
     rows = [line for line in md.splitlines() if line.startswith("| ") and ("main" in line or "interaction" in line)]
     assert len(rows) == 3
@@ -176,17 +175,17 @@ def test_one_seed_gives_effects_without_interval_or_test_shown_as_na():
 def test_inputs_the_design_cannot_hold_are_value_errors():
     runs = additive_runs(0.01, 0.0, 0.0)
     with pytest.raises(ValueError, match="cumulative design has no subset \\+B"):
-        F.factorial_table(runs, TWO, F.CUMULATIVE)
+        F.factorial_table(runs, TWO, CUMULATIVE)
     with pytest.raises(ValueError, match="more than one"):
-        F.factorial_table(pd.concat([runs, runs.iloc[:1]]), TWO, F.FACTORIAL)
+        F.factorial_table(pd.concat([runs, runs.iloc[:1]]), TWO, FACTORIAL)
     with pytest.raises(ValueError, match="not in the study"):
-        F.factorial_table(runs.assign(subset=[("Z",)] * len(runs)), TWO, F.FACTORIAL)
-    with pytest.raises(ValueError, match="design must be"):
+        F.factorial_table(runs.assign(subset=[("Z",)] * len(runs)), TWO, FACTORIAL)
+    with pytest.raises(ValueError, match="unknown study.design"):
         F.factorial_table(runs, TWO, "fractional")
     ragged = runs.copy()
     ragged.loc[ragged["subset"] == ("A", "B"), "seed"] += 10  # every subset ran, never all with one seed
     with pytest.raises(ValueError, match="no seed ran every subset"):
-        F.factorial_effects(ragged, TWO, F.FACTORIAL)
+        F.factorial_effects(ragged, TWO, FACTORIAL)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -194,18 +193,18 @@ def test_factorial_rows_in_paper_order_with_a_check_column_per_component():
     rng = np.random.default_rng(2)
     runs = random_runs(THREE, seeds=[0, 1], rng=rng).sample(frac=1, random_state=1)
     runs["subset"] = runs["subset"].map(lambda s: tuple(reversed(s)))  # any order in, the study's order out
-    table = F.factorial_table(runs, THREE, F.FACTORIAL, readable=False)
+    table = F.factorial_table(runs, THREE, FACTORIAL, readable=False)
     assert list(table["label"]) == ["baseline", "+A", "+B", "+C", "+A+B", "+A+C", "+B+C", "+A+B+C"]
     for c in THREE:
         assert table[c].dtype == bool
         assert table[c].tolist() == [c in label for label in table["label"]]
-    readable = F.factorial_table(runs, THREE, F.FACTORIAL)
+    readable = F.factorial_table(runs, THREE, FACTORIAL)
     assert readable["label"].iloc[4] == "ema@neck + cot@backbone_p5" and readable["label"].iloc[0] == "baseline"
 
 
 def test_cumulative_rows_follow_the_chain():
     runs = additive_runs(0.01, 0.002, 0.0, subsets=[("A", "B"), (), ("A",)])
-    table = F.factorial_table(runs, TWO, F.CUMULATIVE, readable=False)
+    table = F.factorial_table(runs, TWO, CUMULATIVE, readable=False)
     assert list(table["label"]) == ["baseline", "+A", "+A+B"]
     assert table["A"].tolist() == [False, True, True] and table["B"].tolist() == [False, False, True]
 
@@ -214,7 +213,7 @@ def test_table_delta_is_paired_by_seed_in_pp_with_holm_over_the_rows():
     rng = np.random.default_rng(9)
     a, b, ab = rng.uniform(0.001, 0.02, 3)
     runs = additive_runs(a, b, ab, rng=rng)
-    table = F.factorial_table(runs, TWO, F.FACTORIAL).set_index("subset")
+    table = F.factorial_table(runs, TWO, FACTORIAL).set_index("subset")
     expect = {"+A": a, "+B": b, "+A+B": a + b + ab}
     for key, value in expect.items():
         assert table.loc[key, "delta_map50_95_pp"] == pytest.approx(100 * value, abs=1e-9)
@@ -226,7 +225,7 @@ def test_table_delta_is_paired_by_seed_in_pp_with_holm_over_the_rows():
     assert math.isnan(base["delta_map50_95_pp"]) and math.isnan(base["p_holm"]) and not base["significant"]
 
     noisy = random_runs(TWO, seeds=range(4), rng=rng, per_run_noise=0.005)
-    t = F.factorial_table(noisy, TWO, F.FACTORIAL)
+    t = F.factorial_table(noisy, TWO, FACTORIAL)
     from statsmodels.stats.multitest import multipletests
 
     assert np.allclose(t["p_holm"].iloc[1:], multipletests(t["p_value"].iloc[1:], method="holm")[1])
@@ -239,7 +238,7 @@ def test_table_delta_is_paired_by_seed_in_pp_with_holm_over_the_rows():
 # ----------------------------------------------------------------------------- rendering
 def test_latex_has_checkmarks_booktabs_rules_and_the_baseline_first(tmp_path):
     runs = additive_runs(0.01, 0.002, 0.004)
-    FR.write_factorial(F.build_factorial(runs, TWO, F.FACTORIAL), tmp_path)
+    FR.write_factorial(F.build_factorial(runs, TWO, FACTORIAL), tmp_path)
     assert all((tmp_path / f).is_file() for f in FR.FILES)
     tex = (tmp_path / "factorial.tex").read_text()
     assert tex.count(r"\begin{tabular}") == 2 and tex.count(r"\toprule") == 2 and tex.count(r"\bottomrule") == 2
@@ -258,8 +257,8 @@ def test_latex_has_checkmarks_booktabs_rules_and_the_baseline_first(tmp_path):
 def test_markdown_states_the_convention_and_reads_an_interaction():
     # B hurts alone (-0.3 pp) and helps with A (+0.5 pp): "B only helps together with A"
     runs = additive_runs(0.01, -0.003, 0.008)
-    table = F.factorial_table(runs, TWO, F.FACTORIAL)
-    eff = F.factorial_effects(runs, TWO, F.FACTORIAL)
+    table = F.factorial_table(runs, TWO, FACTORIAL)
+    eff = F.factorial_effects(runs, TWO, FACTORIAL)
     md = FR.render_markdown(F.Factorial(table, eff, TWO))
     assert md.splitlines()[0].startswith("| A | B | Variant |")
     assert md.splitlines()[2].startswith("|  |  | baseline |")
@@ -267,12 +266,12 @@ def test_markdown_states_the_convention_and_reads_an_interaction():
     assert "cot@backbone\\_p5 only helps together with ema@neck" in md
     assert "adds +0.50 pp with ema@neck and -0.30 pp without it" in md
     # no interaction (ab = 0): an interval [0, 0] that does not exclude 0, no sentence about it
-    eff = F.factorial_effects(additive_runs(0.01, 0.003, 0.0), TWO, F.FACTORIAL)
+    eff = F.factorial_effects(additive_runs(0.01, 0.003, 0.0), TWO, FACTORIAL)
     lines = F.effects_findings(eff)
     assert lines[-1].startswith("No interaction's 95% CI excludes 0") and not any("only helps" in x for x in lines)
 
 
 def test_design_subsets_are_every_subset_by_size():
-    got = F.design_subsets(THREE, F.FACTORIAL)
+    got = F.design_subsets(THREE, FACTORIAL)
     assert got == [s for k in range(4) for s in itertools.combinations("ABC", k)]
     assert len(got) == 8 and got[4] == ("A", "B")

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from src.config.study import CUMULATIVE, subsets
+
 from .stats import Diff, paired_diff
 from .tables import ALPHA
 from .uncertainty import holm
 
-FACTORIAL, CUMULATIVE = "factorial", "cumulative"
 MAIN, INTERACTION, STEP = "main", "interaction", "step"
 PP = 100.0  # fractions (result.json) -> percentage points
 METRICS = ("map50_95", "map50")
@@ -38,14 +39,8 @@ _RESERVED = {"subset", "label", "n", "seeds", "is_baseline", "params", "gflops",
 
 # ============================================================================ the design
 def design_subsets(components: Mapping[str, str], design: str) -> list[tuple[str, ...]]:
-    """The subsets a design runs, in paper order: factorial by size, then in component order
-    ((), A, B, C, AB, AC, BC, ABC); cumulative the chain ((), A, AB, ABC)."""
-    names = list(components)
-    if design == FACTORIAL:
-        return [s for k in range(len(names) + 1) for s in itertools.combinations(names, k)]
-    if design == CUMULATIVE:
-        return [tuple(names[:k]) for k in range(len(names) + 1)]
-    raise ValueError(f"design must be {FACTORIAL!r} or {CUMULATIVE!r}, got {design!r}")
+    """The subsets a design runs, in paper order (the study's own rule, src/config/study.py)."""
+    return subsets(list(components), design)  # StudyError, a ValueError, names a bad design
 
 
 def subset_label(subset: tuple[str, ...], components: Mapping[str, str], readable: bool = True) -> str:
