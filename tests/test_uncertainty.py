@@ -134,6 +134,26 @@ def test_a_single_repeated_image_leaves_the_seed_level_alone():
     assert p == pytest.approx(1 - diff.p_value / 2, abs=2e-3)  # P(Δ > 0) = the one-sided t probability
 
 
+def test_the_image_level_keeps_only_the_noise_the_seeds_share():
+    # per-seed deviations on the same image draws: a part every seed has, a part each seed has alone
+    rng = np.random.default_rng(3)
+    shared, own = rng.normal(0.0, 0.004, 20000), rng.normal(0.0, 0.004, (4, 20000))
+    avg, shrink = U.shared_image_dev(shared + own)
+    assert np.allclose(avg, (shared + own).mean(0))
+    assert shrink**2 == pytest.approx(1 / (1 + 1 / 4), abs=0.02)  # σ_shared² / (σ_shared² + σ_own² / 4)
+    assert U.shared_image_dev(np.stack([own[0], own[1]]))[1] < 0.1  # nothing shared: next to nothing left
+    assert U.shared_image_dev(np.stack([shared, shared]))[1] == pytest.approx(1.0)  # all shared: all of it
+    one = np.vstack([shared + own[0], np.full(20000, np.nan)])  # a seed without a bootstrap is left out
+    assert U.shared_image_dev(one)[1] == 1.0 and np.allclose(U.shared_image_dev(one)[0], shared + own[0])
+    # one seed (no seed level): per-seed deviations give the image bootstrap, as the averaged one does
+    dev = (shared + own[0])[:1000]
+    assert U.two_level_interval(0.01, np.nan, np.nan, seed_image_dev=dev[None]) == pytest.approx(
+        U.two_level_interval(0.01, np.nan, np.nan, dev)
+    )
+    with pytest.raises(ValueError):
+        U.two_level_interval(0.01, 0.002, 3, dev, seed_image_dev=dev[None])
+
+
 # ----------------------------------------------------------------------------- calibration
 # Noise at the levels of the `quick` study (README): the per-seed Δ mAP50-95 of cot and ema spread by
 # 2.8 and 3.5 pp over 2 seeds (their paired-t CIs), so SEED_SD 3 pp; make run's test-set CIs over 64
