@@ -88,10 +88,11 @@ def test_multi_seed_rows_average_replicates_and_combine_seeds_and_images(tmp_pat
     per_seed = np.quantile(reps, [0.025, 0.975], axis=1, method="hazen").mean(1)  # the old, wrong way
     assert r["delta_images_high"] - r["delta_images_low"] < per_seed[1] - per_seed[0]
     assert r["boot_n"] == 3 and r["delta_ci_covers"] == "seeds+images"
-    # the main interval: the seed level of the paired Δs plus each replicate's mean deviation over seeds
+    # the main interval: the seed level of the paired Δs plus the part of each replicate's mean deviation
+    # over seeds that the seeds share (from each seed's own deviations)
     d = np.array([p[0][0] for p in pairs])
     diff = paired_diff(d, np.zeros(3))
-    lo, hi, p_up = two_level_interval(diff.mean, diff.se, diff.dof, mean_reps - d.mean())
+    lo, hi, p_up = two_level_interval(diff.mean, diff.se, diff.dof, seed_image_dev=reps - d[:, None])
     assert (r["delta_seeds_images_low"], r["delta_seeds_images_high"], r["p_improve"]) == pytest.approx((lo, hi, p_up))
     assert r["delta_seeds_images_low"] < r["delta_images_low"] and r["delta_seeds_images_high"] > r["delta_images_high"]
     assert r["verdict"] == verdict(lo, hi, 0.005)

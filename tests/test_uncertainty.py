@@ -134,6 +134,26 @@ def test_a_single_repeated_image_leaves_the_seed_level_alone():
     assert p == pytest.approx(1 - diff.p_value / 2, abs=2e-3)  # P(Δ > 0) = the one-sided t probability
 
 
+def test_the_image_level_keeps_only_the_noise_the_seeds_share():
+    # per-seed deviations on the same image draws: a part every seed has, a part each seed has alone
+    rng = np.random.default_rng(3)
+    shared, own = rng.normal(0.0, 0.004, 20000), rng.normal(0.0, 0.004, (4, 20000))
+    avg, shrink = U.shared_image_dev(shared + own)
+    assert np.allclose(avg, (shared + own).mean(0))
+    assert shrink**2 == pytest.approx(1 / (1 + 1 / 4), abs=0.02)  # σ_shared² / (σ_shared² + σ_own² / 4)
+    assert U.shared_image_dev(np.stack([own[0], own[1]]))[1] < 0.1  # nothing shared: next to nothing left
+    assert U.shared_image_dev(np.stack([shared, shared]))[1] == pytest.approx(1.0)  # all shared: all of it
+    one = np.vstack([shared + own[0], np.full(20000, np.nan)])  # a seed without a bootstrap is left out
+    assert U.shared_image_dev(one)[1] == 1.0 and np.allclose(U.shared_image_dev(one)[0], shared + own[0])
+    # one seed (no seed level): per-seed deviations give the image bootstrap, as the averaged one does
+    dev = (shared + own[0])[:1000]
+    assert U.two_level_interval(0.01, np.nan, np.nan, seed_image_dev=dev[None]) == pytest.approx(
+        U.two_level_interval(0.01, np.nan, np.nan, dev)
+    )
+    with pytest.raises(ValueError):
+        U.two_level_interval(0.01, 0.002, 3, dev, seed_image_dev=dev[None])
+
+
 # ----------------------------------------------------------------------------- calibration
 # Noise at the levels of the `quick` study (README): the per-seed Δ mAP50-95 of cot and ema spread by
 # 2.8 and 3.5 pp over 2 seeds (their paired-t CIs), so SEED_SD 3 pp; make run's test-set CIs over 64
@@ -146,7 +166,7 @@ SEED_SD, IMAGE_SD, N_IMAGES = 0.030, 0.013, 64
 def simulate(rng, true_delta, seeds, studies, scale=1.0, shared=0.5, draws=400, chunk=250):
     """(low, high, p_improve) of `studies` synthetic studies, each scored the way the table is: per
     seed, per-image Δs on one test set; the paired image bootstrap (the same image draws for every
-    seed); the mean Δ over seeds with its two-level interval."""
+    seed); the mean Δ over seeds with its two-level interval from each seed's replicate deviations."""
     out = []
     for start in range(0, studies, chunk):
         s = min(chunk, studies - start)
@@ -165,22 +185,27 @@ def simulate(rng, true_delta, seeds, studies, scale=1.0, shared=0.5, draws=400, 
         reps = np.einsum("sbi,ski->skb", counts.astype(float), delta) / N_IMAGES
         d = delta.mean(-1)
         se = d.std(1, ddof=1) / math.sqrt(seeds) if seeds > 1 else np.full(s, np.nan)
-        out.append(
-            U.two_level_interval(d.mean(1), se, seeds - 1 if seeds > 1 else np.nan, (reps - d[..., None]).mean(1))
-        )
+        dof = seeds - 1 if seeds > 1 else np.nan
+        out.append(U.two_level_interval(d.mean(1), se, dof, seed_image_dev=reps - d[..., None]))
     return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
 
 
 def test_calibration_coverage_false_better_and_reachable_equivalence():
     rng = np.random.default_rng(2026)
-    # 95 % nominal. Measured with 4,000 studies per case (image noise 0-100 % shared by the seeds):
-    # 97.1-97.5 % at 2 seeds, 95.7-96.6 % at 5, 95.3-96.9 % at 10; never below 95 % beyond simulation
-    # error. The seed level's t tail also pays for the image level's share of the spread, which is
-    # known far better than n - 1 dof say. Issue #23 asks 93-97 %; the upper bound here is 98 %.
+    # 95 % nominal. Coverage in %, 4,000 studies per case, two runs; image noise 0 / 50 / 100 % shared:
+    #   seeds  image level: the shared part (now)   the whole seed-averaged deviation (before)
+    #   2      95.5-95.7 / 96.5-96.8 / 97.4-97.5     97.1 / 97.3-97.5 / 97.4-97.5
+    #   5      95.3-95.8 / 95.7-96.0 / 96.1-96.6     97.0 / 96.6 / 96.1-96.6
+    #   10     95.0 / 95.1-95.4 / 94.7-95.2          96.3-96.4 / 95.4-95.8 / 94.7-95.2
+    # Before, the seeds' own image noise was counted twice (in se and in the bootstrap): the excess is
+    # gone at 0 % shared; at 100 % there was none to remove. What is left at 2 seeds is the fiducial
+    # (Behrens-Fisher) sum of a t(1) level and a well-known image level, conservative where the seeds
+    # share the image noise; Welch's effective dof instead covers 87-92 % there. Issue #23 asks 93-97 %:
+    # met but at 2 seeds with (nearly) all image noise shared. The cases below are 50 % shared.
     for seeds in (2, 5):
         for true in (0.0, 0.01):
             lo, hi, _ = simulate(rng, true, seeds=seeds, studies=1500)
-            assert 0.93 <= np.mean((lo <= true) & (true <= hi)) <= 0.98, (seeds, true)
+            assert 0.93 <= np.mean((lo <= true) & (true <= hi)) <= 0.97, (seeds, true)
     lo, hi, _ = simulate(rng, 0.0, seeds=5, studies=1500)
     said = U.verdict(lo, hi, 0.005)
     assert np.mean(said == U.BETTER) <= 0.05 and np.mean(said == U.WORSE) <= 0.05

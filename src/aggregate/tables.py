@@ -323,7 +323,9 @@ def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed:
     """The image level of Δ from each seed's paired bootstrap (variant and baseline on the same
     resampled images; every seed's job drew the same images). delta_images_low/high: percentile CI
     of the mean Δ over seeds, replicate by replicate (not a mean of per-seed bounds); boot_n: seeds
-    that had one; `_image_dev` (dropped later): each replicate's mean Δ minus the point mean Δ."""
+    that had one; `_image_dev` (dropped later): (seeds, B), each seed's replicate Δs minus its point Δ,
+    kept per seed so that the two-level interval can tell the image noise the seeds share from each
+    seed's own (uncertainty.shared_image_dev)."""
     table = table.assign(delta_images_low=np.nan, delta_images_high=np.nan, boot_n=0, _image_dev=None)
     if not bootstrap or done.empty:
         return table
@@ -345,7 +347,7 @@ def _add_test_set(table: pd.DataFrame, done: pd.DataFrame, bootstrap: int, seed:
         r = np.stack(grp["boot_reps"].to_list())
         mean_reps = r.mean(0)
         lo, hi = percentiles(mean_reps)
-        found[key] = (lo, hi, len(r), mean_reps - grp["boot_point"].to_numpy().mean())
+        found[key] = (lo, hi, len(r), r - grp["boot_point"].to_numpy()[:, None])
     keys = list(zip(*(table[c] for c in VARIANT), strict=True))
     for i, (col, default) in enumerate(
         (("delta_images_low", np.nan), ("delta_images_high", np.nan), ("boot_n", 0), ("_image_dev", None))
@@ -373,7 +375,7 @@ def _add_two_level(table: pd.DataFrame, rope: float, seed: int) -> pd.DataFrame:
     ):
         if table["is_baseline"].iat[i] or not finite(mean):
             continue
-        reps, defined = two_level_replicates(mean, s, dof, dev, seed=seed)
+        reps, defined = two_level_replicates(mean, s, dof, seed=seed, seed_image_dev=dev)
         if defined:
             lo[i], hi[i] = percentiles(reps)
             p[i] = (reps > 0).mean()
