@@ -26,7 +26,7 @@ import pandas as pd
 from src.aggregate import errors as E
 from src.metrics.errors import Box, image_scores, tide_errors
 from src.results import JobDir
-from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR
+from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR, variant_label
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ def read_predictions(path: Path, n_classes: int | None = None) -> list[Box]:
 
 
 def _who(job: dict[str, Any]) -> str:
-    return f"{job.get('dataset')} · {job.get('model')} {job.get('attn')} @ {job.get('pos')} seed {job.get('seed')}"
+    variant = variant_label(job.get("attn"), job.get("pos"))
+    return f"{job.get('dataset')} · {job.get('model')} {variant} seed {job.get('seed')}"
 
 
 def main(argv: list[str] | None = None) -> int:

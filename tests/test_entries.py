@@ -22,11 +22,11 @@ from src.arch.rewrite import (
     EntryConflict,
     dump_yaml,
     entries_file_name,
-    entry_label,
     insert_attention,
     insert_entries,
     model_file_name,
 )
+from src.results.schema import entry_label
 from src.ultralytics_glue import trainer as glue_trainer
 from src.ultralytics_glue.inside import AttentionBottleneck, bottlenecks, specs_of
 from src.ultralytics_glue.layout import base_layout

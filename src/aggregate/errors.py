@@ -16,6 +16,7 @@ import pandas as pd
 
 from src.metrics.errors import ERROR_LABELS, ERROR_TYPES, SCORE_CONF
 from src.results import BASELINE
+from src.results.schema import variant_label
 
 from .tables import BLOCK
 
@@ -86,7 +87,7 @@ def findings(table: pd.DataFrame) -> dict[tuple, list[str]]:
             changed = [t for t in deltas if round(abs(deltas[t]), 2) > 0]  # as printed: +0.00 is no change
             top = sorted(changed, key=lambda t: (-abs(deltas[t]), TYPES.index(t)))[:2]
             said = ", ".join(f"{ERROR_LABELS[t]} {deltas[t]:+.2f} dAP" for t in top) or "no error type changed"
-            lines.setdefault(key, []).append(f"`{r['attn']} @ {r['pos']}`: {said} (TIDE, vs the baseline)")
+            lines.setdefault(key, []).append(f"`{variant_label(r['attn'], r['pos'])}`: {said} (TIDE, vs the baseline)")
     return lines
 
 
@@ -162,7 +163,7 @@ def plot_errors(table: pd.DataFrame, plots: Path) -> dict[str, Path]:
 
 
 def _label(r: dict) -> str:
-    return "baseline (none)" if r["attn"] == BASELINE else f"{r['attn']} @ {r['pos']}"
+    return "baseline (none)" if r["attn"] == BASELINE else variant_label(r["attn"], r["pos"])
 
 
 # ============================================================================ images won and lost
@@ -187,7 +188,7 @@ def won_and_lost(deltas: pd.DataFrame) -> dict[tuple, list[tuple[str, str, str, 
         return chosen
     for key, grp in deltas.groupby([*BLOCK, "setup", "pos", "attn"], sort=True):
         rows = grp[grp["seed"] == grp["seed"].min()].sort_values(["delta", "image"])
-        label = f"{key[-1]} @ {key[-2]}"
+        label = variant_label(key[-1], key[-2])
         picks = chosen.setdefault(tuple(key[:3]), [])
         best = rows.sort_values(["delta", "image"], ascending=[False, True]).iloc[0]
         worst = rows.iloc[0]

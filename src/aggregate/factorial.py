@@ -17,6 +17,7 @@ Values are in percentage points (pp), as the paper prints them (`*_pp` columns).
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from src.config.study import CUMULATIVE, subsets
+from src.results import BASELINE
+from src.results.schema import PLUS, STUDY, VARIANT
 
 from .stats import Diff, paired_diff
 from .tables import ALPHA
@@ -336,3 +339,25 @@ def build_factorial(
     if unused:
         notes.append(f"Seed(s) {unused} left out of the effects: they did not run every subset.")
     return Factorial(table, effects, components, notes)
+
+
+def studies(runs: pd.DataFrame) -> list[tuple[str, Mapping[str, str], str, pd.DataFrame]]:
+    """The studies in a frame of completed runs (result.json's VARIANT and STUDY, flattened by
+    collect): per (dataset, model, study), a title, its components (name -> label, in the study's
+    order), its design and its runs with their `subset`. A variant written out (`ema@neck+...`)
+    counts as the subset whose labels it names."""
+    needed = {VARIANT, f"{STUDY}.components", f"{STUDY}.design"}
+    if runs.empty or not needed <= set(runs.columns):
+        return []
+    rows = runs[runs[f"{STUDY}.components"].notna() & runs[VARIANT].notna()]
+    out = []
+    keys = ["dataset", "model", f"{STUDY}.components", f"{STUDY}.design"]
+    for (dataset, model, listed, design), block in rows.groupby(keys, sort=False):
+        components = dict(json.loads(listed))
+        by_label = {label: name for name, label in components.items()}
+        named = [
+            () if v == BASELINE else tuple(by_label.get(part, part) for part in str(v).split(PLUS))
+            for v in block[VARIANT]
+        ]
+        out.append((f"{dataset} {model}", components, design, block.assign(subset=named)))
+    return out

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from src.results.schema import variant_label
+
 from .tables import BASELINE
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "h", "<", ">"]
@@ -72,7 +74,7 @@ class Style:
 
     @staticmethod
     def label(pos: str, attn: str) -> str:
-        return "baseline (none)" if attn == BASELINE else f"{attn} @ {pos}"
+        return "baseline (none)" if attn == BASELINE else variant_label(attn, pos)
 
     def legend(self, ax, lines: bool, extra: list | None = None, title: str | None = None):
         """One legend outside the axes: colour = attention, marker/line style = position.

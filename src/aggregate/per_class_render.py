@@ -9,6 +9,8 @@ import math
 
 import pandas as pd
 
+from src.results.schema import variant_label
+
 from . import tables as T
 from .render import md_escape, tex_escape, tex_text, tex_value
 
@@ -31,7 +33,7 @@ def _variants(block: pd.DataFrame) -> list[tuple[str, str]]:
 def _label(pos: str, attn: str, compact: bool = False) -> str:
     if attn == T.BASELINE:
         return T.BASELINE
-    return f"{attn}@{pos}" if compact else f"{attn} @ {pos}"
+    return variant_label(attn, pos, "@" if compact else " @ ")
 
 
 def _grid(block: pd.DataFrame, metric: str, std: bool, delta: bool):

@@ -14,6 +14,8 @@ import pandas as pd
 from src.results import COMPLETED, DRY_RUN, FAILED, RUNNING
 from src.results.schema import JOB_DIR
 
+from . import factorial as F
+from . import factorial_render as FR
 from . import per_class as PC
 from . import per_class_render as PCR
 from . import tables as T
@@ -91,6 +93,7 @@ def aggregate(
         side_by_side=side_by_side,
     )
     summary.notes.extend(side_by_side.notes)
+    summary.factorials = [(title, F.build_factorial(r, c, d)) for title, c, d, r in F.studies(done)]
     for p in collected.unmatched:
         summary.notes.append(f"{p}: no such file or directory (or the glob matched nothing)")
     if not len(runs):
@@ -199,6 +202,10 @@ def _write_tables(s: Summary, out: Path) -> dict[str, Path]:
     if not s.problems.empty:
         files["problems.csv"] = out / "problems.csv"
         s.problems.to_csv(files["problems.csv"], index=False)
+    for k, (title, fac) in enumerate(s.factorials):  # a second study block writes into its own folder
+        where = out if k == 0 else out / f"factorial_{k + 1}"
+        FR.write_factorial(fac, where, caption=f"Factorial ablation: {title}")
+        files.update({str(Path(where.name if k else "") / name): where / name for name in FR.FILES})
     files["ablation.md"] = out / "ablation.md"
     files["ablation.md"].write_text(render_markdown_tables(s))
     files["ablation.tex"] = out / "ablation.tex"

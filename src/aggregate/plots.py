@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.results.schema import LATENCY_MS, PR_CURVE_FILE_KEY
+from src.results.schema import LATENCY_MS, PR_CURVE_FILE_KEY, variant_label
 
 from .figure_style import IMAGE_FIGURES, Style, block_stem, pyplot, save
 from .job_curves import CURVE_COLUMN, read_curve, read_pr_curve
@@ -52,7 +52,7 @@ def plot_tradeoff(block: pd.DataFrame, cost_col: str, xlabel: str, title: str, p
             if r["attn"] != BASELINE:
                 right = x[i] <= mid  # label towards the middle, never across the axes' edge
                 ax.annotate(
-                    f"{r['attn']} @ {r['pos']}",
+                    variant_label(r["attn"], r["pos"]),
                     (x[i], y[i]),
                     xytext=(8 if right else -8, -12),
                     textcoords="offset points",
@@ -225,7 +225,7 @@ def plot_delta(block: pd.DataFrame, title: str, path: Path) -> Path | None:
     labels = []
     for r, ok in zip(data.to_dict("records"), has_ci, strict=False):
         test = "" if r["test"] == "paired" else " †"
-        labels.append(f"{r['attn']} @ {r['pos']} (n={int(r['n'])}{'' if ok else ', no CI'}){test}")
+        labels.append(f"{variant_label(r['attn'], r['pos'])} (n={int(r['n'])}{'' if ok else ', no CI'}){test}")
     ax.set_yticks(ypos, labels, fontsize=8)
     ax.set_ylim(-0.7, len(data) - 0.3)
     ax.axvline(0, color="black", lw=0.8, zorder=1)

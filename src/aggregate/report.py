@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.results.schema import FINISHED_AT, STARTED_AT, TRAIN_KEY, TRAIN_SECONDS
+from src.results.schema import FINISHED_AT, STARTED_AT, TRAIN_KEY, TRAIN_SECONDS, variant_label
 
 from . import errors as E
+from . import factorial_render as FR
 from .collect import load_yaml
 from .sections import render_markdown_tables
 from .summary import Summary
@@ -111,7 +112,14 @@ def render_report(s: Summary, paths: list[str], plot_keys: dict | None = None) -
     if s.notes:
         notes = "## Notes\n\n" + "\n".join(f"- {n}" for n in s.notes) + "\n"
     adaptive = f"{s.closing}\n" if s.closing else ""  # an adaptive sweep: its trainings against the fixed design's
-    return "\n".join([title, "", intro, _study_section(s, paths), findings, "## Results\n", body, adaptive, notes])
+    factorial = "".join(
+        f"## Factorial study: {t}\n\nFiles: `factorial.md`, `.csv`, `.tex`, `factorial_effects.csv`.\n\n"
+        + FR.render_markdown(f)
+        + "\n"
+        for t, f in s.factorials
+    )
+    parts = [title, "", intro, _study_section(s, paths), findings, factorial, "## Results\n", body, adaptive, notes]
+    return "\n".join(parts)
 
 
 def _findings(s: Summary) -> str:
@@ -151,7 +159,7 @@ def _findings(s: Summary) -> str:
 
 def _verdict_line(r: dict) -> str:
     """One variant in words, from its verdict: "ema @ neck: equivalent to the baseline within ±0.5 pp"."""
-    what = f"`{r['attn']} @ {r['pos']}`"
+    what = f"`{variant_label(r['attn'], r['pos'])}`"
     ci = (
         f"CI [{100 * r['delta_seeds_images_low']:+.2f}, {100 * r['delta_seeds_images_high']:+.2f}]"
         if np.isfinite(r["delta_seeds_images_low"])

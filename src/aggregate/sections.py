@@ -17,6 +17,7 @@ from src.results import FAILED, RUNNING
 from src.results.schema import JOB_DIR, SIDE_BY_SIDE
 
 from . import errors as E
+from . import factorial_render as FR
 from . import per_class_render as PCR
 from . import render as R
 from .collect import CORRUPT, MISSING
@@ -129,6 +130,9 @@ def render_terminal(s: Summary) -> str:
         if not sec.problems.empty:
             out.append(f"-- {len(sec.problems)} job(s) without results --")
             out.extend(problem_line(r) for r in sec.problems.to_dict("records"))
+    for title, fac in s.factorials:
+        md = FR.render_markdown(fac).replace("\\_", "_").rstrip().splitlines()  # Markdown, read as text
+        out += ["", f"== {title}: factorial study =="] + [x if x.startswith("|") else _wrap(x, 118) for x in md]
     if s.notes:
         import textwrap
 

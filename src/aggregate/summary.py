@@ -9,6 +9,7 @@ import pandas as pd
 
 from src.results import COMPLETED, CORRUPT, DRY_RUN, FAILED, MISSING
 
+from .factorial import Factorial
 from .side_by_side import SideBySide
 
 
@@ -38,6 +39,7 @@ class Summary:
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # errors.csv (src.compare), one row per variant
     closing: str = ""  # the last line printed: an adaptive sweep's trainings against the fixed design's
     side_by_side: SideBySide = field(default_factory=SideBySide)  # the cost pass's devices (captions)
+    factorials: list[tuple[str, Factorial]] = field(default_factory=list)  # per study block: title, tables
 
     @property
     def n_problems(self) -> int:

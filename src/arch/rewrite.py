@@ -23,6 +23,7 @@ import yaml
 from src.arch.bases import absolute_froms, layers_of, plain_graph
 from src.arch.keys import INSIDE_KEY
 from src.arch.positions import Position, PositionError
+from src.results.schema import PLUS, entry_label
 
 
 @dataclass(frozen=True)
@@ -193,11 +194,6 @@ def _relative_style(froms: list[int], index: int, single: bool) -> int | list[in
     return styled[0] if single else styled
 
 
-def entry_label(attn: str, pos: str) -> str:
-    """An entry's label: its module and its position's label (`ema@neck`)."""
-    return f"{attn}@{pos}"
-
-
 def model_file_name(base: str, scale: str, attn: str, pos: str) -> str:
     """A file name ultralytics can read the scale from (it guesses it from `yolo11<scale>`):
     `yolo11n-ema-neck.yaml`."""
@@ -208,7 +204,7 @@ def entries_file_name(base: str, scale: str, labels: Sequence[str]) -> str:
     """`model_file_name` for several entries, from their labels: `yolo11n-ema-neck-se-backbone_p5.yaml`
     for ["ema@neck", "se@backbone_p5"]; one label gives `model_file_name`'s name. A name too long for
     a file system keeps its start and ends in a hash of the whole."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in "+".join(labels))
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in PLUS.join(labels))
     if len(safe) > _MAX_NAME:
         safe = safe[: _MAX_NAME - 13] + "-" + hashlib.sha256(safe.encode()).hexdigest()[:12]
     return f"{base}{scale}-{safe}.yaml"

@@ -10,8 +10,9 @@ from typing import Any, Mapping
 from src import attention
 from src.arch.architecture import Architecture
 from src.arch.positions import Position
-from src.arch.rewrite import Entry, entry_label
+from src.arch.rewrite import Entry
 from src.config.study import entries_of
+from src.results.schema import entry_label
 
 
 def model_entries(cfg: Mapping[str, Any], arch: Architecture) -> list[Entry]:

@@ -15,8 +15,8 @@ from typing import Any
 
 from src.arch.positions import configured, position_label
 from src.config.evaluation import protocol
-from src.config.study import ENTRIES
-from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, POS_CONFIGURED
+from src.config.study import ENTRIES, study_record
+from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, POS_CONFIGURED, VARIANT
 
 # Top-level keys that do not change what is trained; left out of both hashes.
 # `variant` and `study` are spelled out by `study.expand` into attn / pos / entries, which are hashed.
@@ -63,12 +63,16 @@ def identity(cfg: dict[str, Any], pos_label: str | None = None) -> dict[str, Any
         "attn_params": cfg["attn"].get("params") or {},
         POS_CONFIGURED: configured(cfg["pos"]),
         **dict(zip((EVAL_SPLIT, EVAL_CHECKPOINT), protocol(cfg), strict=True)),
+        **study_record(cfg),
     }
 
 
-def run_name(overrides: list[str] | None) -> str:
-    """`attn=cot,pos=neck,seed=1`: the job's own choices, without paths and Hydra internals."""
+def run_name(overrides: list[str] | None, variant: str | None = None) -> str:
+    """`attn=cot,pos=neck,seed=1`: the job's own choices, without paths and Hydra internals; a
+    `variant=A+B` choice reads as the variant's label (`ema@neck + cot@backbone_p5`) when given."""
     keep = [o for o in overrides or [] if not o.startswith(("hydra.", "paths.", "+hydra")) and "/" not in o]
+    if variant:
+        keep = [variant if o.startswith(f"{VARIANT}=") else o for o in keep]
     return ",".join(keep) or "defaults"
 
 

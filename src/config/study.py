@@ -21,10 +21,10 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from src.results import BASELINE
-from src.results.schema import ENTRIES  # the job config's key too: the same list, spelled out
+from src.results.schema import AT, ENTRIES, PLUS, STUDY, VARIANT, entry_label  # ENTRIES: the config's key too
 from src.runtime import CONF_DIR
 
-SEP, AT = "+", "@"
+SEP = PLUS
 FACTORIAL, CUMULATIVE = "factorial", "cumulative"
 DESIGNS = (FACTORIAL, CUMULATIVE)  # every subset | the chain +A, +A+B, ... in component order
 RESOLVER = "study_variants"
@@ -98,6 +98,17 @@ def variant_components(variant: str, components: Mapping[str, Any] | None) -> li
             raise StudyError(f"variant={text!r}: {AT.join(key)} is named twice")
         seen.add(key)
     return out
+
+
+def study_record(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What result.json says of a variant job's study (VARIANT, STUDY); {} for any other job."""
+    if cfg.get("variant") is None:
+        return {}
+    spec = cfg.get("study") or {}
+    parsed = {n: parse_component(v, f"study.components.{n}") for n, v in (spec.get("components") or {}).items()}
+    components = [[name, entry_label(c["attn"], c["pos"])] for name, c in parsed.items()]
+    study = {"design": spec.get("design", FACTORIAL), "components": components} if components else None
+    return {VARIANT: str(cfg["variant"]), STUDY: study}
 
 
 def conf_option(group: str, name: str) -> dict[str, Any]:

@@ -18,7 +18,18 @@ import yaml
 
 from src.results import COMPLETED, DRY_RUN, read_result
 from src.results import costs as C
-from src.results.schema import ATTN, CLASS_NAMES, DATASET, IMGSZ, MODEL, MODEL_YAML, POS, REUSED_FROM, STATUS
+from src.results.schema import (
+    ATTN,
+    CLASS_NAMES,
+    DATASET,
+    IMGSZ,
+    MODEL,
+    MODEL_YAML,
+    POS,
+    REUSED_FROM,
+    STATUS,
+    variant_label,
+)
 from src.sweep.discover import HYDRA_DIR, discover
 
 
@@ -38,7 +49,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset} {self.model} {self.attn}@{self.pos} {self.imgsz}px"
+        return f"{self.dataset} {self.model} {variant_label(self.attn, self.pos, '@')} {self.imgsz}px"
 
 
 def variants_of(sweep_dir: Path) -> tuple[list[Variant], list[dict[str, str]]]:

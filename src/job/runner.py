@@ -67,6 +67,8 @@ from src.results.schema import (
     TRAIN_KEY,
     TRAIN_PEAK_MEM_HOW,
     TRAIN_PEAK_MEM_MB,
+    VARIANT,
+    variant_label,
 )
 from src.runtime import ultralytics_home
 from src.sweep.heartbeat import Heartbeat, interval
@@ -180,7 +182,7 @@ def _attempt(
         plain,
         job_dir,
         group=tracking_group or f"run-{job_dir.name}",
-        name=run_name(overrides),
+        name=run_name(overrides, variant_label(ident[ATTN], ident[POS], "@") if ident.get(VARIANT) else None),
         tags=[ident.get(k) for k in (DATASET, MODEL, ATTN, POS) if ident.get(k)],
         identity={k: ident[k] for k in (ATTN, POS, DATASET, MODEL, SEED) if k in ident},
     )

@@ -59,6 +59,26 @@ IDENTITY_KEYS = (DATASET, ATTN, POS, MODEL, SEED, EPOCHS, IMGSZ)
 # A model with several modules (`variant=`, src/config/study.py): per entry its label, module, position
 # (configured and resolved) and what it adds (params_added, gflops_exact_added); absent otherwise.
 ENTRIES = "entries"
+# A job of a study (`variant=`): the variant as written (`A+B`, `none`) and the study it belongs to,
+# {"design": ..., "components": [[name, label], ...]} in the study's order (README "Factorial studies").
+VARIANT, STUDY = "variant", "study"
+AT, PLUS = "@", "+"  # an entry's label joins module and position; a variant's joins its entries
+
+
+def entry_label(attn: str, pos: str) -> str:
+    """An entry's label, as result.json, tables and model file names spell it: `ema@neck`."""
+    return f"{attn}{AT}{pos}"
+
+
+def variant_label(attn: object, pos: object, at: str = " @ ") -> str:
+    """A variant as tables, figures and logs name it: `ema @ neck`, and a model with several modules
+    (attn `ema+cot`, pos `neck+backbone_p5`) entry by entry, `ema@neck + cot@backbone_p5`."""
+    attns, poss = str(attn).split(PLUS), str(pos).split(PLUS)
+    if len(attns) > 1 and len(attns) == len(poss):
+        return f" {PLUS} ".join(entry_label(a, p) for a, p in zip(attns, poss, strict=True))
+    return f"{attn}{at}{pos}"
+
+
 MODEL_YAML = "model_yaml"  # the job's model YAML, a file name inside its job dir (the architecture as data)
 POS_CONFIGURED = "pos_configured"  # the position as configured (roles or indices); pos_after/... hold it resolved
 METRIC_KEYS = ("map50", "map50_95", "precision", "recall")  # under METRICS: our names of ultralytics' metrics
@@ -91,6 +111,8 @@ JOB_COST_KEYS = (
 # What stays the job's own when it takes its numbers from the twin that trained its baseline.
 OWN_KEYS = (
     JOB_DIR,
+    VARIANT,
+    STUDY,
     CONFIG_HASH,
     POS,
     POS_CONFIGURED,

@@ -18,8 +18,8 @@ def rerun_command(hc, sweep_or_run_dir: Path) -> str:
     if hc.mode == RunMode.MULTIRUN:  # the sweep's overrides (a,b lists), not this job's
         saved = sweep_or_run_dir / "multirun.yaml"
         if saved.exists():  # the adaptive sweeper fixes each job's hydra.sweep.subdir: not the sweep's
-            launched = OmegaConf.load(saved).hydra.overrides
-            task, hydra = list(launched.task), list(launched.hydra)
+            launched = OmegaConf.to_container(OmegaConf.load(saved).hydra.overrides, resolve=False)  # as typed:
+            task, hydra = list(launched["task"]), list(launched["hydra"])  # `subdir=${hydra.job.num}` stays
     kept = [o for o in [*hydra, *task] if not o.startswith(f"{key}=")]
     words = [
         "python",
