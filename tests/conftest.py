@@ -13,7 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from src.config.study import register_resolver  # noqa: E402
 from src.runtime import set_environment  # noqa: E402
+
+register_resolver()  # a study's ${study_variants:...} sweep, as `python -m src.run` registers it before Hydra
 
 # This test process is an entry point too: what it imports writes under the repo's outputs/.
 # Subprocesses get them removed again (see run_cli), so each run sets its own from paths.outputs.
