@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.results import BASELINE, read_result_or_none
 from src.results.schema import JOB_DIR
-from src.sweep.adaptive import block_of, grid_points, job_number, job_overrides, seed_settings
+from src.sweep.adaptive import block_of, grid_points, job_number, job_overrides, override_value, seed_settings
 from src.sweep.state import DONE, job_state, stale_after_of
 
 PLUGIN = "hydra_plugins.yolo_attention_ablations"
@@ -341,6 +341,11 @@ class AdaptiveSweeper(Sweeper):
                 self.params, arguments, OverridesParser.create(config_loader=self.hydra_context.config_loader)
             )
             pattern = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"]
+            if any(override_value(p, "variant") is not None for p in points) or cfg.get("variant") is not None:
+                raise ValueError(
+                    "hydra/sweeper=adaptive does not sweep variant= (several modules per model) yet; "
+                    "run the study with the basic sweeper (drop hydra/sweeper=adaptive)"
+                )
             is_base = [self._attn(p) == BASELINE for p in points]
             rope = options.get("rope")
             bootstrap = options.get("bootstrap")

@@ -150,16 +150,16 @@ def test_cumulative_study_reports_its_steps(tmp_path):
 @pytest.mark.e2e
 def test_factorial_quick_trains_every_subset_and_prints_the_table(tmp_path, shared_cache):
     out = tmp_path / "out"
-    args = ["-m", "experiment=factorial_quick", *TINY, "seed=0,1", f"hydra.sweep.dir={out / 'fq'}"]
-    plan = run_cli(*args, "plan=true", outputs=out, cache=shared_cache)
-    assert plan.returncode == 0 and "plan: 8 job(s)" in plan.stdout, plan.stdout + plan.stderr
+    plan = run_cli("-m", "experiment=factorial_quick", "plan=true", outputs=out, cache=shared_cache)
+    assert plan.returncode == 0 and "plan: 8 job(s)" in plan.stdout, plan.stdout + plan.stderr  # 4 subsets x 2 seeds
+    args = ["-m", "experiment=factorial_quick", *TINY, "seed=0", f"hydra.sweep.dir={out / 'fq'}"]  # one seed: 4 jobs
     proc = run_cli(*args, outputs=out, cache=shared_cache, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "factorial study" in proc.stdout and "| ✓ | ✓ | ema@neck + cot@backbone_p5 |" in proc.stdout
     for name in ("factorial.md", "factorial.csv", "factorial.tex", "factorial_effects.csv"):
         assert (out / "fq" / name).is_file(), name
     both = [read_result(d / "result.json") for d in (out / "fq").iterdir() if d.is_dir() and "variant=A+B" in d.name]
-    assert len(both) == 2
+    assert len(both) == 1
     r = both[0]
     assert r["model_yaml"] == "yolo11n-ema-neck-cot-backbone_p5.yaml" and r[VARIANT] == "A+B"
     assert [e["label"] for e in r[ENTRIES]] == ["ema@neck", "cot@backbone_p5"]
@@ -167,13 +167,22 @@ def test_factorial_quick_trains_every_subset_and_prints_the_table(tmp_path, shar
     assert sum(e["params_added"] for e in r[ENTRIES]) == r["params_added"] > 0
     assert all(e["gflops_exact_added"] > 0 for e in r[ENTRIES])
     effects = pd.read_csv(out / "fq" / "factorial_effects.csv")
-    assert effects["kind"].tolist() == ["main", "main", "interaction"] and (effects["n"] == 2).all()
+    assert effects["kind"].tolist() == ["main", "main", "interaction"] and (effects["n"] == 1).all()
+    assert effects["effect_map50_95_low_pp"].isna().all()  # one seed: the effect, no interval (n/a)
 
 
 def test_a_bad_variant_on_the_command_line_exits_2_before_any_dir(tmp_path):
     proc = run_cli("variant=ema@nek", outputs=tmp_path / "out")
     assert proc.returncode == 2 and "unknown pos 'nek' in a variant" in proc.stderr
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_the_adaptive_sweeper_refuses_variants_in_one_line(tmp_path):
+    proc = run_cli(
+        "-m", "experiment=factorial_quick", "hydra/sweeper=adaptive", "~hydra.sweeper.params.seed", outputs=tmp_path
+    )
+    assert proc.returncode == 2 and "hydra/sweeper=adaptive does not sweep variant=" in proc.stderr
+    assert not list(tmp_path.rglob("result.json"))
 
 
 def test_result_json_entries_round_trip(tmp_path):
