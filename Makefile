@@ -9,6 +9,7 @@ ARCHIVES ?=
 STUDY ?= quick
 # pytest-xdist workers for `make test` (tests sharing a module fixture stay on one); 0: one process
 TEST_WORKERS ?= 2
+PYTEST_ARGS ?=   # e.g. PYTEST_ARGS="--durations=40" or "-k slurm"
 SWEEP ?= $(lastword $(sort $(wildcard outputs/sweeps/*)))
 
 # one `make data-<format>` per native format in src/data/formats/ (data-coco, data-visdrone, ...)
@@ -60,7 +61,7 @@ bench: venv
 	$(PY) -m src.bench
 
 test: lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests

@@ -13,8 +13,13 @@ from typing import Any, Mapping
 SPLITS = ("val", "test")  # data YAML roles, mapped to each dataset's own splits (README "Datasets")
 CHECKPOINTS = ("best", "last")  # best: chosen on val by fitness; last: no selection
 LEGACY = ("val", "best")  # the protocol of results without eval keys
-# ultralytics' own final validation is exactly this pass: no second one is needed for it
-FINAL_PASS = LEGACY
+
+
+def in_final_pass(split_and_checkpoint: tuple[str, str]) -> bool:
+    """Whether ultralytics' own final validation (best.pt, after training) is the evaluation pass:
+    the trainer points it at `eval.split` (src/ultralytics_glue/trainer.py), so with `best` no second
+    pass is needed on any split; `last` is validated once after training."""
+    return split_and_checkpoint[1] == "best"
 
 
 def protocol(cfg: Mapping[str, Any]) -> tuple[str, str]:

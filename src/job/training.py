@@ -52,8 +52,16 @@ def train_and_read(
     if resume_from is not None and trainer.training_finished(resume_from):
         return _finished_run(cfg, data_yaml, job_dir, by_size)
     started = time.perf_counter()
+    split, checkpoint = evaluation.protocol(cfg)
     metrics, run = trainer.train(
-        model_file, data_yaml, job_dir, train_args(cfg), resume_from, on_epoch=on_epoch, ap_by_size=by_size
+        model_file,
+        data_yaml,
+        job_dir,
+        train_args(cfg),
+        resume_from,
+        on_epoch=on_epoch,
+        ap_by_size=by_size,
+        final_split=split if evaluation.in_final_pass((split, checkpoint)) else "val",
     )
     fields: dict[str, Any] = {
         METRICS: metrics,
@@ -63,7 +71,7 @@ def train_and_read(
     fields.update(learning_curve(JobDir(job_dir).results_csv))
     kept = final_validation(cfg, run, data_yaml, job_dir, by_size)
     scores = kept.pop("scores")
-    if evaluation.protocol(cfg) != evaluation.FINAL_PASS:  # else the same pass as train()'s metrics
+    if not evaluation.in_final_pass(evaluation.protocol(cfg)):  # else the same pass as train()'s metrics
         fields[METRICS].update(scores)
     fields[METRICS].update(kept.pop(METRICS))
     fields.update(kept)
@@ -95,12 +103,12 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
     """The result fields (mAP75, AP by size, per-class AP) and job files (PR curve, matches) of the
     evaluation pass: the `eval.checkpoint` validated on the `eval.split`.
 
-    For (val, best) that is ultralytics' final validation, the pass that gives `map50_95`, at no
-    extra cost; only where the run kept none (a multi-GPU run) is best.pt validated a second time.
-    Any other protocol validates its checkpoint on its split once, after training.
+    For `best` on any split that is ultralytics' final validation (pointed at that split), the pass
+    that gives `map50_95`, at no extra cost; only where the run kept none (a multi-GPU run) is best.pt
+    validated a second time. `last` is validated on its split once, after training.
     """
     split, checkpoint = evaluation.protocol(cfg)
-    final = (split, checkpoint) == evaluation.FINAL_PASS
+    final = evaluation.in_final_pass((split, checkpoint))
     record = validation.final_record(run, by_size) if run is not None and final else None
     source = FINAL_VALIDATION
     if record is None:

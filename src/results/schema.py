@@ -48,7 +48,7 @@ PER_CLASS, CLASS_NAMES = "per_class", "class_names"
 # "Evaluation protocol"); results from before these keys are (val, best).
 EVAL_SPLIT, EVAL_CHECKPOINT = "eval_split", "eval_checkpoint"
 AP_BY_SIZE_FROM = "ap_by_size_from"  # which validation pass the figures come from:
-FINAL_VALIDATION = "final_validation"  # ultralytics' own, at the end of training (val, best)
+FINAL_VALIDATION = "final_validation"  # ultralytics' own, at the end of training (best, on eval.split)
 SECOND_VALIDATION = "second_validation"  # best.pt on val again (multi-GPU runs keep none)
 EVALUATION_PASS = "evaluation_pass"  # eval.checkpoint validated on eval.split once
 FINISHED_RUN = "validation_of_a_finished_run"  # recorded after a kill past the last epoch

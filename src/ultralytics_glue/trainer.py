@@ -139,6 +139,7 @@ class AblationTrainer(DetectionTrainer):
     its checkpoints atomically."""
 
     coco_eval_final = False  # set per run by train(ap_by_size=True)
+    final_split = "val"  # set per run by train(final_split=...): the split of the final validation
 
     def __init__(self, *args, **kwargs):
         threads = torch.get_num_threads()
@@ -168,11 +169,14 @@ class AblationTrainer(DetectionTrainer):
         )  # as DetectionTrainer.get_validator builds its own
 
     def final_eval(self):
-        """The best checkpoint's validation; with AP by size asked for, with ultralytics' own
-        faster-coco-eval pass (`save_json`), so those figures come from the very pass that gives
-        the reported mAP instead of a second one. The checkpoints are stripped atomically."""
+        """The best checkpoint's validation, on `final_split` (eval.split: one pass instead of val and
+        then the test split again); with AP by size asked for, with ultralytics' own faster-coco-eval
+        pass (`save_json`), so those figures come from the very pass that gives the reported mAP
+        instead of a second one. The checkpoints are stripped atomically."""
         if self.coco_eval_final and self.validator is not None:
             self.validator.args.save_json = True
+        if self.final_split != "val" and self.validator is not None:  # the held-out split, not the val loader
+            self.validator.args.split, self.validator.dataloader = self.final_split, None
         with stripping_beside():
             super().final_eval()
 
@@ -204,14 +208,18 @@ def train(
     resume_from: Path | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ap_by_size: bool = False,
+    final_split: str = "val",
 ):
     """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer).
 
     With `resume_from` (an interrupted run's last.pt) ultralytics continues that run with the
     epoch, optimizer and arguments stored in it. With `ap_by_size` the final validation also runs
-    ultralytics' COCO evaluation (see `validation.final_record`).
+    ultralytics' COCO evaluation (see `validation.final_record`); `final_split` is the data YAML
+    split it validates best.pt on (selection stays on val, epoch by epoch).
     """
     model = YOLO(str(resume_from or model_yaml), task="detect")
+    if final_split != "val":
+        model.add_callback("on_pretrain_routine_start", lambda trainer: setattr(trainer, "final_split", final_split))
     if ap_by_size:
         model.add_callback("on_pretrain_routine_start", lambda trainer: setattr(trainer, "coco_eval_final", True))
     if on_epoch is not None:
