@@ -118,7 +118,9 @@ def test_shapes_trains_on_train_selects_on_val_and_reports_on_test(shapes_job):
     result = load_result(shapes_job)
     assert result["status"] == "completed"
     assert (result[EVAL_SPLIT], result[EVAL_CHECKPOINT]) == ("test", "best")
-    assert result["ap_by_size_from"] == "evaluation_pass" and result["best_epoch"] == 1  # selection on val
+    # selection on val; the final validation of best.pt is the test pass itself (no second pass)
+    assert result["ap_by_size_from"] == "final_validation" and result["best_epoch"] == 1
+    assert not (shapes_job / "test").exists()
     data = yaml.safe_load(Path(result["data_yaml"]).read_text())
     assert (data["train"], data["val"], data["test"]) == ("images/train", "images/val", "images/test")
     m = np.load(shapes_job / result["matches_file"])
@@ -131,7 +133,7 @@ def test_shapes_trains_on_train_selects_on_val_and_reports_on_test(shapes_job):
     ap = ap_per_class(m["tp"], m["conf"], m["pred_cls"], m["gt_cls"])[5]
     assert ap.mean() == pytest.approx(result["metrics"]["map50_95"], abs=1e-6)
     assert result["metrics_ci"]["point"]["map50_95"] == pytest.approx(result["metrics"]["map50_95"], abs=1e-6)
-    assert (shapes_job / "test" / "predictions.json").is_file()  # AP by size from the same pass
+    assert (shapes_job / "train" / "predictions.json").is_file()  # AP by size from the same pass
     assert {"ap_small", "ap_medium", "coco_map50_95"} <= set(result["metrics"])
 
 

@@ -175,8 +175,9 @@ class AblationTrainer(DetectionTrainer):
         instead of a second one. The checkpoints are stripped atomically."""
         if self.coco_eval_final and self.validator is not None:
             self.validator.args.save_json = True
-        if self.final_split != "val" and self.validator is not None:  # the held-out split, not the val loader
+        if self.final_split != "val" and self.validator is not None:  # the held-out split, not the val loader,
             self.validator.args.split, self.validator.dataloader = self.final_split, None
+            self.validator.args.rect = True  # in rectangular batches, as the val loader and model.val() build theirs
         with stripping_beside():
             super().final_eval()
 
