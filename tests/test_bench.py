@@ -12,7 +12,7 @@ import torch
 from src import attention
 from src.bench import report
 from src.bench.__main__ import main as bench_main
-from src.bench.common import QUICK, interleave, median, paired_ratio, spread
+from src.bench.common import QUICK, interleave, median, paired_difference, paired_ratio, spread
 from src.bench.overhead import parse_importtime
 from src.bench.seed_reference import SeedCoTAttention, SeedEMA
 from src.bench.throughput import count_train_images, epoch_seconds, images_per_second
@@ -186,3 +186,10 @@ def test_cli_rejects_an_unknown_section(tmp_path):
     with pytest.raises(SystemExit) as exc:
         bench_main(["--only", "nope", "--out", str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_paired_difference_takes_the_drift_between_repeats_out():
+    ours, plain = [10.0, 20.0, 30.0], [9.0, 18.0, 10.0]  # the machine slowed down between repeats
+    assert paired_difference(ours, plain) == 2.0  # the pairs' differences 1, 2, 20: median 2
+    assert median(ours) - median(plain) == 10.0  # the difference of medians mixes the drift in
+    assert paired_difference([1.0, None], [0.5, 2.0]) == 0.5 and paired_difference([], []) is None

@@ -70,7 +70,7 @@ class Mode:
 
 FULL = Mode(
     quick=False,
-    overhead_repeats=3,
+    overhead_repeats=7,  # tiny-job pairs: enough for the median paired difference to settle (~2 min)
     module_repeats=15,
     module_shapes=("P3", "P4", "P5"),
     throughput_repeats=2,
@@ -104,6 +104,13 @@ def paired_ratio(a: Sequence[float | None], b: Sequence[float | None]) -> float 
     """Median over repeats of a_i / b_i (runs i of both sides made back to back)."""
     ratios = [x / y for x, y in zip(a, b, strict=False) if x is not None and y]
     return statistics.median(ratios) if ratios else None
+
+
+def paired_difference(a: Sequence[float | None], b: Sequence[float | None]) -> float | None:
+    """Median over repeats of a_i - b_i (runs i of both sides made back to back): the extra time
+    with the drift of a busy machine between repeats taken out, which a difference of medians keeps."""
+    diffs = [x - y for x, y in zip(a, b, strict=False) if x is not None and y is not None]
+    return statistics.median(diffs) if diffs else None
 
 
 def spread(values: Iterable[float | None]) -> tuple[float, float] | None:
