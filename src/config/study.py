@@ -24,7 +24,6 @@ from src.results import BASELINE
 from src.results.schema import AT, ENTRIES, PLUS, STUDY, VARIANT, entry_label  # ENTRIES: the config's key too
 from src.runtime import CONF_DIR
 
-SEP = PLUS
 FACTORIAL, CUMULATIVE = "factorial", "cumulative"
 DESIGNS = (FACTORIAL, CUMULATIVE)  # every subset | the chain +A, +A+B, ... in component order
 RESOLVER = "study_variants"
@@ -47,7 +46,7 @@ def subsets(names: Sequence[str], design: str = FACTORIAL) -> list[tuple[str, ..
 
 def variant_name(subset: Sequence[str]) -> str:
     """`A+B` for ("A", "B"); `none` for the baseline."""
-    return SEP.join(subset) or BASELINE
+    return PLUS.join(subset) or BASELINE
 
 
 def study_variants(components: Mapping[str, Any] | None, design: str = FACTORIAL) -> str:
@@ -85,7 +84,7 @@ def variant_components(variant: str, components: Mapping[str, Any] | None) -> li
         return []
     known = dict(components or {})
     out, seen = [], set()
-    for part in text.split(SEP):
+    for part in text.split(PLUS):
         if part in known:
             out.append(parse_component(known[part], f"study.components.{part}"))
         elif AT in part:
@@ -130,8 +129,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise StudyError(f"study={spec!r}: give study.components, e.g. {{A: ema@neck, B: cot@backbone_p5}}")
         subsets(list(spec["components"]), spec.get("design", FACTORIAL))
         for name, component in spec["components"].items():
-            if SEP in str(name) or AT in str(name) or str(name) == BASELINE:
-                raise StudyError(f"study.components.{name}: a name has no {SEP} or {AT} and is not {BASELINE}")
+            if PLUS in str(name) or AT in str(name) or str(name) == BASELINE:
+                raise StudyError(f"study.components.{name}: a name has no {PLUS} or {AT} and is not {BASELINE}")
             _options_exist(parse_component(component, f"study.components.{name}"))
     if cfg.get("variant") is not None:
         for component in variant_components(cfg["variant"], (spec or {}).get("components")):
@@ -161,8 +160,8 @@ def expand(cfg: dict[str, Any], option: Callable[[str, str], dict[str, Any]] = c
         out["attn"], out["pos"] = entries[0]["attn"], entries[0]["pos"]
     else:
         out[ENTRIES] = entries
-        out["attn"] = {"name": SEP.join(e["attn"]["name"] for e in entries), "params": {}}
-        out["pos"] = {"name": SEP.join(e["pos"]["name"] for e in entries), "after": [], "replace": [], "inside": []}
+        out["attn"] = {"name": PLUS.join(e["attn"]["name"] for e in entries), "params": {}}
+        out["pos"] = {"name": PLUS.join(e["pos"]["name"] for e in entries), "after": [], "replace": [], "inside": []}
     return out
 
 
