@@ -149,10 +149,12 @@ def assert_all_completed(outputs: Path, log_text: str, epochs: int, n_jobs: int 
 # will do (a SIGKILL test with them once found the job done). submitit ignores SIGTERM, and SLURM's
 # SIGKILL follows it KillWait=5 s after a requeue, and after a pre-emption GraceTime=5 s, which
 # slurmctld enforced 16-20 s late here: ~5-8 s and ~8-12 s epochs, or the job would finish before the
-# kill, skipping the resume.
+# kill, skipping the resume. LONGEST leaves ~35 s of training after epoch 1's checkpoint (5 epochs of
+# ~7 s on an idle 2-core machine): 384 images x 4 epochs (16 s left) once finished first, when the
+# jobs got faster.
 FAST = ["dataset.generator.n_train=64", "train.epochs=3"]
 LONGER = ["dataset.generator.n_train=256", "train.epochs=3"]
-LONGEST = ["dataset.generator.n_train=384", "train.epochs=4"]
+LONGEST = ["dataset.generator.n_train=512", "train.epochs=6"]
 
 
 def pre_empt_and_resume(outputs: Path, cache: Path, stop, training: list[str]) -> tuple[str, dict]:
@@ -243,21 +245,22 @@ def test_partition_preemption_requeues_and_the_job_resumes(outputs, shared_cache
 def test_time_limit_requeues_and_the_job_resumes(outputs, shared_cache):
     """timeout_min=2 with signal_delay_s=60: submitit gets SIGUSR2 30-60 s into each run (slurmctld
     checks time limits every 30 s and warns up to one check early), checkpoints and requeues; the
-    requeued job resumes. ~15 s epochs, over 60 s in all on an idle machine (so the first run is
-    still training when the signal comes); each run gets through at least one."""
+    requeued job resumes. ~14 s epochs, ~90 s in all on an idle machine, so the first run is still
+    training when the signal comes (768 images x 4 epochs, 47 s, once finished first); each run gets
+    through at least one."""
     proc, log = launch(
         outputs,
         shared_cache,
         "attn=ema",
-        "train.epochs=4",
-        "dataset.generator.n_train=768",
+        "train.epochs=6",
+        "dataset.generator.n_train=1024",
         timeout_min=2,
         signal_delay_s=60,
         max_num_timeout=6,
     )
     text = finish(proc, log, timeout=500)
     assert proc.returncode == 0, text[-3000:]
-    result = assert_all_completed(outputs, text, 4)[0]
+    result = assert_all_completed(outputs, text, 6)[0]
     assert "this job is timed-out" in job_logs(outputs) and result["resumed_from"].endswith("last.pt"), result
 
 
