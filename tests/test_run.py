@@ -250,9 +250,11 @@ def test_dry_run_sweep_gives_a_cost_table(tmp_path):
         "measure.throughput_batch=2",
         "++hydra.callbacks.aggregate.costs=false",  # the side-by-side pass: tests/test_costs.py
         f"hydra.sweep.dir={sweep}",
+        "hydra.sweep.subdir=${hydra.job.num}",  # an interpolation as typed: each job's resume command keeps it
         outputs=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {"0", "1", "2", "3"} <= {d.name for d in sweep.iterdir() if d.is_dir()}
     runs = pd.read_csv(sweep / "runs.csv")
     assert len(runs) == 4 and set(runs["status"]) == {"dry_run"}
     none = runs[runs["attn"] == "none"]["params"].iloc[0]
