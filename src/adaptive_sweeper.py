@@ -30,9 +30,10 @@ from typing import Any, Callable
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
+from src.config.study import expand
 from src.results import BASELINE, read_result_or_none
 from src.results.schema import JOB_DIR
-from src.sweep.adaptive import block_of, grid_points, job_number, job_overrides, override_value, seed_settings
+from src.sweep.adaptive import block_of, grid_points, job_number, job_overrides, seed_settings
 from src.sweep.state import DONE, job_state, stale_after_of
 
 PLUGIN = "hydra_plugins.yolo_attention_ablations"
@@ -341,11 +342,6 @@ class AdaptiveSweeper(Sweeper):
                 self.params, arguments, OverridesParser.create(config_loader=self.hydra_context.config_loader)
             )
             pattern = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"]
-            if any(override_value(p, "variant") is not None for p in points) or cfg.get("variant") is not None:
-                raise ValueError(
-                    "hydra/sweeper=adaptive does not sweep variant= (several modules per model) yet; "
-                    "run the study with the basic sweeper (drop hydra/sweeper=adaptive)"
-                )
             is_base = [self._attn(p) == BASELINE for p in points]
             rope = options.get("rope")
             bootstrap = options.get("bootstrap")
@@ -372,9 +368,13 @@ class AdaptiveSweeper(Sweeper):
         return record
 
     def _attn(self, point: list[str]) -> str:
-        """The attention a grid point trains (its config's `attn.name`)."""
+        """The attention a grid point trains (its config's `attn.name`, a `variant=` spelled out)."""
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, [*point, "seed=0"])
-        return str(cfg.attn.name)
+        if cfg.get("variant") is None:
+            return str(cfg.attn.name)
+        study = OmegaConf.to_container(cfg.study, resolve=True) if cfg.get("study") is not None else None
+        plain = {"variant": cfg.variant, "study": study, "attn": {"name": str(cfg.attn.name)}, "pos": {}}
+        return str(expand(plain)["attn"]["name"])
 
     def _compose(self, overrides: list[str], num: int) -> tuple[Path, dict[str, Any]]:
         from hydra.core.hydra_config import HydraConfig

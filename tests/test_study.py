@@ -177,12 +177,25 @@ def test_a_bad_variant_on_the_command_line_exits_2_before_any_dir(tmp_path):
     assert not (tmp_path / "out" / "runs").exists()
 
 
-def test_the_adaptive_sweeper_refuses_variants_in_one_line(tmp_path):
-    proc = run_cli(
-        "-m", "experiment=factorial_quick", "hydra/sweeper=adaptive", "~hydra.sweeper.params.seed", outputs=tmp_path
-    )
-    assert proc.returncode == 2 and "hydra/sweeper=adaptive does not sweep variant=" in proc.stderr
-    assert not list(tmp_path.rglob("result.json"))
+@pytest.mark.e2e
+def test_the_adaptive_sweeper_takes_a_factorial_study(tmp_path, shared_cache):
+    """variant=none is the block's baseline and every other subset a variant of it: one round of 2
+    seeds (seeds.max=2), so the sweep ends after it with every subset trained and looked at."""
+    adaptive = ["hydra/sweeper=adaptive", "~hydra.sweeper.params.seed", "hydra.sweeper.seeds.first=2"]
+    sweep = tmp_path / "fqa"
+    args = [
+        "-m",
+        "experiment=factorial_quick",
+        *adaptive,
+        "hydra.sweeper.seeds.max=2",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = run_cli(*args, outputs=tmp_path, cache=shared_cache, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = json.loads((sweep / "adaptive.json").read_text())
+    assert [r["point"] for r in record["rows"]] == ["variant=A", "variant=B", "variant=A+B"]
+    assert record["trainings"] == record["fixed_trainings"] == 8 and "factorial study" in proc.stdout
 
 
 def test_result_json_entries_round_trip(tmp_path):

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from src.results import BASELINE
 from src.sweep.grid import basic_sweep_jobs, sweep_arguments
 
 SEED_KEY = "seed"
@@ -87,6 +88,14 @@ def override_value(point: Sequence[str], key: str) -> str | None:
     return None
 
 
-def block_of(point: Sequence[str], variant_keys: tuple[str, ...] = ("attn", "pos")) -> tuple[str, ...]:
+def trains_baseline(point: Sequence[str], default_attn: str, default_variant: str | None = None) -> bool:
+    """Whether a grid point is a baseline: by its `variant` where it has one (`none`), else its `attn`."""
+    variant = override_value(point, "variant") or default_variant
+    if variant not in (None, "null"):
+        return variant == BASELINE
+    return (override_value(point, "attn") or default_attn) == BASELINE
+
+
+def block_of(point: Sequence[str], variant_keys: tuple[str, ...] = ("attn", "pos", "variant")) -> tuple[str, ...]:
     """The point without what makes a variant: the points sharing a baseline share this."""
     return tuple(sorted(o for o in point if o.split("=", 1)[0].lstrip("+~") not in variant_keys))

@@ -161,9 +161,9 @@ def _adaptive_round_one(master, parser) -> tuple[list[tuple[int, list[str]]], st
         for i, p in enumerate(points)
     ]
     budget = sweeper.get("budget")
-    default_attn = str(master.get("attn", {}).get("name"))
-    bases = {A.block_of(p) for p in points if (A.override_value(p, "attn") or default_attn) == BASELINE}
-    variants = sum((A.override_value(p, "attn") or default_attn) != BASELINE for p in points)
+    defaults = (str(master.get("attn", {}).get("name")), master.get("variant"))
+    bases = {A.block_of(p) for p in points if A.trains_baseline(p, *defaults)}
+    variants = sum(not A.trains_baseline(p, *defaults) for p in points)
     trainings = (variants + len(bases)) * most
     note = (
         f"round 1 of an adaptive sweep: {len(points)} grid point(s) x seeds 0..{first - 1}; later rounds add "
