@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.arch.positions import position_label, unedited_preset
 from src.config.identity import study_name
+from src.config.study import group_option
 from src.runtime import set_environment
 from src.sweep.placement import Placement, place
 from src.sweep.rerun import rerun_command
@@ -59,22 +60,8 @@ def _pos_label(hc, cfg: DictConfig, overrides: list[str]) -> str:
     """Hydra's choice for the `pos` group while the job holds that preset's values, else `custom:...`."""
     pos = OmegaConf.to_container(cfg.pos, resolve=True)
     choice = hc.runtime.choices.get("pos")
-    preset = _group_option("pos", choice) if choice else None
+    preset = group_option("pos", choice) if choice else None
     return position_label(pos, unedited_preset(pos, choice, preset, overrides))
-
-
-def _group_option(group: str, option: str) -> dict | None:
-    """A config group option as Hydra's search path holds it (None where Hydra is not set up)."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    try:
-        for source in GlobalHydra.instance().config_loader().get_sources():
-            path = f"{group}/{option}"
-            if source.is_config(path):
-                return OmegaConf.to_container(source.load_config(path).config, resolve=False)
-    except Exception:  # noqa: BLE001 - a launcher process without Hydra's global state: overrides decide
-        return None
-    return None
 
 
 def _placement(hc, cfg: DictConfig) -> Placement:

@@ -233,23 +233,16 @@ def test_a_dropped_in_module_unpickles_in_a_fresh_process(tmp_path):
 
 @pytest.mark.e2e
 def test_a_dropped_in_module_runs_through_src_run(tmp_path, monkeypatch):
-    """One .py in any folder + one conf/attn/*.yaml on Hydra's search path: `attn=<name>` works."""
+    """One .py in any folder + one conf/attn/*.yaml on Hydra's search path: `attn=<name>` works, and
+    the module is an entry of a `variant=` too."""
     mods = _throwaway(tmp_path / "mods")
     conf = tmp_path / "conf" / "attn"
     conf.mkdir(parents=True)
     (conf / "throwaway.yaml").write_text("name: throwaway\nparams:\n  gain: 1.0\n")
     monkeypatch.setenv(attention.MODULE_PATH_ENV, str(mods))
-    proc = run_cli(
-        "attn=throwaway",
-        "dry_run=true",
-        "logger=none",
-        "measure.onnx=false",
-        "train.imgsz=64",
-        "measure.latency_runs=2",
-        "measure.throughput_batch=1",
-        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-        outputs=tmp_path / "out",
-    )
+    small = ["dry_run=true", "logger=none", "measure.onnx=false", "train.imgsz=64", "measure.latency_runs=2"]
+    small += ["measure.throughput_batch=1", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"]
+    proc = run_cli("attn=throwaway", *small, outputs=tmp_path / "out")
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result_file,) = (tmp_path / "out" / "runs").glob("*/result.json")
     result = json.loads(result_file.read_text())
@@ -260,6 +253,13 @@ def test_a_dropped_in_module_runs_through_src_run(tmp_path, monkeypatch):
     assert inserted and all(layer[2] == "Throwaway" for layer in inserted)
     assert result["params_added"] == sum(layer[3][0] for layer in inserted)  # one gain per channel and layer
     assert result["params"] > result["params"] - result["params_added"]  # more than the plain model
+    # ... and as an entry of a several-module variant, read from the same search path
+    proc = run_cli("variant=throwaway@neck+se@backbone_p5", *small, outputs=tmp_path / "out2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result_file,) = (tmp_path / "out2" / "runs").glob("*/result.json")
+    result = json.loads(result_file.read_text())
+    assert [e["label"] for e in result["entries"]] == ["throwaway@neck", "se@backbone_p5"]
+    assert result["entries"][0]["attn_params"] == {"gain": 1.0}
 
 
 # ---------------------------------------------------------------- registry

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import factorial as F
 from .columns import Column, always, mean_std, num, signed_ci, significance
-from .render import best_mask, latex_float, md_escape, md_table, tabular, tex_text, tex_value, value_aligns
+from .render import best_mask, latex_float, md_escape, md_rows, md_table, tabular, tex_rows, tex_text, value_aligns
 from .tables import ALPHA, finite
 
 CHECK = "✓"
@@ -97,21 +97,14 @@ def _cells(frame: pd.DataFrame, ids: tuple[list[str], list[str], int], columns: 
 
 def _md(frame: pd.DataFrame, ids: tuple[list[str], list[str], int], columns: list[Column]) -> str:
     columns, id_cells, values, mask = _cells(frame, ids, columns)
-    rows = [
-        [md_escape(v) for v in i] + [f"**{v}**" if m and v else v for v, m in zip(vals, mrow, strict=True)]
-        for i, vals, mrow in zip(id_cells, values, mask, strict=True)
-    ]
+    rows = md_rows(id_cells, values, mask)
     aligns = "c" * ids[2] + "l" * (len(ids[0]) - ids[2]) + value_aligns(columns)
     return md_table([*ids[1], *(c.header for c in columns)], aligns, rows)
 
 
 def _tex(frame: pd.DataFrame, ids: tuple[list[str], list[str], int], columns: list[Column]) -> list[str]:
     columns, id_cells, values, mask = _cells(frame, ids, columns)
-    rows = [
-        [tex_text(v) for v in i]
-        + [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow, strict=True)]
-        for i, vals, mrow in zip(id_cells, values, mask, strict=True)
-    ]
+    rows = tex_rows(id_cells, values, mask, tex_text)  # ✓ and × in the identity cells
     spec = "c" * ids[2] + "l" * (len(ids[0]) - ids[2]) + "".join(c.align for c in columns)
     return tabular(spec, [*(tex_text(h) for h in ids[1]), *(c.tex for c in columns)], rows)
 

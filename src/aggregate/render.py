@@ -6,6 +6,7 @@ best value per column and block); they differ only in markup and escaping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,27 @@ def md_table(headers: list[str], aligns: str, rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def md_rows(id_rows: list[list[str]], cells: list[list[str]], mask) -> list[list[str]]:
+    """Markdown cells of a table: the identity cells escaped, the value cells bold where `mask` says."""
+    return [
+        [md_escape(v) for v in ids] + [f"**{v}**" if m and v else v for v, m in zip(vals, mrow, strict=False)]
+        for ids, vals, mrow in zip(id_rows, cells, mask, strict=False)
+    ]
+
+
+def tex_rows(
+    id_rows: list[list[str]], cells: list[list[str]], mask, id_text: Callable[[str], str] | None = None
+) -> list[list[str]]:
+    """LaTeX cells of a table: the identity cells through `id_text` (default `tex_escape`), the values
+    as `tex_value`, bold where `mask` says."""
+    id_text = id_text or tex_escape
+    return [
+        [id_text(v) for v in ids]
+        + [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow, strict=False)]
+        for ids, vals, mrow in zip(id_rows, cells, mask, strict=False)
+    ]
+
+
 def value_aligns(columns: list[Column]) -> str:
     """Markdown alignment of value columns: centred where the column says so, else right."""
     return "".join("c" if c.align == "c" else "r" for c in columns)
@@ -118,10 +140,7 @@ def render_markdown(table: pd.DataFrame, cost: bool = False) -> str:
     if table.empty:
         return ""
     g = _grid(table, cost)
-    rows = [
-        [md_escape(v) for v in ids] + [f"**{v}**" if m and v else v for v, m in zip(vals, mrow, strict=False)]
-        for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False)
-    ]
+    rows = md_rows(g.id_rows, g.cells, g.mask)
     return md_table(
         g.id_headers + [c.header for c in g.columns], "l" * len(g.id_headers) + value_aligns(g.columns), rows
     )
@@ -193,11 +212,7 @@ def render_latex(table: pd.DataFrame, dataset: str, cost: bool = False, notes: s
         f"best value per model in bold. {tex_escape(eval_caption(table))}"
     )
     label = f"tab:{'cost' if cost else 'ablation'}-{''.join(ch if ch.isalnum() else '-' for ch in dataset)}"
-    rows = [
-        [tex_escape(v) for v in ids]
-        + [f"\\textbf{{{tex_value(v)}}}" if m and v else tex_value(v) for v, m in zip(vals, mrow, strict=False)]
-        for ids, vals, mrow in zip(g.id_rows, g.cells, g.mask, strict=False)
-    ]
+    rows = tex_rows(g.id_rows, g.cells, g.mask)
     header = [_TEX_ID_HEADERS[h] for h in g.id_headers] + [c.tex for c in g.columns]
     breaks = {i for i in range(1, len(rows)) if g.blocks[i] != g.blocks[i - 1]}
     return latex_float(caption, label, tabular(spec, header, rows, breaks), notes)

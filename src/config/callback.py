@@ -26,6 +26,9 @@ class CheckBeforeLaunch(Callback):
 
 
 def _check(config: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(config)  # as each job gets it: `hydra.searchpath` for the study checks
     own = {
         key: OmegaConf.to_container(config[key], resolve=True) if OmegaConf.is_config(config[key]) else config[key]
         for key in config

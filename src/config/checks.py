@@ -23,6 +23,7 @@ from src.arch.rewrite import check_entries
 from src.config import evaluation, study
 from src.config.entries import model_entries
 from src.data import DATASET_KINDS
+from src.results.schema import ENTRIES
 from src.ultralytics_glue import console  # torch-free: ultralytics is imported inside its functions
 
 # train() arguments the framework sets itself; a user value would silently fight ours.
@@ -265,7 +266,7 @@ def _resolved(cfg: Mapping[str, Any]) -> architecture.Architecture:
     """The position resolved in the base's graph: the one check that needs a (meta-device) build."""
     from src.ultralytics_glue.layout import base_layout  # torch and ultralytics: after the cheap checks
 
-    model, entries = cfg["model"], cfg.get(study.ENTRIES) or []
+    model, entries = cfg["model"], cfg.get(ENTRIES) or []
     try:
         arch = architecture.resolve(model["base"], model["scale"], cfg["pos"], base_layout, [e["pos"] for e in entries])
     except PositionError as exc:

@@ -15,8 +15,8 @@ from typing import Any
 
 from src.arch.positions import configured, position_label
 from src.config.evaluation import protocol
-from src.config.study import ENTRIES, study_record
-from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT, POS_CONFIGURED, VARIANT
+from src.config.study import study_record
+from src.results.schema import ENTRIES, EVAL_CHECKPOINT, EVAL_SPLIT, POS_CONFIGURED, VARIANT
 
 # Top-level keys that do not change what is trained; left out of both hashes.
 # `variant` and `study` are spelled out by `study.expand` into attn / pos / entries, which are hashed.

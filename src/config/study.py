@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import yaml
@@ -110,13 +111,36 @@ def study_record(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {VARIANT: str(cfg["variant"]), STUDY: study}
 
 
+def option_dirs() -> list[Path]:
+    """Where a config group option is looked up: conf/, then each `file://` entry of
+    `hydra.searchpath` where Hydra is set up (as Hydra searches them for `attn=` / `pos=`)."""
+    dirs = [CONF_DIR]
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        extra = HydraConfig.get().searchpath
+    except ValueError:  # Hydra not set up: a plain script, a test
+        return dirs
+    return dirs + [Path(str(p).removeprefix("file://")) for p in extra or () if str(p).startswith("file://")]
+
+
+def group_option(group: str, option: str) -> dict[str, Any] | None:
+    """A config group option as plain data (unresolved), from the first of `option_dirs` that has
+    it; None where none does."""
+    for folder in option_dirs():
+        path = folder / group / f"{option}.yaml"
+        if path.is_file():
+            return yaml.safe_load(path.read_text()) or {}
+    return None
+
+
 def conf_option(group: str, name: str) -> dict[str, Any]:
-    """A conf/<group>/<name>.yaml option as plain data; StudyError naming the valid options."""
-    path = CONF_DIR / group / f"{name}.yaml"
-    if not path.is_file():
-        valid = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+    """A group option of a variant's entry as plain data; StudyError naming the valid options."""
+    found = group_option(group, name)
+    if found is None:
+        valid = ", ".join(sorted({p.stem for d in option_dirs() for p in (d / group).glob("*.yaml")}))
         raise StudyError(f"unknown {group} {name!r} in a variant; valid choices: {valid}")
-    return yaml.safe_load(path.read_text()) or {}
+    return found
 
 
 def validate(cfg: Mapping[str, Any]) -> None:

@@ -52,7 +52,8 @@ def train_and_read(
     if resume_from is not None and trainer.training_finished(resume_from):
         return _finished_run(cfg, data_yaml, job_dir, by_size)
     started = time.perf_counter()
-    split, checkpoint = evaluation.protocol(cfg)
+    split_and_checkpoint = evaluation.protocol(cfg)
+    in_final_pass = evaluation.in_final_pass(split_and_checkpoint)
     metrics, run = trainer.train(
         model_file,
         data_yaml,
@@ -61,7 +62,7 @@ def train_and_read(
         resume_from,
         on_epoch=on_epoch,
         ap_by_size=by_size,
-        final_split=split if evaluation.in_final_pass((split, checkpoint)) else "val",
+        final_split=split_and_checkpoint[0] if in_final_pass else "val",
     )
     fields: dict[str, Any] = {
         METRICS: metrics,
@@ -71,7 +72,7 @@ def train_and_read(
     fields.update(learning_curve(JobDir(job_dir).results_csv))
     kept = final_validation(cfg, run, data_yaml, job_dir, by_size)
     scores = kept.pop("scores")
-    if not evaluation.in_final_pass(evaluation.protocol(cfg)):  # else the same pass as train()'s metrics
+    if not in_final_pass:  # else the same pass as train()'s metrics
         fields[METRICS].update(scores)
     fields[METRICS].update(kept.pop(METRICS))
     fields.update(kept)
