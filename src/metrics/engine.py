@@ -19,6 +19,11 @@ from .matches import Matches, as_matches, integral
 AP_X = np.linspace(0, 1, 101)  # ultralytics' _AP_X: the 101 recall points (COCO)
 _AP_DX = np.diff(AP_X)
 _AP_X_EXT = np.append(AP_X, np.inf)  # index 101: "beyond every recall point"
+_TRAPZ = np.zeros(101)  # the trapezoid rule's weight of each x_k
+_TRAPZ[:-1] += _AP_DX / 2.0
+_TRAPZ[1:] += _AP_DX / 2.0
+_W0 = np.concatenate([[0.0], np.cumsum(_TRAPZ)])  # _W0[b] - _W0[a]: the weights of x_a .. x_b-1
+_W1 = np.concatenate([[0.0], np.cumsum(_TRAPZ * AP_X)])  # the same, each times its x_k
 _EPS = 1e-16  # ultralytics' ap_per_class eps in recall = tp / (n + eps)
 
 
@@ -67,7 +72,7 @@ class Plan:
         L = 3 * per_seg + 1
         pt_start = np.concatenate([[0], np.cumsum(L)[:-1]])
         M = int(L.sum())
-        self.L, self.pt_start, self.M, self.E, self.P = L, pt_start, M, E, P
+        self.pt_start, self.M, self.E, self.P = pt_start, M, E, P
         # points = concat([Q(E), S(E), E(E), F(K)])[:, perm], laid out segment by segment
         perm = np.empty(M, np.int64)
         q = pt_start[seg] + 3 * (np.arange(E) - seg_ent_start[seg])
@@ -76,7 +81,7 @@ class Plan:
         self.perm = perm
         pt_seg = np.repeat(np.arange(K), L)
         self.pt_cls = pt_seg % C
-        self.pt_seg = pt_seg
+        self.same_segment = pt_seg[1:] == pt_seg[:-1]  # point j and j + 1 lie on one curve
         self.offset = 2.0 * (K - pt_seg)  # keeps the reverse running max inside a segment
         gt_order = np.argsort(gt_ci, kind="stable")
         self.gt_image = m.gt_image[gt_order]
@@ -86,7 +91,7 @@ class Plan:
 
     def bytes_per_row(self) -> int:
         """Rough working memory of one replicate, to size chunks."""
-        return 16 * self.P + 80 * self.E + 112 * self.M + 7000 * self.K + 8 * self.n_images + 8 * len(self.gt_image)
+        return 16 * self.P + 80 * self.E + 160 * self.M + 8 * self.n_images + 8 * len(self.gt_image)
 
     def evaluate(self, counts: np.ndarray) -> np.ndarray:
         """(B, N) image multiplicities -> (B, 2) array of (mAP50-95, mAP50), one row per replicate."""
@@ -131,25 +136,25 @@ class Plan:
         env = np.maximum.accumulate(prec[:, ::-1], axis=1)[:, ::-1]
         env -= self.offset
         del prec
-        # for each recall point x_k: how many points of the segment have recall <= x_k (np.interp's j + 1)
-        k = np.clip(np.ceil(recall * 100.0), 0, 101).astype(np.int64)
+        # np.interp on the 101 recall points x_k and the trapezoid rule, summed interval by interval:
+        # the points x_k in [r_j, r_j+1) lie on the line from point j to j + 1, so their weighted sum
+        # is e_j * S0 + slope_j * (S1 - r_j * S0), S0 and S1 the trapezoid weights' sums (and
+        # x-weighted sums) over those x_k; past the last point ultralytics' sentinel gives 0.
+        k = np.clip(np.ceil(recall * 100.0), 0, 101).astype(np.int64)  # first x_k >= recall
         k -= (k > 0) & (_AP_X_EXT[np.maximum(k - 1, 0)] >= recall)
         k += _AP_X_EXT[k] < recall
-        k += (np.arange(B, dtype=np.int64)[:, None] * K + self.pt_seg) * 102
-        hist = np.bincount(k.ravel(), minlength=B * K * 102).reshape(B, K, 102)
-        del k
-        cnt = np.cumsum(hist, axis=2)[:, :, :101]  # >= 1: each segment starts at recall 0
-        full = cnt >= self.L[None, :, None]  # x >= the last recall: ultralytics gives 0
-        left = self.pt_start[None, :, None] + cnt - 1
-        right = np.minimum(left + 1, (self.pt_start + self.L - 1)[None, :, None])
-        rows = (np.arange(B) * M)[:, None, None]
-        rf, ef = recall.ravel(), env.ravel()
-        xl, yl = rf[rows + left], ef[rows + left]
-        xr, yr = rf[rows + right], ef[rows + right]
-        dx = np.where(full, 1.0, xr - xl)
-        slope = (yr - yl) / dx
-        y = np.where(full, 0.0, slope * (AP_X - xl) + yl)  # np.interp between the two points
-        ap = (_AP_DX * (y[:, :, 1:] + y[:, :, :-1]) / 2.0).sum(axis=2).reshape(B, T, C)  # trapezoid
+        lo, hi = k[:, :-1], k[:, 1:]
+        s0 = _W0[hi] - _W0[lo]
+        s1 = _W1[hi] - _W1[lo]
+        del k, lo, hi
+        inside = (s0 > 0) & self.same_segment  # some x_k between two points of one segment
+        r0, e0 = recall[:, :-1], env[:, :-1]
+        slope = np.zeros_like(r0)
+        np.divide(env[:, 1:] - e0, recall[:, 1:] - r0, out=slope, where=inside)
+        part = np.zeros((B, M))
+        part[:, :-1] = np.where(inside, e0 * s0 + slope * (s1 - r0 * s0), 0.0)
+        del recall, env, r0, e0, slope, s0, s1, inside
+        ap = np.add.reduceat(part, self.pt_start, axis=1).reshape(B, T, C)
         present = n_gt > 0
         nc = present.sum(axis=1)
         denom = np.maximum(nc, 1)
