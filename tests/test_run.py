@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
-from conftest import LOGGED_AND_DRAWN, TINY, files_under, home_of, job_dirs, load_result, run_cli, training_starts
+from conftest import (
+    LOGGED_AND_DRAWN,
+    ROOT,
+    TINY,
+    cli_env,
+    files_under,
+    home_of,
+    job_dirs,
+    load_result,
+    run_cli,
+    training_starts,
+)
 
 from src.results import write_result
 
@@ -59,6 +74,28 @@ def test_per_class_ap_is_the_final_validations(baseline_run):
     assert len(present) == 4 and all(v["instances"] > 0 for v in present)
     mean = sum(v["ap50_95"] for v in present) / len(present)
     assert mean == pytest.approx(result["metrics"]["map50_95"], abs=1e-6)
+
+
+def test_the_job_trains_exactly_as_plain_ultralytics(baseline_run, tmp_path):
+    """Plain `YOLO(model_yaml).train(...)` with the job's model YAML, data and arguments gives the
+    job's losses and metrics epoch by epoch: handing ultralytics the model the job built for its
+    measurements (instead of a second build) and our trainer subclass change nothing it trains."""
+    from src.bench.overhead import PLAIN_CODE, plain_train_args
+
+    _, job = baseline_run
+    args = {**plain_train_args(job, load_result(job)), "project": str(tmp_path / "plain")}
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAIN_CODE, json.dumps(args)],
+        cwd=ROOT,
+        env=cli_env(tmp_path / "out"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ours, plain = (pd.read_csv(d / "train" / "results.csv").drop(columns="time") for d in (job, tmp_path / "plain"))
+    assert len(ours) == 1 and ours.columns.tolist() == plain.columns.tolist()
+    assert ours.to_numpy().tolist() == plain.to_numpy().tolist()
 
 
 def test_matches_file_reproduces_the_jobs_map(baseline_run):

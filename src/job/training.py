@@ -46,8 +46,10 @@ def train_and_read(
     job_dir: Path,
     resume_from: Path | None,
     on_epoch: Callable | None = None,
+    built=None,
 ) -> dict[str, Any]:
-    """Train (or resume) into `job_dir/train`; the result fields the run gives."""
+    """Train (or resume) into `job_dir/train`; the result fields the run gives. `built`: the model
+    already built from `model_file` (ultralytics then does not build it once more)."""
     by_size = cfg["measure"]["ap_by_size"]
     if resume_from is not None and trainer.training_finished(resume_from):
         return _finished_run(cfg, data_yaml, job_dir, by_size)
@@ -63,6 +65,7 @@ def train_and_read(
         on_epoch=on_epoch,
         ap_by_size=by_size,
         final_split=split_and_checkpoint[0] if in_final_pass else "val",
+        built=built,
     )
     fields: dict[str, Any] = {
         METRICS: metrics,

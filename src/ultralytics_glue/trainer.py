@@ -210,15 +210,18 @@ def train(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ap_by_size: bool = False,
     final_split: str = "val",
+    built: torch.nn.Module | None = None,
 ):
     """One ultralytics training run into `out_dir/train`; returns (metrics dict, trainer).
 
     With `resume_from` (an interrupted run's last.pt) ultralytics continues that run with the
     epoch, optimizer and arguments stored in it. With `ap_by_size` the final validation also runs
     ultralytics' COCO evaluation (see `validation.final_record`); `final_split` is the data YAML
-    split it validates best.pt on (selection stays on val, epoch by epoch).
+    split it validates best.pt on (selection stays on val, epoch by epoch). `built`: the model the
+    job already built from `model_yaml`, handed to ultralytics in place of the one `YOLO(yaml)`
+    would build (training reads only its graph, and its trainer builds and seeds its own).
     """
-    model = YOLO(str(resume_from or model_yaml), task="detect")
+    model = YOLO(str(resume_from), task="detect") if resume_from is not None else _yolo(model_yaml, built)
     if final_split != "val":
         model.add_callback("on_pretrain_routine_start", lambda trainer: setattr(trainer, "final_split", final_split))
     if ap_by_size:
@@ -237,6 +240,18 @@ def train(
             trainer=AblationTrainer, data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, **args
         )
     return metrics_from(results), model.trainer
+
+
+def _yolo(model_yaml: Path, built: torch.nn.Module | None) -> YOLO:
+    """`YOLO(model_yaml)`, with `built` as its model instead of a fresh build (one build fewer per job)."""
+    if built is None:
+        return YOLO(str(model_yaml), task="detect")
+
+    class Prebuilt(YOLO):
+        def _smart_load(self, key: str):
+            return (lambda cfg, verbose=False: built) if key == "model" else super()._smart_load(key)
+
+    return Prebuilt(str(model_yaml), task="detect")
 
 
 def epoch_values(trainer) -> dict[str, float]:
