@@ -300,11 +300,12 @@ def _run(
     result["train_started_at"] = now()
     write_result(job_dir, result)  # the heartbeat, and when setup ended (how long twins may take)
     device = str(plain["train"].get("device"))
+    training = (plain, model_file, data_yaml, job_dir, resume_from)
     if "," in device:  # DDP: training runs in worker processes (src/job/peak_memory.py)
         result.update({TRAIN_PEAK_MEM_MB: None, TRAIN_PEAK_MEM_HOW: "not measured (multi-GPU training)"})
-        result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch, built=model))
+        result.update(train_and_read(*training, on_epoch=on_epoch, built=model))
     else:
         with training_peak(measure_device(device)) as peak:
-            result.update(train_and_read(plain, model_file, data_yaml, job_dir, resume_from, on_epoch=on_epoch, built=model))
+            result.update(train_and_read(*training, on_epoch=on_epoch, built=model))
         result.update(peak)
     result[STATUS] = COMPLETED

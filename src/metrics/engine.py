@@ -100,7 +100,7 @@ class Plan:
         # running totals stay below (images drawn) x (detections per image): int32 unless huge
         it = np.int32 if int(counts.sum(axis=1).max(initial=0)) * max(self.max_per_image, 1) < 2**31 else np.int64
         counts = counts.astype(it, copy=False)
-        C, T, K, M = self.C, self.T, self.K, self.M
+        C, T, M = self.C, self.T, self.M
         out = np.zeros((B, 2))
         if C == 0:
             return out  # no ground truth: ultralytics reports 0
