@@ -1,6 +1,7 @@
 """Attention-module ablations for Ultralytics YOLO.
 
-Importing `src` does one thing: it makes our attention modules visible to ultralytics' model
+Importing `src` does two things: it registers the `${job_dirname:...}` resolver of our sweeps'
+job dirs (`src.runtime`), and it makes our attention modules visible to ultralytics' model
 parser in this process, right away if ultralytics is already imported, otherwise the moment
 `ultralytics.nn.tasks` is. So every process that builds or unpickles one of our models (training,
 resume, checkpoint loading, DDP workers, a user's own script) finds them, while importing
@@ -14,7 +15,12 @@ import importlib.abc
 import importlib.machinery
 import sys
 
-from src.runtime import PROJECT_ROOT  # noqa: F401 - re-exported: `from src import PROJECT_ROOT` is public
+from src.runtime import (
+    PROJECT_ROOT,  # noqa: F401 - re-exported: `from src import PROJECT_ROOT` is public
+    register_job_dirname,
+)
+
+register_job_dirname()
 
 _PARSER_MODULE = "ultralytics.nn.tasks"  # parse_model looks module names up in its globals()
 

@@ -4,11 +4,12 @@ Those libraries read their folders from the environment once, at import; so `pyt
 `src.aggregate`, `src.bench` and the tests call `set_environment(paths.outputs)` first, and
 everything they write lands under that folder. A value already in the environment wins
 (`YOLO_CONFIG_DIR`, `MPLCONFIGDIR`, `ORT_DISABLE_TELEMETRY`, `YOLO_OFFLINE=0` to allow downloads).
-Importing `src` itself changes nothing.
+Importing `src` changes none of it; it only registers `${job_dirname:...}` (below) with OmegaConf.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -49,3 +50,28 @@ def outputs_of(sweep_dir: str | os.PathLike) -> Path:
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return sweep_dir
     return Path(recorded) if isinstance(recorded, str) and "${" not in recorded else sweep_dir
+
+
+# A sweep's job dirs are `<num>_${job_dirname:${hydra.job.override_dirname}}` (conf/config.yaml).
+JOB_DIRNAME_RESOLVER = "job_dirname"
+JOB_DIRNAME_MAX_BYTES = 248  # with a job number of up to 6 digits and "_": the 255 bytes a file name may have
+
+
+def job_dirname(overrides: str) -> str:
+    """A job dir's name from its overrides as Hydra joins them: as they are up to 248 bytes; past
+    that (a long command line: an OSError when the job writes) their start, `~` and a hash of the
+    whole, so names stay unique. The full overrides are in the job's result.json and .hydra/."""
+    raw = str(overrides).encode()
+    if len(raw) <= JOB_DIRNAME_MAX_BYTES:
+        return str(overrides)
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    return raw[: JOB_DIRNAME_MAX_BYTES - len(digest) - 1].decode(errors="ignore") + "~" + digest
+
+
+def register_job_dirname() -> None:
+    """Called on `import src`: every process that resolves a job's dir (the entry point, and
+    submitit's or joblib's workers, which import `src` when they unpickle the job) knows it."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver(JOB_DIRNAME_RESOLVER):
+        OmegaConf.register_new_resolver(JOB_DIRNAME_RESOLVER, job_dirname)

@@ -4,6 +4,7 @@ that fail before any work, and the hashes that skip, resume and pair jobs."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from conftest import compose, group_options
@@ -205,3 +206,18 @@ def test_position_label_comes_from_hydras_choice_in_a_real_run(tmp_path):
     # the preset's role as configured (edited to indices), and the indices it resolved to
     assert result["pos_configured"] == {"after": [6, 10], "replace": [], "inside": [], "inside_mode": "branch"}
     assert (result["pos_after"], result["pos_replace"], result["pos_inside"]) == ([6, 10], [], [])
+
+
+def test_job_dirname_keeps_short_names_and_shortens_long_ones_uniquely():
+    from src.runtime import JOB_DIRNAME_MAX_BYTES, job_dirname
+
+    short = "attn=ema,seed=0"
+    assert job_dirname(short) == short
+    edge = "x=" + "a" * (JOB_DIRNAME_MAX_BYTES - 2)
+    assert job_dirname(edge) == edge  # exactly the limit: as it is
+    long_a, long_b = edge + ",seed=0", edge + ",seed=1"
+    a, b = job_dirname(long_a), job_dirname(long_b)
+    assert a != b and len(a.encode()) == len(b.encode()) == JOB_DIRNAME_MAX_BYTES
+    assert a.startswith("x=aaaa") and re.fullmatch(r".*~[0-9a-f]{12}", a) and job_dirname(long_a) == a
+    wide = job_dirname("names=" + "é" * 200)  # 2 bytes each: cut on a character boundary
+    assert len(wide.encode()) <= JOB_DIRNAME_MAX_BYTES and "\ufffd" not in wide

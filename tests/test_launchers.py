@@ -3,6 +3,7 @@ launches of one sweep at once."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pandas as pd
@@ -14,7 +15,22 @@ from src.sweep.placement import place
 pytestmark = pytest.mark.e2e
 
 
+# Settings spelled out as they are: with TINY, a command line past the 255 bytes a dir name may have
+SPELLED_OUT = [
+    "train.cos_lr=false",
+    "train.patience=100",
+    "train.amp=true",
+    "train.deterministic=true",
+    "train.val=true",
+    "measure.threads=1",
+    "eval.checkpoint=best",
+    "sweep.stale_after=1800",
+]
+
+
 def test_submitit_local_sweep_completes_and_aggregates(tmp_path, shared_cache):
+    """Each job in its own submitit process, which names its own dir: past 248 bytes of overrides,
+    their start, `~` and a hash (src/runtime.py `job_dirname`), instead of an OSError."""
     sweep = tmp_path / "sweep"
     proc = run_cli(
         "-m",
@@ -22,11 +38,14 @@ def test_submitit_local_sweep_completes_and_aggregates(tmp_path, shared_cache):
         "attn=none,ema",
         f"hydra.sweep.dir={sweep}",
         *TINY,
+        *SPELLED_OUT,
         outputs=tmp_path,
         cache=shared_cache,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    names = [d.name for d in job_dirs(sweep)]
+    assert len(names) == 2 and all(len(n.encode()) <= 255 and re.search(r"~[0-9a-f]{12}$", n) for n in names), names
     results = [load_result(d) for d in job_dirs(sweep)]
     assert sorted(r["attn"] for r in results) == ["ema", "none"]
     assert {r["status"] for r in results} == {"completed"}
