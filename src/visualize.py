@@ -4,7 +4,8 @@ heatmaps and detections against the ground truth.
     python -m src.visualize SWEEP_DIR [--images N] [--no-cams]
 
 For each (dataset, model[, setup]) block: one row per chosen image and one column per variant
-(seed 0, its best.pt), after a ground-truth column. The rows: where src.compare wrote images.csv,
+(seed 0, the checkpoint its table scored: `eval.checkpoint`, best.pt by default), after a
+ground-truth column. The rows: where src.compare wrote images.csv,
 per variant the evaluated image it wins most on against the baseline and the one it loses most on
 (`won` / `lost` rows, labelled with the Δ); otherwise N validation images (default 4, the ones with
 the most COCO-small objects). `<stem>_cam.png` shows ultralytics' LayerCAM
@@ -34,7 +35,7 @@ from typing import Any
 from src.data.images import ground_truth, split_images
 from src.files import size_bin
 from src.results import JobDir
-from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR
+from src.results.schema import AP_BY_SIZE_FROM, EVAL_CHECKPOINT, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
         order = sorted(grp.groupby(["pos", "attn"], sort=False), key=lambda kv: (kv[0][1] != T.BASELINE, kv[0]))
         for (pos, attn), runs_of in order:
             run = _seed_zero(runs_of)
-            weights = JobDir(run[JOB_DIR]).best
+            weights = JobDir(run[JOB_DIR]).checkpoint(_evaluated_checkpoint(run))
             if not weights.is_file():
                 notes.append(f"{title}: {attn} @ {pos} has no {weights.relative_to(run[JOB_DIR])}; left out")
                 continue
@@ -109,6 +110,12 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
             Block(block_stem(dataset, model, setup), title, data_yaml, variants, (dataset, model, train_key), split)
         )
     return blocks, notes
+
+
+def _evaluated_checkpoint(run: dict[str, Any]) -> str:
+    """The checkpoint the job's metrics come from (`eval.checkpoint`; results before it: best)."""
+    value = run.get(EVAL_CHECKPOINT)
+    return value if isinstance(value, str) else "best"
 
 
 def _seed_zero(runs_of) -> dict[str, Any]:
@@ -293,7 +300,8 @@ class _Figure:
         for ax in axes.flat:
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.suptitle(f"{block.title}: {what}; best.pt of seed 0; rows: {self.how}", fontsize=9, wrap=True)
+        weights = "/".join(sorted({v.weights.name for v in block.variants}))
+        fig.suptitle(f"{block.title}: {what}; {weights} of seed 0; rows: {self.how}", fontsize=9, wrap=True)
         fig.tight_layout()
         return save(fig, path)
 
@@ -366,7 +374,7 @@ def _detection_panel(ax, image, size, gt, pred, names):
 # ======================================================================== CLI
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.visualize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", metavar="SWEEP_DIR", help="a sweep directory (its jobs' result.json and best.pt)")
+    parser.add_argument("sweep", metavar="SWEEP_DIR", help="a sweep directory (its jobs' result.json and checkpoints)")
     parser.add_argument("--images", type=int, default=DEFAULT_IMAGES, help="validation images (rows) per figure")
     parser.add_argument("--no-cams", action="store_true", help="detections only, no heatmaps")
     args = parser.parse_args(argv)

@@ -73,3 +73,23 @@ def test_detections_only_without_cams(sweep, tmp_path):
 
     files, notes = draw_sweep(sweep, images=1, cams=False, out_dir=tmp_path)
     assert sorted(p.name for p in files.values()) == ["shapes_yolo11n_detections.png"] and notes == []
+
+
+def test_the_figures_show_the_checkpoint_the_table_scored(sweep, tmp_path):
+    """eval.checkpoint=last: the jobs' last.pt, not best.pt, and the figure title says which."""
+    import json
+    import shutil
+
+    from src.visualize import blocks_of
+
+    assert {v.weights.name for b in blocks_of(sweep)[0] for v in b.variants} == {"best.pt"}
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    for result in copy.glob("*/result.json"):
+        record = json.loads(result.read_text())
+        record["eval_checkpoint"] = "last"
+        record["job_dir"] = str(result.parent)
+        result.write_text(json.dumps(record))
+    blocks, _ = blocks_of(copy)
+    weights = [v.weights for b in blocks for v in b.variants]
+    assert len(weights) == 2 and all(w.name == "last.pt" and w.is_file() and copy in w.parents for w in weights)

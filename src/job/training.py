@@ -118,7 +118,7 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
     if record is None:
         train = cfg["train"]
         record = validation.revalidate(
-            _checkpoint(run, job_dir, checkpoint),
+            JobDir(job_dir).checkpoint(checkpoint),  # the trainer writes into the job dir's train/
             data_yaml,
             job_dir,
             train["imgsz"],
@@ -140,12 +140,6 @@ def final_validation(cfg: dict[str, Any], run, data_yaml: Path, job_dir: Path, b
         PR_CURVE_FILE_KEY: PR_CURVE_FILE,
         "metrics_ci": test_set_ci(record.matches, int((cfg.get("aggregate") or {}).get("bootstrap", 0))),
     }
-
-
-def _checkpoint(run, job_dir: Path, checkpoint: str) -> Path:
-    """The weights `eval.checkpoint` names: last.pt, or best.pt (last.pt where no best was saved)."""
-    best, last = (Path(run.best), Path(run.last)) if run is not None else (JobDir(job_dir).best, JobDir(job_dir).last)
-    return best if checkpoint == "best" and best.exists() else last
 
 
 def test_set_ci(matches: dict[str, np.ndarray], n_resamples: int, seed: int = 0) -> dict[str, Any] | None:

@@ -47,6 +47,10 @@ class JobDir:
     matches = _inside(MATCHES_FILE)
     pr_curve = _inside(PR_CURVE_FILE)
 
+    def checkpoint(self, which: str) -> Path:
+        """The weights `eval.checkpoint` names: best.pt, or last.pt (for `last`, and where no best was saved)."""
+        return self.best if which == "best" and self.best.is_file() else self.last
+
     def predictions(self, split: str, from_final_validation: bool) -> Path:
         """ultralytics' predictions.json of the evaluation pass: the final validation of a training
         writes it into train/, a later pass (`revalidate`) into <split>/."""
