@@ -1,11 +1,11 @@
 """Attention-module ablations for Ultralytics YOLO.
 
-Importing `src` does two things: it registers the `${job_dirname:...}` resolver of our sweeps'
-job dirs (`src.runtime`), and it makes our attention modules visible to ultralytics' model
-parser in this process, right away if ultralytics is already imported, otherwise the moment
-`ultralytics.nn.tasks` is. So every process that builds or unpickles one of our models (training,
+Importing `src` does two things, each the moment the library concerned is imported (at once if it
+already is): it registers the `${job_dirname:...}` resolver of our sweeps' job dirs with omegaconf
+(`src.runtime`), and it makes our attention modules visible to ultralytics' model parser in this
+process (when `ultralytics.nn.tasks` is). So every process that builds or unpickles one of our models (training,
 resume, checkpoint loading, DDP workers, a user's own script) finds them, while importing
-`src.aggregate` alone stays free of torch. Where files go is set by the entry points
+`src.aggregate` alone stays free of torch (and of omegaconf). Where files go is set by the entry points
 (`src.runtime`), not here.
 """
 
@@ -19,8 +19,6 @@ from src.runtime import (
     PROJECT_ROOT,  # noqa: F401 - re-exported: `from src import PROJECT_ROOT` is public
     register_job_dirname,
 )
-
-register_job_dirname()
 
 _PARSER_MODULE = "ultralytics.nn.tasks"  # parse_model looks module names up in its globals()
 
@@ -46,11 +44,21 @@ def register_with_ultralytics(tasks_module) -> None:
     inside.install(tasks_module)
 
 
+def _register_resolvers(omegaconf_module) -> None:
+    register_job_dirname()
+
+
+# What runs in this process right after a module is imported (at once where it already is): no
+# process pays for importing ultralytics or omegaconf only to register with them.
+_AFTER_IMPORT = {_PARSER_MODULE: register_with_ultralytics, "omegaconf": _register_resolvers}
+
+
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Runs register_with_ultralytics right after ultralytics.nn.tasks executes."""
+    """Runs a module's `_AFTER_IMPORT` hook right after the module executes."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != _PARSER_MODULE:
+        hook = _AFTER_IMPORT.get(fullname)
+        if hook is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
@@ -60,17 +68,18 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
         def exec_module(module):
             original_exec(module)
             try:
-                register_with_ultralytics(module)
-            except Exception as exc:  # never break ultralytics' own import; say why instead
+                hook(module)
+            except Exception as exc:  # never break the library's own import; say why instead
                 import warnings
 
-                warnings.warn(f"src: attention modules not registered with ultralytics: {exc!r}", stacklevel=2)
+                warnings.warn(f"src: {hook.__name__} after importing {fullname} failed: {exc!r}", stacklevel=2)
 
         spec.loader.exec_module = exec_module
         return spec
 
 
-if _PARSER_MODULE in sys.modules:
-    register_with_ultralytics(sys.modules[_PARSER_MODULE])
-elif not any(isinstance(finder, _RegisterAfterImport) for finder in sys.meta_path):
+for _name, _hook in _AFTER_IMPORT.items():
+    if _name in sys.modules:
+        _hook(sys.modules[_name])
+if not any(isinstance(finder, _RegisterAfterImport) for finder in sys.meta_path):
     sys.meta_path.insert(0, _RegisterAfterImport())

@@ -26,7 +26,7 @@ import pandas as pd
 from src.aggregate import errors as E
 from src.metrics.errors import Box, image_scores, tide_errors
 from src.results import JobDir
-from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR, variant_label
+from src.results.schema import AP_BY_SIZE_FROM, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR, evaluated_with, variant_label
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _completed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def _analyse(job: dict[str, Any], truth_cache: dict) -> tuple[dict[str, float], dict[str, int]]:
-    split = job.get(EVAL_SPLIT) if isinstance(job.get(EVAL_SPLIT), str) else "val"
+    split = evaluated_with(job, EVAL_SPLIT)
     data_yaml = job.get("data_yaml")
     if not isinstance(data_yaml, str) or not Path(data_yaml).is_file():
         raise FileNotFoundError(f"its data YAML {data_yaml!r} does not exist here")

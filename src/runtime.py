@@ -69,8 +69,9 @@ def job_dirname(overrides: str) -> str:
 
 
 def register_job_dirname() -> None:
-    """Called on `import src`: every process that resolves a job's dir (the entry point, and
-    submitit's or joblib's workers, which import `src` when they unpickle the job) knows it."""
+    """Called by `import src` once omegaconf is imported: every process that resolves a job's dir
+    (the entry point, and submitit's or joblib's workers, which import `src` when they unpickle the
+    job) knows it."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver(JOB_DIRNAME_RESOLVER):

@@ -35,7 +35,15 @@ from typing import Any
 from src.data.images import ground_truth, split_images
 from src.files import size_bin
 from src.results import JobDir
-from src.results.schema import AP_BY_SIZE_FROM, EVAL_CHECKPOINT, EVAL_SPLIT, FINAL_VALIDATION, JOB_DIR
+from src.results.schema import (
+    AP_BY_SIZE_FROM,
+    EVAL_CHECKPOINT,
+    EVAL_DEFAULTS,
+    EVAL_SPLIT,
+    FINAL_VALIDATION,
+    JOB_DIR,
+    evaluated_with,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +92,11 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
         order = sorted(grp.groupby(["pos", "attn"], sort=False), key=lambda kv: (kv[0][1] != T.BASELINE, kv[0]))
         for (pos, attn), runs_of in order:
             run = _seed_zero(runs_of)
-            weights = JobDir(run[JOB_DIR]).checkpoint(_evaluated_checkpoint(run))
+            weights = JobDir(run[JOB_DIR]).checkpoint(evaluated_with(run, EVAL_CHECKPOINT))
             if not weights.is_file():
                 notes.append(f"{title}: {attn} @ {pos} has no {weights.relative_to(run[JOB_DIR])}; left out")
                 continue
-            split = run.get(EVAL_SPLIT) if isinstance(run.get(EVAL_SPLIT), str) else "val"
+            split = evaluated_with(run, EVAL_SPLIT)
             scored = JobDir(run[JOB_DIR]).predictions(split, run.get(AP_BY_SIZE_FROM) == FINAL_VALIDATION)
             variants.append(
                 Variant(
@@ -105,17 +113,11 @@ def blocks_of(sweep_dir: Path) -> tuple[list[Block], list[str]]:
         if data_yaml is None:
             notes.append(f"{title}: no data YAML of its jobs exists here; no figures")
             continue
-        split = next((s for s in grp.get(EVAL_SPLIT, []) if isinstance(s, str)), "val")
+        split = next((s for s in grp.get(EVAL_SPLIT, []) if isinstance(s, str)), EVAL_DEFAULTS[EVAL_SPLIT])
         blocks.append(
             Block(block_stem(dataset, model, setup), title, data_yaml, variants, (dataset, model, train_key), split)
         )
     return blocks, notes
-
-
-def _evaluated_checkpoint(run: dict[str, Any]) -> str:
-    """The checkpoint the job's metrics come from (`eval.checkpoint`; results before it: best)."""
-    value = run.get(EVAL_CHECKPOINT)
-    return value if isinstance(value, str) else "best"
 
 
 def _seed_zero(runs_of) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from src.results.schema import EVAL_CHECKPOINT, EVAL_SPLIT
+from src.results.schema import EVAL_CHECKPOINT, EVAL_DEFAULTS, EVAL_SPLIT
 
 from .columns import Column, ablation_columns, cost_columns, has
-from .tables import BLOCK, EVAL_DEFAULTS, int_text
+from .tables import BLOCK, int_text
 from .uncertainty import IMAGES, SEEDS
 
 

@@ -19,6 +19,7 @@ from src.results import BASELINE, COMPLETED, COST_KEYS, DRY_RUN
 from src.results.costs import SPREAD
 from src.results.schema import (
     EVAL_CHECKPOINT,
+    EVAL_DEFAULTS,
     EVAL_SPLIT,
     FINISHED_AT,
     JOB_DIR,
@@ -37,7 +38,6 @@ BLOCK = ["dataset", "model", TRAIN_KEY]  # what a baseline is shared within
 VARIANT = BLOCK + ["pos", "attn"]
 PRIMARY = "map50_95"
 DEFAULT_ROPE = 0.005  # ±0.5 pp of mAP50-95: a Δ inside it is of no practical interest
-EVAL_DEFAULTS = {EVAL_SPLIT: "val", EVAL_CHECKPOINT: "best"}  # what results from before the keys existed did
 ALPHA = 0.05
 
 

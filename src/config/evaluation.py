@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from src.results.schema import EVAL_CHECKPOINT, EVAL_DEFAULTS, EVAL_SPLIT
+
 SPLITS = ("val", "test")  # data YAML roles, mapped to each dataset's own splits (README "Datasets")
 CHECKPOINTS = ("best", "last")  # best: chosen on val by fitness; last: no selection
-LEGACY = ("val", "best")  # the protocol of results without eval keys
+LEGACY = (EVAL_DEFAULTS[EVAL_SPLIT], EVAL_DEFAULTS[EVAL_CHECKPOINT])  # the protocol of results without eval keys
 
 
 def in_final_pass(split_and_checkpoint: tuple[str, str]) -> bool:

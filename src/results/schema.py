@@ -8,7 +8,9 @@ machine that only has the results.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 SCHEMA_VERSION = 1
 BASELINE = "none"  # the attention name of the baseline: no module inserted
@@ -45,8 +47,9 @@ CURVE, BEST_EPOCH = "curve", "best_epoch"
 MATCHES_FILE_KEY, PR_CURVE_FILE_KEY = "matches_file", "pr_curve_file"
 PER_CLASS, CLASS_NAMES = "per_class", "class_names"
 # Which split and checkpoint the final metrics, per-class AP, matches and PR curve come from (README
-# "Evaluation protocol"); results from before these keys are (val, best).
+# "Evaluation protocol"); results from before these keys are (val, best): EVAL_DEFAULTS.
 EVAL_SPLIT, EVAL_CHECKPOINT = "eval_split", "eval_checkpoint"
+EVAL_DEFAULTS = {EVAL_SPLIT: "val", EVAL_CHECKPOINT: "best"}
 AP_BY_SIZE_FROM = "ap_by_size_from"  # which validation pass the figures come from:
 FINAL_VALIDATION = "final_validation"  # ultralytics' own, at the end of training (best, on eval.split)
 SECOND_VALIDATION = "second_validation"  # best.pt on val again (multi-GPU runs keep none)
@@ -63,6 +66,12 @@ ENTRIES = "entries"
 # {"design": ..., "components": [[name, label], ...]} in the study's order (README "Factorial studies").
 VARIANT, STUDY = "variant", "study"
 AT, PLUS = "@", "+"  # an entry's label joins module and position; a variant's joins its entries
+
+
+def evaluated_with(result: Mapping[str, Any], key: str) -> str:
+    """The split (`EVAL_SPLIT`) or checkpoint (`EVAL_CHECKPOINT`) a result was scored with."""
+    value = result.get(key)
+    return value if isinstance(value, str) else EVAL_DEFAULTS[key]
 
 
 def entry_label(attn: str, pos: str) -> str:
