@@ -31,10 +31,16 @@ help:
 	@echo "make gpu-wheels our non-torch packages as Python 3.12 wheels in .whl/, for a GPU box without them"
 	@echo "make gpu-check  on a CUDA machine: train 4 variants briefly, fp16/fp32 mAP + latency -> outputs/gpu-check/REPORT.md"
 
+# The .venv takes ~6.5 GB (torch's CUDA build and its nvidia-* libraries) and, where pip downloads the
+# wheels, ~3.5 GB more while installing. --no-cache-dir: no third copy in ~/.cache/pip. A full disk is
+# named before pip starts, so the error says what to free rather than only "Errno 28".
+VENV_NEEDS_GB ?= 10
 $(STAMP): requirements.lock
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==25.2
-	$(PY) -m pip install --quiet -r requirements.lock
+	@test -x $(PY) || { free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  [ "$$free" -ge $(VENV_NEEDS_GB) ] || echo "[venv] warning: $$free GB free here; a new $(VENV) needs about $(VENV_NEEDS_GB) GB while pip installs (df -h .)"; \
+	  $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip==25.2
+	$(PY) -m pip install --quiet --no-cache-dir -r requirements.lock
 	@touch $(STAMP)
 
 venv: $(STAMP)
