@@ -32,8 +32,8 @@ help:
 	@echo "make gpu-check  on a CUDA machine: train 4 variants briefly, fp16/fp32 mAP + latency -> outputs/gpu-check/REPORT.md"
 
 # The .venv takes ~6.5 GB (torch's CUDA build and its nvidia-* libraries) and, where pip downloads the
-# wheels, ~3.5 GB more while installing. --no-cache-dir: no third copy in ~/.cache/pip. A full disk is
-# named before pip starts, so the error says what to free rather than only "Errno 28".
+# wheels, ~3.5 GB more while installing. --no-cache-dir: no third copy in ~/.cache/pip. Too little free
+# space is named in a warning before pip starts, so a later "Errno 28" comes with what to free.
 VENV_NEEDS_GB ?= 10
 $(STAMP): requirements.lock
 	@test -x $(PY) || { free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
