@@ -3,10 +3,10 @@
 Importing `src` does two things, each the moment the library concerned is imported (at once if it
 already is): it registers the `${job_dirname:...}` resolver of our sweeps' job dirs with omegaconf
 (`src.runtime`), and it makes our attention modules visible to ultralytics' model parser in this
-process (when `ultralytics.nn.tasks` is). So every process that builds or unpickles one of our models (training,
-resume, checkpoint loading, DDP workers, a user's own script) finds them, while importing
-`src.aggregate` alone stays free of torch (and of omegaconf). Where files go is set by the entry points
-(`src.runtime`), not here.
+process (when `ultralytics.nn.tasks` is). So every process that builds or unpickles one of our
+models (training, resume, checkpoint loading, DDP workers, a user's own script) finds them, while
+importing `src.aggregate` alone stays free of torch (and of omegaconf). Where files go is set by
+the entry points (`src.runtime`), not here.
 """
 
 from __future__ import annotations

@@ -76,10 +76,11 @@ def test_detections_only_without_cams(sweep, tmp_path):
 
 
 def test_the_figures_show_the_checkpoint_the_table_scored(sweep, tmp_path):
-    """eval.checkpoint=last: the jobs' last.pt, not best.pt, and the figure title says which."""
+    """eval.checkpoint=last: the figures draw the jobs' last.pt, not best.pt."""
     import json
     import shutil
 
+    from src.results.schema import EVAL_CHECKPOINT, JOB_DIR
     from src.visualize import blocks_of
 
     assert {v.weights.name for b in blocks_of(sweep)[0] for v in b.variants} == {"best.pt"}
@@ -87,8 +88,8 @@ def test_the_figures_show_the_checkpoint_the_table_scored(sweep, tmp_path):
     shutil.copytree(sweep, copy)
     for result in copy.glob("*/result.json"):
         record = json.loads(result.read_text())
-        record["eval_checkpoint"] = "last"
-        record["job_dir"] = str(result.parent)
+        record[EVAL_CHECKPOINT] = "last"
+        record[JOB_DIR] = str(result.parent)
         result.write_text(json.dumps(record))
     blocks, _ = blocks_of(copy)
     weights = [v.weights for b in blocks for v in b.variants]
